@@ -1,0 +1,53 @@
+/* cmd_plan.c: `drvctl plan`: print the plan JSON; no Docker needed. */
+#include <stdio.h>
+
+#include "cmd.h"
+#include "job.h"
+
+static void usage(void)
+{
+    printf("Usage: drvctl plan [-config FILE] [-data-dir DIR] [-lua-dir DIR] JOBFILE\n\n"
+           "Parses, validates and maps JOBFILE (Nomad HCL or API JSON) and prints, as\n"
+           "JSON, every container that `run` would create: name, image, pull decision\n"
+           "and the exact Docker create body. Changes nothing; needs no Docker daemon.\n");
+    cmd_print_exit_codes();
+}
+
+int cmd_plan(int argc, char **argv)
+{
+    cmd_flags f;
+    job j;
+    drv_err err;
+    int rc = cmd_parse_flags("plan", argc, argv, "config,data-dir,lua-dir", &f);
+
+    if (rc != 0) {
+        return rc;
+    }
+    if (f.help) {
+        usage();
+        return 0;
+    }
+    if (f.npos != 1) {
+        fprintf(stderr, "drvctl plan: expected one JOBFILE argument (see drvctl help plan)\n");
+        return drv_err_exit_code(DRV_EUSAGE);
+    }
+    job_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir };
+    drv_err_clear(&err);
+    rc = job_load(&j, &a, &err);
+    if (rc < 0) {
+        if (j.problems.n > 0) {
+            job_print_problems(&j);
+        } else {
+            fprintf(stderr, "drvctl: %s\n", err.msg);
+        }
+        job_free(&j);
+        return drv_err_exit_code(rc);
+    }
+    for (size_t i = 0; i < j.plan.nwarnings; i++) {
+        fprintf(stderr, "drvctl: warning: %s\n", j.plan.warnings[i]);
+    }
+    fputs(j.plan.json, stdout);
+    fputc('\n', stdout);
+    job_free(&j);
+    return 0;
+}

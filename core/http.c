@@ -1,0 +1,506 @@
+/*
+ * http.c: libcurl's multi-socket interface driven by libuv (the pattern of
+ * curl's docs/examples/multi-uv.c). One uv_poll_t per socket libcurl asks us
+ * to watch, one uv_timer_t for libcurl's timeout, and one deferred-work timer
+ * that finishes cancelled requests outside libcurl callbacks.
+ */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+struct http_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;          /* libcurl's timeout */
+    uv_timer_t defer;          /* finishes cancelled requests */
+    http_req *reqs;            /* every request in flight */
+    int active;
+    int closing;
+    int open_handles;          /* timer + defer; freed when it drops to 0 */
+};
+
+struct http_req {
+    http_client *c;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char *body_copy;
+    buf body;                  /* collected body (non-2xx, or no on_data) */
+    buf head;                  /* raw response header lines */
+    char hval[512];            /* scratch for http_header() */
+    long status;
+    int head_done;
+    int abort_rc;              /* negative: on_data asked to abort */
+    int canceled;
+    http_opts o;               /* callbacks and ud; pointers not owned */
+    char errbuf[CURL_ERROR_SIZE];
+    http_req *prev, *next;
+};
+
+typedef struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    http_client *c;
+} sock_ctx;
+
+static void check_done(http_client *c);
+
+/* --- request bookkeeping ------------------------------------------------ */
+
+static void req_unlink(http_req *r)
+{
+    http_client *c = r->c;
+    if (r->prev != NULL) {
+        r->prev->next = r->next;
+    } else {
+        c->reqs = r->next;
+    }
+    if (r->next != NULL) {
+        r->next->prev = r->prev;
+    }
+    r->prev = r->next = NULL;
+}
+
+static void req_free(http_req *r)
+{
+    if (r->easy != NULL) {
+        curl_easy_cleanup(r->easy);
+    }
+    curl_slist_free_all(r->hdrs);
+    free(r->body_copy);
+    buf_free(&r->body);
+    buf_free(&r->head);
+    free(r);
+}
+
+/* Removes the request from libcurl and reports its result. */
+static void req_finish(http_req *r, int rc, const drv_err *err)
+{
+    http_client *c = r->c;
+
+    curl_multi_remove_handle(c->multi, r->easy);
+    req_unlink(r);
+    c->active--;
+    r->o.on_done(r->o.ud, r, rc, r->status, &r->body, err);
+    req_free(r);
+}
+
+/* --- libcurl callbacks --------------------------------------------------- */
+
+static int status_is_ok(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+    http_req *r = ud;
+    size_t len = size * n;
+
+    if (len <= 2 && (len == 0 || data[0] == '\r' || data[0] == '\n')) {
+        long status = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 100 && status < 200) {
+            buf_reset(&r->head);   /* 100 Continue / 101: real headers follow */
+            return len;
+        }
+        r->status = status;
+        r->head_done = 1;
+        if (r->o.on_head != NULL && !r->canceled) {
+            r->o.on_head(r->o.ud, r, status);
+        }
+        return len;
+    }
+    buf_append(&r->head, data, len);
+    return len;
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *ud)
+{
+    http_req *r = ud;
+    size_t len = size * n;
+
+    if (r->canceled) {
+        return 0;
+    }
+    if (!r->head_done) {
+        /* file:// and some protocols have no header phase */
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+        r->head_done = 1;
+        if (r->status == 0) {
+            r->status = 200;
+        }
+    }
+    if (r->o.on_data != NULL && status_is_ok(r->status)) {
+        int rc = r->o.on_data(r->o.ud, data, len);
+        if (rc < 0) {
+            r->abort_rc = rc;
+            return 0;
+        }
+        return len;
+    }
+    buf_append(&r->body, data, len);
+    return len;
+}
+
+static size_t on_read(char *dst, size_t size, size_t n, void *ud)
+{
+    http_req *r = ud;
+    return fread(dst, size, n, r->o.upload);
+}
+
+/* --- multi <-> libuv glue ------------------------------------------------- */
+
+static void on_poll_close(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+    sock_ctx *s = poll->data;
+    http_client *c = s->c;
+    int flags = 0;
+    int running = 0;
+
+    if (status < 0) {
+        flags = CURL_CSELECT_ERR;
+    }
+    if (events & UV_READABLE) {
+        flags |= CURL_CSELECT_IN;
+    }
+    if (events & UV_WRITABLE) {
+        flags |= CURL_CSELECT_OUT;
+    }
+    curl_multi_socket_action(c->multi, s->fd, flags, &running);
+    check_done(c);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    http_client *c = userp;
+    sock_ctx *s = socketp;
+    (void)easy;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (s != NULL) {
+            uv_poll_stop(&s->poll);
+            uv_close((uv_handle_t *)&s->poll, on_poll_close);
+            curl_multi_assign(c->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (s == NULL) {
+        s = drv_xcalloc(1, sizeof *s);
+        s->fd = fd;
+        s->c = c;
+        if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->poll.data = s;
+        curl_multi_assign(c->multi, fd, s);
+    }
+    int events = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) {
+        events |= UV_READABLE;
+    }
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) {
+        events |= UV_WRITABLE;
+    }
+    uv_poll_start(&s->poll, events, on_poll);
+    return 0;
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    http_client *c = t->data;
+    int running = 0;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    http_client *c = userp;
+    (void)multi;
+
+    if (timeout_ms < 0) {
+        uv_timer_stop(&c->timer);
+    } else {
+        uv_timer_start(&c->timer, on_timeout, timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
+    }
+    return 0;
+}
+
+static void check_done(http_client *c)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        http_req *r = NULL;
+        CURLcode res = msg->data.result;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r->canceled) {
+            continue;   /* the defer timer reports it */
+        }
+        drv_err err;
+        drv_err_clear(&err);
+        int rc = 0;
+        if (r->abort_rc < 0) {
+            rc = r->abort_rc;
+            drv_err_set(&err, rc, "%s: transfer aborted", r->o.url);
+        } else if (res != CURLE_OK) {
+            rc = DRV_EHTTP;
+            drv_err_set(&err, rc, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
+        } else if (r->status == 0) {
+            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+            if (r->status == 0) {
+                r->status = 200;   /* file:// */
+            }
+        }
+        req_finish(r, rc, rc ? &err : NULL);
+    }
+}
+
+static void on_defer(uv_timer_t *t)
+{
+    http_client *c = t->data;
+    drv_err err;
+    http_req *r = c->reqs;
+
+    while (r != NULL) {
+        http_req *next = r->next;
+        if (r->canceled) {
+            drv_err_set(&err, DRV_ECANCELED, "%s: canceled", r->o.url);
+            req_finish(r, DRV_ECANCELED, &err);
+        }
+        r = next;
+    }
+}
+
+/* --- public API ---------------------------------------------------------- */
+
+int http_client_new(http_client **out, uv_loop_t *loop, drv_err *err)
+{
+    static int global_done;
+    if (!global_done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            return drv_err_set(err, DRV_EINTERNAL, "http: curl_global_init failed");
+        }
+        global_done = 1;
+    }
+    http_client *c = drv_xcalloc(1, sizeof *c);
+    c->loop = loop;
+    c->multi = curl_multi_init();
+    if (c->multi == NULL) {
+        free(c);
+        return drv_err_set(err, DRV_EINTERNAL, "http: curl_multi_init failed");
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 32L);
+    uv_timer_init(loop, &c->timer);
+    uv_timer_init(loop, &c->defer);
+    c->timer.data = c;
+    c->defer.data = c;
+    c->open_handles = 2;
+    *out = c;
+    return 0;
+}
+
+static void on_client_handle_close(uv_handle_t *h)
+{
+    http_client *c = h->data;
+    if (--c->open_handles == 0) {
+        free(c);
+    }
+}
+
+void http_client_close(http_client *c)
+{
+    drv_err err;
+
+    if (c == NULL || c->closing) {
+        return;
+    }
+    c->closing = 1;
+    while (c->reqs != NULL) {
+        http_req *r = c->reqs;
+        drv_err_set(&err, DRV_ECANCELED, "%s: canceled", r->o.url);
+        r->canceled = 1;
+        req_finish(r, DRV_ECANCELED, &err);
+    }
+    curl_multi_cleanup(c->multi);   /* sends CURL_POLL_REMOVE for open sockets */
+    c->multi = NULL;
+    uv_close((uv_handle_t *)&c->timer, on_client_handle_close);
+    uv_close((uv_handle_t *)&c->defer, on_client_handle_close);
+}
+
+int http_client_active(const http_client *c)
+{
+    return c->active;
+}
+
+static int set_method_and_body(http_req *r, const http_opts *o, drv_err *err)
+{
+    CURL *e = r->easy;
+    const char *method = o->method ? o->method : "GET";
+
+    if (o->upload != NULL) {
+        struct stat st;
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, r);
+        if (fstat(fileno(o->upload), &st) == 0 && S_ISREG(st.st_mode)) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
+        } else {
+            r->hdrs = curl_slist_append(r->hdrs, "Transfer-Encoding: chunked");
+        }
+    } else if (o->body != NULL) {
+        r->body_copy = drv_xmalloc(o->body_len + 1);
+        memcpy(r->body_copy, o->body, o->body_len);
+        r->body_copy[o->body_len] = '\0';
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body_copy);
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+    }
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") == 0 && (o->body != NULL || o->upload != NULL)) {
+        return drv_err_set(err, DRV_EINTERNAL, "http: GET with a body");
+    }
+    return 0;
+}
+
+int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err)
+{
+    if (c->closing) {
+        return drv_err_set(err, DRV_ECANCELED, "http: client is closing");
+    }
+    http_req *r = drv_xcalloc(1, sizeof *r);
+    r->c = c;
+    r->o = *o;
+    r->easy = curl_easy_init();
+    if (r->easy == NULL) {
+        free(r);
+        return drv_err_set(err, DRV_EINTERNAL, "http: curl_easy_init failed");
+    }
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, o->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, o->unix_socket ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (o->unix_socket != NULL) {
+        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
+    }
+    if (o->timeout_ms > 0) {
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    }
+    if (o->connect_timeout_ms > 0) {
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    }
+    if (o->ca_file != NULL) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    }
+    if (o->cert_file != NULL) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert_file);
+    }
+    if (o->key_file != NULL) {
+        curl_easy_setopt(e, CURLOPT_SSLKEY, o->key_file);
+    }
+    if (o->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    r->hdrs = curl_slist_append(r->hdrs, "Expect:");
+    if (o->content_type != NULL) {
+        char line[256];
+        snprintf(line, sizeof line, "Content-Type: %s", o->content_type);
+        r->hdrs = curl_slist_append(r->hdrs, line);
+    }
+    for (const char *const *h = o->headers; h != NULL && *h != NULL; h++) {
+        r->hdrs = curl_slist_append(r->hdrs, *h);
+    }
+    int rc = set_method_and_body(r, o, err);
+    if (rc < 0) {
+        req_free(r);
+        return rc;
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        req_free(r);
+        return drv_err_set(err, DRV_EINTERNAL, "http: curl_multi_add_handle failed");
+    }
+    r->next = c->reqs;
+    if (c->reqs != NULL) {
+        c->reqs->prev = r;
+    }
+    c->reqs = r;
+    c->active++;
+    if (out != NULL) {
+        *out = r;
+    }
+    return 0;
+}
+
+void http_cancel(http_req *r)
+{
+    if (r == NULL || r->canceled) {
+        return;
+    }
+    r->canceled = 1;
+    uv_timer_start(&r->c->defer, on_defer, 0, 0);
+}
+
+const char *http_header(const http_req *r, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *p = buf_str(&r->head);
+    http_req *w = (http_req *)(uintptr_t)r;   /* scratch space only */
+
+    while (*p != '\0') {
+        const char *eol = strpbrk(p, "\r\n");
+        size_t llen = eol ? (size_t)(eol - p) : strlen(p);
+        if (llen > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+            const char *v = p + nlen + 1;
+            while (*v == ' ' || *v == '\t') {
+                v++;
+            }
+            size_t vlen = llen - (size_t)(v - p);
+            if (vlen >= sizeof w->hval) {
+                vlen = sizeof w->hval - 1;
+            }
+            memcpy(w->hval, v, vlen);
+            w->hval[vlen] = '\0';
+            return w->hval;
+        }
+        p += llen;
+        while (*p == '\r' || *p == '\n') {
+            p++;
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,75 @@
+/*
+ * http.h: libcurl multi interface driven by a libuv loop. Transport only; it
+ * knows nothing of Docker. Every request is asynchronous: http_start() returns
+ * at once and `on_done` runs later on the loop thread, exactly once, unless
+ * http_start() itself failed (then no callback runs).
+ */
+#ifndef DRV_HTTP_H
+#define DRV_HTTP_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "err.h"
+
+typedef struct http_client http_client;
+typedef struct http_req http_req;
+
+/// Streaming body bytes of a response whose status is 2xx (other statuses are
+/// always collected into the body passed to on_done). Returns 0, or a
+/// negative code to abort the transfer (on_done then gets that code).
+typedef int (*http_data_cb)(void *ud, const char *data, size_t len);
+
+/// Called once the status line and headers are in (optional).
+typedef void (*http_head_cb)(void *ud, http_req *r, long status);
+
+/// `rc` is 0 when a response arrived (any status), else a negative code with
+/// `err` describing the transport failure (DRV_ECANCELED after http_cancel).
+/// `body` holds the collected body (empty when streamed). Both pointers are
+/// valid only during the call.
+typedef void (*http_done_cb)(void *ud, http_req *r, int rc, long status, const buf *body,
+                             const drv_err *err);
+
+typedef struct http_opts {
+    const char *method;        /* "GET" (default), "POST", "DELETE", "HEAD" */
+    const char *url;           /* absolute URL: http://, https://, file:// */
+    const char *unix_socket;   /* connect through this socket, or NULL */
+    const char *content_type;  /* sets Content-Type when not NULL */
+    const char *body;          /* request body (copied), or NULL */
+    size_t body_len;
+    FILE *upload;              /* stream this file as the body instead (not closed) */
+    const char *const *headers;/* NULL-terminated extra "Name: value" lines */
+    long timeout_ms;           /* whole-transfer limit; 0 = none (streams) */
+    long connect_timeout_ms;   /* 0 = libcurl default */
+    const char *ca_file;       /* TLS: CA bundle, client cert and key (or NULL) */
+    const char *cert_file;
+    const char *key_file;
+    int insecure;              /* TLS: skip peer verification */
+    http_head_cb on_head;
+    http_data_cb on_data;      /* NULL: collect the body */
+    http_done_cb on_done;      /* required */
+    void *ud;
+} http_opts;
+
+int http_client_new(http_client **out, uv_loop_t *loop, drv_err *err);
+
+/// Cancels every request (their on_done runs with DRV_ECANCELED), closes the
+/// libuv handles and frees the client once they are closed. Safe with NULL.
+void http_client_close(http_client *c);
+
+/// Number of requests in flight.
+int http_client_active(const http_client *c);
+
+int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err);
+
+/// Aborts a request; its on_done runs (soon, from the loop) with
+/// DRV_ECANCELED. Does nothing if the request already finished.
+void http_cancel(http_req *r);
+
+/// Returns a response header's value (case-insensitive name) or NULL. Valid
+/// inside on_head/on_done only.
+const char *http_header(const http_req *r, const char *name);
+
+#endif

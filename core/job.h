@@ -1,0 +1,42 @@
+/*
+ * job.h: turns command-line inputs (job file, agent config, data dir) into
+ * a plan: reads the files, gathers host facts, loads the policy sources and
+ * calls driver.agent and driver.plan in Lua. Shared by `plan` and `run`.
+ */
+#ifndef DRV_JOB_H
+#define DRV_JOB_H
+
+#include "buf.h"
+#include "err.h"
+#include "plan.h"
+#include "script.h"
+
+typedef struct job_args {
+    const char *job_path;
+    const char *config_path;    /* agent config, or NULL */
+    const char *data_dir;       /* -data-dir override, or NULL */
+    const char *lua_dir;        /* -lua-dir override, or NULL */
+} job_args;
+
+typedef struct job {
+    script *script;
+    agent_conf agent;
+    plan plan;
+    problem_list problems;      /* filled when loading failed on bad input */
+} job;
+
+/// Loads and plans. On failure returns a negative code; bad-input problems
+/// are in j->problems (print them all), other failures in `err`.
+int job_load(job *j, const job_args *a, drv_err *err);
+void job_free(job *j);
+
+/// Prints every problem as "drvctl: <message>" to stderr.
+void job_print_problems(const job *j);
+
+/// Resolves the Lua module directory (override, source tree, install path).
+const char *job_lua_dir(const char *override);
+
+/// Reads a whole file; returns DRV_ENOINPUT with a message naming it.
+int job_read_file(const char *path, const char *what, buf *out, drv_err *err);
+
+#endif

@@ -1,0 +1,135 @@
+/* lcore.c: the drv.core module exposed to Lua, and the counting allocator. */
+#include "lcore.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "docker.h"
+#include "log.h"
+#include "version.h"
+
+void *lcore_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    lcore_alloc *a = ud;
+    size_t old = ptr ? osize : 0;
+
+    if (nsize == 0) {
+        free(ptr);
+        a->used -= old;
+        return NULL;
+    }
+    if (a->limit != 0 && nsize > old && a->used + (nsize - old) > a->limit) {
+        return NULL;   /* Lua raises "not enough memory" */
+    }
+    void *p = realloc(ptr, nsize);
+    if (p != NULL) {
+        a->used = a->used - old + nsize;
+    }
+    return p;
+}
+
+/* core.log(level, message): level is "debug", "info", "warn" or "error". */
+static int core_log(lua_State *L)
+{
+    static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+    int level = luaL_checkoption(L, 1, "info", levels);
+    const char *msg = luaL_checkstring(L, 2);
+    log_msg(level, "%s", msg);
+    return 0;
+}
+
+/* Budget state for the running sandbox_call (they do not nest). */
+typedef struct budget {
+    long long left;           /* instructions */
+    struct timespec deadline;
+    int active;
+} budget;
+
+static budget cur;
+
+#define HOOK_STEP 1000
+
+static int past_deadline(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > cur.deadline.tv_sec ||
+           (now.tv_sec == cur.deadline.tv_sec && now.tv_nsec >= cur.deadline.tv_nsec);
+}
+
+static void on_count(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    cur.left -= HOOK_STEP;
+    if (cur.left <= 0) {
+        luaL_error(L, "budget exceeded: too many instructions");
+    }
+    if (past_deadline()) {
+        luaL_error(L, "budget exceeded: ran longer than 1 second");
+    }
+}
+
+/* core.sandbox_call(fn, max_instructions, max_bytes, ...):
+ * runs fn(...) with an instruction budget, a one-second wall-clock limit
+ * and a memory budget; returns true, results... or false, message. */
+static int core_sandbox_call(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_Integer max_instr = luaL_checkinteger(L, 2);
+    lua_Integer max_bytes = luaL_checkinteger(L, 3);
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    lcore_alloc *a = ud;
+
+    if (cur.active) {
+        return luaL_error(L, "sandbox_call cannot nest");
+    }
+    int nargs = lua_gettop(L) - 3;
+    lua_pushvalue(L, 1);
+    lua_rotate(L, 4, 1);     /* [fn, max_i, max_b, fn, args...] */
+    lua_gc(L, LUA_GCCOLLECT);
+    size_t saved_limit = a->limit;
+    a->limit = a->used + (size_t)(max_bytes > 0 ? max_bytes : 1);
+    cur.left = max_instr > 0 ? max_instr : 1;
+    clock_gettime(CLOCK_MONOTONIC, &cur.deadline);
+    cur.deadline.tv_sec += 1;
+    cur.active = 1;
+    lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_STEP);
+    int st = lua_pcall(L, nargs, LUA_MULTRET, 0);
+    lua_sethook(L, NULL, 0, 0);
+    cur.active = 0;
+    a->limit = saved_limit;
+    if (st != LUA_OK) {
+        const char *m = lua_tostring(L, -1);
+        if (st == LUA_ERRMEM) {
+            m = "budget exceeded: memory";
+        }
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, m ? m : "error object is not a string");
+        return 2;
+    }
+    int nres = lua_gettop(L) - 3;
+    lua_pushboolean(L, 1);
+    lua_rotate(L, 4, 1);
+    return nres + 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+    { "log", core_log },
+    { "sandbox_call", core_sandbox_call },
+    { NULL, NULL },
+};
+
+int luaopen_drv_core(lua_State *L)
+{
+    luaL_newlib(L, core_funcs);
+    lua_pushstring(L, DRV_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushstring(L, DOCKER_API_MIN);
+    lua_setfield(L, -2, "api_min");
+    lua_pushstring(L, DOCKER_API_MAX);
+    lua_setfield(L, -2, "api_max");
+    return 1;
+}

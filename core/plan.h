@@ -1,0 +1,68 @@
+/*
+ * plan.h: what `driver.plan` decided, copied into C-owned memory. One
+ * plan_task per task per group instance. Produced by script_plan(), consumed
+ * by cmd_plan (prints json) and cmd_run (runs the tasks).
+ */
+#ifndef DRV_PLAN_H
+#define DRV_PLAN_H
+
+#include <stddef.h>
+
+typedef struct plan_artifact {
+    char *source;
+    char *dest_dir;
+    char *checksum;          /* "sha256:hex" or NULL */
+    char *archive;           /* NULL (auto), "false", "tar", "tar.gz" */
+} plan_artifact;
+
+typedef struct plan_task {
+    char *job, *group, *task;
+    char *alloc_id;
+    char *name;              /* container name */
+    char *image;
+    char *load;              /* absolute tar path, or NULL */
+    char *pull;              /* "missing" or "always" */
+    char *body;              /* Docker create body, JSON */
+    char *kill_signal;       /* NULL: image STOPSIGNAL, else SIGTERM */
+    long kill_timeout_ms;
+    int tty;
+    char *alloc_dir;
+    char *log_dir;
+    int log_max_files;
+    long long log_max_file_size;
+    char **dirs;             /* directories to create before the container */
+    size_t ndirs;
+    plan_artifact *artifacts;
+    size_t nartifacts;
+} plan_task;
+
+typedef struct plan {
+    char *json;              /* the whole plan, for `drvctl plan` */
+    char **warnings;
+    size_t nwarnings;
+    plan_task *tasks;
+    size_t ntasks;
+} plan;
+
+/* Agent settings C needs before it can plan or reach Docker. */
+typedef struct agent_conf {
+    char *data_dir;
+    char *endpoint;
+    char *tls_ca, *tls_cert, *tls_key;
+    char *policy_dir;        /* operator policies overriding defaults, or NULL */
+} agent_conf;
+
+/* Problems reported by Lua ("kind" picks the exit code of the first one). */
+typedef struct problem_list {
+    char **kinds;
+    char **messages;
+    size_t n;
+} problem_list;
+
+void plan_free(plan *p);
+void agent_conf_free(agent_conf *a);
+void problem_list_free(problem_list *l);
+/// Maps a problem kind ("syntax", "unknown", ...) to a DRV_E* code.
+int problem_kind_code(const char *kind);
+
+#endif

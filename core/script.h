@@ -1,0 +1,70 @@
+/*
+ * script.h: the Lua VM facade. The only place (with lcore.c) that includes
+ * lua.h. Every call into Lua is protected (lua_pcall with a traceback
+ * handler); results are copied into C-owned memory before returning, so no
+ * Lua value outlives a call. The VM opens no io, os or debug library, ignores
+ * LUA_PATH/LUA_CPATH, and has no "./?.lua" on its path.
+ */
+#ifndef DRV_SCRIPT_H
+#define DRV_SCRIPT_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "plan.h"
+
+typedef struct script script;
+
+typedef struct script_source {
+    const char *path;        /* shown in messages */
+    const char *text;
+} script_source;
+
+/* Facts about this machine that Lua may not look up itself. */
+typedef struct host_facts {
+    const char *default_data_dir;
+    const char *alloc_seed;      /* 32 hex chars */
+    const char *docker_host;     /* $DOCKER_HOST or NULL */
+    const char *docker_tls_verify;
+    const char *docker_cert_path;
+    const char *cwd;
+    const script_source *policies;
+    size_t npolicies;
+} host_facts;
+
+/* One decoded Docker response (driver.decode); absent fields are NULL/0. */
+typedef struct decoded {
+    char *id;
+    char *message;
+    char *error;
+    char *status;
+    char *stream;
+    char *stop_signal;
+    long exit_code;
+    int running;
+    int oom_killed;
+} decoded;
+
+/// Opens a VM whose module path starts at `lua_dir`.
+int script_open(script **out, const char *lua_dir, drv_err *err);
+void script_close(script *s);
+
+/// driver.agent: on problems returns DRV_ECONFIG-ish codes and fills `probs`.
+int script_agent(script *s, const script_source *agent, const host_facts *h,
+                 agent_conf *out, problem_list *probs, drv_err *err);
+
+/// driver.plan: returns 0 and fills `out`, or a negative code mapped from the
+/// first problem kind with every problem in `probs`.
+int script_plan(script *s, const script_source *job, const script_source *agent,
+                const host_facts *h, plan *out, problem_list *probs, drv_err *err);
+
+/// driver.decode(op, status, body).
+int script_decode(script *s, const char *op, long status, const char *body,
+                  decoded *out, drv_err *err);
+void decoded_free(decoded *d);
+
+/// driver.check_policies(sources): prints nothing; fills `probs`.
+int script_check_policies(script *s, const script_source *policies, size_t n,
+                          problem_list *probs, drv_err *err);
+
+#endif

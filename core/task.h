@@ -1,0 +1,50 @@
+/*
+ * task.h: one task instance's lifecycle against Docker:
+ *
+ *   dirs -> artifacts -> image (inspect, load) -> create -> start
+ *        -> running (wait + log stream) -> exited (inspect) -> remove -> done
+ *
+ * task_stop() may be called in any state: before a container exists it
+ * cancels what is in flight; while running it sends the kill signal and
+ * escalates to SIGKILL after kill_timeout (force: SIGKILL at once). Every
+ * path that created a container removes it before `on_done` runs.
+ */
+#ifndef DRV_TASK_H
+#define DRV_TASK_H
+
+#include <uv.h>
+
+#include "docker.h"
+#include "err.h"
+#include "plan.h"
+#include "script.h"
+
+typedef struct task task;
+
+typedef void (*task_done_cb)(void *ud, task *t);
+
+typedef struct task_ctx {
+    uv_loop_t *loop;
+    http_client *http;
+    docker *docker;
+    script *script;
+    int echo;                  /* print log lines to the terminal */
+} task_ctx;
+
+/// `pt` must outlive the task. `on_done` runs once, from the loop.
+int task_new(task **out, const task_ctx *ctx, const plan_task *pt,
+             task_done_cb on_done, void *ud, drv_err *err);
+void task_start(task *t);
+/// Graceful stop (kill_signal, kill_timeout, SIGKILL), or SIGKILL at once.
+void task_stop(task *t, int force);
+
+/// After on_done: the container's exit code, or the driver's exit code for a
+/// task that failed before it ran (see task_error).
+int task_exit_code(const task *t);
+/// The failure that ended the task before its container ran, or NULL.
+const drv_err *task_error(const task *t);
+int task_oom_killed(const task *t);
+/// Frees the task (after on_done); the memory goes in a close callback.
+void task_free(task *t);
+
+#endif
