@@ -86,22 +86,23 @@ run: bootstrap
 	$(Q)$(MAKE) --no-print-directory drvctl
 	./drvctl run examples/hello.hcl
 
-# Everything, in order of cost; each stage stops the run on failure.
+# Everything: C unit tests, Lua unit specs, CLI specs, Docker specs; ends
+# with one "N passed, N failed" line (scripts/run-tests).
 test: bootstrap
 	$(Q)$(MAKE) --no-print-directory drvctl $(TEST_BIN)
-	$(Q)$(MAKE) --no-print-directory test-c test-unit test-cli test-docker
+	$(Q)LUA=$(LUA) scripts/run-tests c unit cli docker
 
 test-c: $(TEST_BIN)
-	$(Q)set -e; for t in $(TEST_BIN); do echo "  TEST    $$t"; $$t; done
+	$(Q)LUA=$(LUA) scripts/run-tests c
 
 test-unit:
-	$(Q)$(BUSTED) --run=unit
+	$(Q)LUA=$(LUA) scripts/run-tests unit
 
 test-cli: drvctl
-	$(Q)$(BUSTED) --run=cli
+	$(Q)LUA=$(LUA) scripts/run-tests cli
 
 test-docker: drvctl
-	$(Q)$(BUSTED) --run=docker
+	$(Q)LUA=$(LUA) scripts/run-tests docker
 
 bench: drvctl
 	$(Q)bench/start_overhead

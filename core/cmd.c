@@ -87,3 +87,9 @@ int cmd_parse_flags(const char *cmd, int argc, char **argv, const char *allowed,
     }
     return 0;
 }
+
+void cmd_print_exit_codes(void)
+{
+    fputs("\nExit codes:\n", stdout);
+    drv_err_fprint_exit_codes(stdout);
+}

@@ -28,12 +28,6 @@ static const command commands[] = {
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-void cmd_print_exit_codes(void)
-{
-    fputs("\nExit codes:\n", stdout);
-    drv_err_fprint_exit_codes(stdout);
-}
-
 static void print_help(void)
 {
     printf("drvctl %s: a Docker task driver with Nomad's docker driver semantics\n\n"

@@ -19,6 +19,7 @@ struct http_client {
     uv_timer_t timer;          /* libcurl's timeout */
     uv_timer_t defer;          /* finishes cancelled requests */
     http_req *reqs;            /* every request in flight */
+    struct sock_ctx *socks;    /* every socket being polled */
     int active;
     int closing;
     int open_handles;          /* timer + defer; freed when it drops to 0 */
@@ -45,7 +46,10 @@ typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     http_client *c;
+    struct sock_ctx *prev, *next;
 } sock_ctx;
+
+static void sock_close(sock_ctx *s);
 
 static void check_done(http_client *c);
 
@@ -160,6 +164,22 @@ static void on_poll_close(uv_handle_t *h)
     free(h->data);
 }
 
+/* Stops polling and frees the context in its close callback. */
+static void sock_close(sock_ctx *s)
+{
+    http_client *c = s->c;
+    if (s->prev != NULL) {
+        s->prev->next = s->next;
+    } else {
+        c->socks = s->next;
+    }
+    if (s->next != NULL) {
+        s->next->prev = s->prev;
+    }
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, on_poll_close);
+}
+
 static void on_poll(uv_poll_t *poll, int status, int events)
 {
     sock_ctx *s = poll->data;
@@ -167,6 +187,9 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     int flags = 0;
     int running = 0;
 
+    if (c->multi == NULL) {
+        return;
+    }
     if (status < 0) {
         flags = CURL_CSELECT_ERR;
     }
@@ -188,8 +211,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 
     if (what == CURL_POLL_REMOVE) {
         if (s != NULL) {
-            uv_poll_stop(&s->poll);
-            uv_close((uv_handle_t *)&s->poll, on_poll_close);
+            sock_close(s);
             curl_multi_assign(c->multi, fd, NULL);
         }
         return 0;
@@ -203,6 +225,11 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
             return -1;
         }
         s->poll.data = s;
+        s->next = c->socks;
+        if (c->socks != NULL) {
+            c->socks->prev = s;
+        }
+        c->socks = s;
         curl_multi_assign(c->multi, fd, s);
     }
     int events = 0;
@@ -220,6 +247,9 @@ static void on_timeout(uv_timer_t *t)
 {
     http_client *c = t->data;
     int running = 0;
+    if (c->multi == NULL) {
+        return;
+    }
     curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done(c);
 }
@@ -242,7 +272,7 @@ static void check_done(http_client *c)
     CURLMsg *msg;
     int left;
 
-    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+    while (!c->closing && (msg = curl_multi_info_read(c->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE) {
             continue;
         }
@@ -271,6 +301,14 @@ static void check_done(http_client *c)
     }
 }
 
+static void on_client_handle_close(uv_handle_t *h)
+{
+    http_client *c = h->data;
+    if (--c->open_handles == 0) {
+        free(c);
+    }
+}
+
 static void on_defer(uv_timer_t *t)
 {
     http_client *c = t->data;
@@ -284,6 +322,15 @@ static void on_defer(uv_timer_t *t)
             req_finish(r, DRV_ECANCELED, &err);
         }
         r = next;
+    }
+    if (c->closing && c->reqs == NULL && c->multi != NULL) {
+        curl_multi_cleanup(c->multi);
+        c->multi = NULL;
+        while (c->socks != NULL) {
+            sock_close(c->socks);   /* sockets libcurl did not report removed */
+        }
+        uv_close((uv_handle_t *)&c->timer, on_client_handle_close);
+        uv_close((uv_handle_t *)&c->defer, on_client_handle_close);
     }
 }
 
@@ -319,32 +366,17 @@ int http_client_new(http_client **out, uv_loop_t *loop, drv_err *err)
     return 0;
 }
 
-static void on_client_handle_close(uv_handle_t *h)
-{
-    http_client *c = h->data;
-    if (--c->open_handles == 0) {
-        free(c);
-    }
-}
-
+/* Safe from inside any callback: the work happens in the defer timer. */
 void http_client_close(http_client *c)
 {
-    drv_err err;
-
     if (c == NULL || c->closing) {
         return;
     }
     c->closing = 1;
-    while (c->reqs != NULL) {
-        http_req *r = c->reqs;
-        drv_err_set(&err, DRV_ECANCELED, "%s: canceled", r->o.url);
+    for (http_req *r = c->reqs; r != NULL; r = r->next) {
         r->canceled = 1;
-        req_finish(r, DRV_ECANCELED, &err);
     }
-    curl_multi_cleanup(c->multi);   /* sends CURL_POLL_REMOVE for open sockets */
-    c->multi = NULL;
-    uv_close((uv_handle_t *)&c->timer, on_client_handle_close);
-    uv_close((uv_handle_t *)&c->defer, on_client_handle_close);
+    uv_timer_start(&c->defer, on_defer, 0, 0);
 }
 
 int http_client_active(const http_client *c)

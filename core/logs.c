@@ -1,0 +1,276 @@
+/*
+ * logs.c: a task's log files and terminal echo (see logs.h).
+ *
+ * Rotation follows Nomad's FileRotator: a file is filled up to exactly
+ * max_file_size bytes (a write is split across files if needed), the next
+ * index is opened lazily on the next byte, and index N - max_files is deleted
+ * when index N is opened. On open, writing continues in the highest existing
+ * index, so a restarted driver appends instead of overwriting.
+ */
+#include "logs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "frame.h"
+
+/* A partial echo line longer than this is printed as if it were complete. */
+#define ECHO_MAX_PARTIAL ((size_t)64 * 1024)
+
+typedef struct logs_stream {
+    const char *name;      /* "stdout" / "stderr" */
+    FILE *term;            /* echo target */
+    int fd;                /* -1 until opened */
+    unsigned long idx;     /* index of the open (or next) file */
+    size_t size;           /* bytes in the open file */
+    buf echo;              /* partial echo line */
+} logs_stream;
+
+struct logs {
+    char *dir;
+    char *task;
+    char *prefix;          /* NULL: no echo */
+    int max_files;
+    size_t max_file_size;
+    logs_stream s[2];
+};
+
+static void file_path(const logs *l, const logs_stream *s, unsigned long idx,
+                      char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s.%s.%lu", l->dir, l->task, s->name, idx);
+}
+
+/* Parses "<task>.<stream>.<digits>"; returns 1 and sets *idx on a match. */
+static int parse_index(const char *name, const char *task, const char *stream,
+                       unsigned long *idx)
+{
+    size_t tl = strlen(task), sl = strlen(stream);
+    if (strncmp(name, task, tl) != 0 || name[tl] != '.' ||
+        strncmp(name + tl + 1, stream, sl) != 0 || name[tl + 1 + sl] != '.') {
+        return 0;
+    }
+    const char *d = name + tl + sl + 2;
+    if (*d < '0' || *d > '9') {
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(d, &end, 10);
+    if (*end != '\0' || errno != 0) {
+        return 0;
+    }
+    *idx = v;
+    return 1;
+}
+
+static void delete_index(const logs *l, const logs_stream *s, unsigned long idx)
+{
+    char path[4096];
+    file_path(l, s, idx, path, sizeof path);
+    (void)unlink(path);
+}
+
+/* Finds the highest existing index of each stream and deletes the indexes
+ * that fall outside the max_files window. */
+static int scan_dir(logs *l, drv_err *err)
+{
+    DIR *d = opendir(l->dir);
+    if (d == NULL) {
+        return drv_err_set(err, DRV_EIO, "logs: cannot open directory \"%s\": %s",
+                           l->dir, strerror(errno));
+    }
+    int found[2] = { 0, 0 };
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        for (int i = 0; i < 2; i++) {
+            unsigned long idx;
+            if (parse_index(e->d_name, l->task, l->s[i].name, &idx) &&
+                (!found[i] || idx > l->s[i].idx)) {
+                l->s[i].idx = idx;
+                found[i] = 1;
+            }
+        }
+    }
+    rewinddir(d);
+    while ((e = readdir(d)) != NULL) {
+        for (int i = 0; i < 2; i++) {
+            unsigned long idx;
+            if (parse_index(e->d_name, l->task, l->s[i].name, &idx) &&
+                idx + (unsigned long)l->max_files <= l->s[i].idx) {
+                delete_index(l, &l->s[i], idx);
+            }
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+static int open_file(logs *l, logs_stream *s, drv_err *err)
+{
+    char path[4096];
+    struct stat st;
+
+    file_path(l, s, s->idx, path, sizeof path);
+    s->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (s->fd < 0) {
+        return drv_err_set(err, DRV_EIO, "logs: cannot open \"%s\": %s", path, strerror(errno));
+    }
+    if (fstat(s->fd, &st) != 0) {
+        int e = errno;
+        close(s->fd);
+        s->fd = -1;
+        return drv_err_set(err, DRV_EIO, "logs: cannot stat \"%s\": %s", path, strerror(e));
+    }
+    s->size = (size_t)st.st_size;
+    if (s->idx >= (unsigned long)l->max_files) {
+        delete_index(l, s, s->idx - (unsigned long)l->max_files);
+    }
+    return 0;
+}
+
+static int rotate(logs *l, logs_stream *s, drv_err *err)
+{
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    s->idx++;
+    return open_file(l, s, err);
+}
+
+static int write_all(logs *l, logs_stream *s, const char *data, size_t len, drv_err *err)
+{
+    while (len > 0) {
+        ssize_t n = write(s->fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            char path[4096];
+            file_path(l, s, s->idx, path, sizeof path);
+            return drv_err_set(err, DRV_EIO, "logs: cannot write \"%s\": %s", path,
+                               strerror(errno));
+        }
+        data += n;
+        len -= (size_t)n;
+        s->size += (size_t)n;
+    }
+    return 0;
+}
+
+static void echo_line(const logs *l, const logs_stream *s, const char *line, size_t len)
+{
+    if (len > 0 && line[len - 1] == '\r') {
+        len--;
+    }
+    fprintf(s->term, "%s | %.*s\n", l->prefix, (int)len, line);
+}
+
+static void echo(logs *l, logs_stream *s, const char *data, size_t len)
+{
+    while (len > 0) {
+        const char *nl = memchr(data, '\n', len);
+        if (nl == NULL) {
+            buf_append(&s->echo, data, len);
+            if (s->echo.len >= ECHO_MAX_PARTIAL) {
+                echo_line(l, s, s->echo.data, s->echo.len);
+                buf_reset(&s->echo);
+            }
+            break;
+        }
+        size_t n = (size_t)(nl - data);
+        if (s->echo.len > 0) {
+            buf_append(&s->echo, data, n);
+            echo_line(l, s, s->echo.data, s->echo.len);
+            buf_reset(&s->echo);
+        } else {
+            echo_line(l, s, data, n);
+        }
+        data += n + 1;
+        len -= n + 1;
+    }
+    fflush(s->term);
+}
+
+int logs_open(logs **out, const logs_opts *o, drv_err *err)
+{
+    if (o->dir == NULL || o->task == NULL || o->task[0] == '\0' || o->max_files < 1 ||
+        o->max_file_size < 1) {
+        return drv_err_set(err, DRV_EINTERNAL, "logs: invalid options");
+    }
+    logs *l = drv_xcalloc(1, sizeof *l);
+    l->dir = drv_xstrdup(o->dir);
+    l->task = drv_xstrdup(o->task);
+    l->prefix = o->echo_prefix ? drv_xstrdup(o->echo_prefix) : NULL;
+    l->max_files = o->max_files;
+    l->max_file_size = o->max_file_size;
+    l->s[0] = (logs_stream){ "stdout", stdout, -1, 0, 0, BUF_INIT };
+    l->s[1] = (logs_stream){ "stderr", stderr, -1, 0, 0, BUF_INIT };
+
+    int rc = scan_dir(l, err);
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        rc = open_file(l, &l->s[i], err);
+    }
+    if (rc != 0) {
+        logs_close(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int logs_write(logs *l, int stream, const char *data, size_t len, drv_err *err)
+{
+    logs_stream *s = &l->s[stream == FRAME_STDERR ? 1 : 0];
+
+    if (l->prefix != NULL) {
+        echo(l, s, data, len);
+    }
+    while (len > 0) {
+        if (s->size >= l->max_file_size) {
+            int rc = rotate(l, s, err);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        size_t room = l->max_file_size - s->size;
+        size_t n = len < room ? len : room;
+        int rc = write_all(l, s, data, n, err);
+        if (rc != 0) {
+            return rc;
+        }
+        data += n;
+        len -= n;
+    }
+    return 0;
+}
+
+void logs_close(logs *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        logs_stream *s = &l->s[i];
+        if (l->prefix != NULL && s->echo.len > 0) {
+            echo_line(l, s, s->echo.data, s->echo.len);
+            fflush(s->term);
+        }
+        if (s->fd >= 0) {
+            close(s->fd);
+        }
+        buf_free(&s->echo);
+    }
+    free(l->dir);
+    free(l->task);
+    free(l->prefix);
+    free(l);
+}
