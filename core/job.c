@@ -276,7 +276,8 @@ int job_load(job *j, const job_args *a, drv_err *err)
     }
     random_seed(seed);
     host_facts h = {
-        .default_data_dir = a->data_dir ? a->data_dir : ddir,
+        .default_data_dir = ddir,
+        .data_dir = a->data_dir,
         .alloc_seed = seed,
         .docker_host = getenv("DOCKER_HOST"),
         .docker_tls_verify = getenv("DOCKER_TLS_VERIFY"),
@@ -291,15 +292,10 @@ int job_load(job *j, const job_args *a, drv_err *err)
     if (rc < 0) {
         goto done;
     }
-    if (a->data_dir != NULL) {
-        free(j->agent.data_dir);
-        j->agent.data_dir = drv_xstrdup(a->data_dir);
-    }
     rc = policy_set_load(&ps, policy_dir(), j->agent.policy_dir, err);
     if (rc < 0) {
         goto done;
     }
-    h.default_data_dir = j->agent.data_dir;
     h.policies = ps.v;
     h.npolicies = ps.n;
     rc = script_plan(j->script, &job_src, agent_p, &h, &j->plan, &j->problems, err);

@@ -179,6 +179,8 @@ static void push_host(lua_State *L, const host_facts *h)
     lua_createtable(L, 0, 8);
     push_str_or_nil(L, h->default_data_dir);
     lua_setfield(L, -2, "default_data_dir");
+    push_str_or_nil(L, h->data_dir);
+    lua_setfield(L, -2, "data_dir");
     push_str_or_nil(L, h->alloc_seed);
     lua_setfield(L, -2, "alloc_seed");
     push_str_or_nil(L, h->docker_host);

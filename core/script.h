@@ -23,6 +23,7 @@ typedef struct script_source {
 /* Facts about this machine that Lua may not look up itself. */
 typedef struct host_facts {
     const char *default_data_dir;
+    const char *data_dir;        /* -data-dir: wins over the agent config */
     const char *alloc_seed;      /* 32 hex chars */
     const char *docker_host;     /* $DOCKER_HOST or NULL */
     const char *docker_tls_verify;

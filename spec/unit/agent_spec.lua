@@ -1,0 +1,230 @@
+local agent = require("drv.agent")
+
+local HOST = { default_data_dir = "/var/lib/drvctl", cwd = "/work" }
+
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+
+local function host(extra)
+  local h = {}
+  for k, v in pairs(HOST) do
+    h[k] = v
+  end
+  for k, v in pairs(extra or {}) do
+    h[k] = v
+  end
+  return h
+end
+
+
+local function load(src, h)
+  return agent.load(src, "agent.hcl", h or HOST)
+end
+
+
+describe("agent.load", function()
+  describe("without a config file", function()
+    local a
+
+    before_each(function()
+      a = assert(load(nil))
+    end)
+
+    it("uses the host's default data dir", function()
+      assert.equal("/var/lib/drvctl", a.data_dir)
+    end)
+
+    it("uses Nomad's node defaults", function()
+      assert.equal("dc1", a.datacenter)
+      assert.equal("global", a.region)
+      assert.equal(30000, a.max_kill_timeout_ms)
+    end)
+
+    it("uses the default docker socket", function()
+      assert.equal("unix:///var/run/docker.sock", a.endpoint)
+      assert.is_nil(a.tls_ca)
+    end)
+
+    it("has secure option defaults", function()
+      assert.same({
+        caps_whitelist = nil,
+        volumes_enabled = false,
+        volumes_selinuxlabel = nil,
+        privileged_enabled = false,
+        allow_runtimes = { "runc" },
+        cleanup_image = true,
+        cleanup_image_delay_ms = 180000,
+        cleanup_container = true,
+      }, a.options)
+    end)
+  end)
+
+  describe("endpoint precedence", function()
+    it("prefers the configured endpoint over DOCKER_HOST", function()
+      local a = assert(load('plugin "docker" {\n  config {\n    endpoint = "tcp://h:1"\n  }\n}\n',
+        host({ docker_host = "tcp://env:2" })))
+      assert.equal("tcp://h:1", a.endpoint)
+    end)
+
+    it("uses DOCKER_HOST when nothing is configured", function()
+      local a = assert(load("", host({ docker_host = "tcp://env:2" })))
+      assert.equal("tcp://env:2", a.endpoint)
+    end)
+
+    it("takes TLS files from DOCKER_CERT_PATH with DOCKER_TLS_VERIFY", function()
+      local a = assert(load(nil, host({ docker_host = "tcp://env:2376", docker_tls_verify = "1",
+        docker_cert_path = "/certs" })))
+      assert.same({ "/certs/ca.pem", "/certs/cert.pem", "/certs/key.pem" },
+        { a.tls_ca, a.tls_cert, a.tls_key })
+    end)
+
+    it("ignores the environment's TLS when an endpoint is configured", function()
+      local a = assert(load('client {\n  options {\n    "docker.endpoint" = "unix:///x.sock"\n  }\n}\n',
+        host({ docker_host = "tcp://env:2376", docker_tls_verify = "1", docker_cert_path = "/c" })))
+      assert.equal("unix:///x.sock", a.endpoint)
+      assert.is_nil(a.tls_ca)
+    end)
+  end)
+
+  it("resolves a relative data_dir against the working directory", function()
+    local a = assert(load('data_dir = "./state/../drv"\n'))
+    assert.equal("/work/drv", a.data_dir)
+  end)
+
+  describe("legacy client options", function()
+    local a
+
+    before_each(function()
+      a = assert(agent.load(read("spec/fixtures/agent/legacy.hcl"), "legacy.hcl", HOST))
+    end)
+
+    it("reads the node fields", function()
+      assert.same({ "/work/state", "eu1", "europe", "node-1", { rack = "r12" }, 60000 },
+        { a.data_dir, a.datacenter, a.region, a.name, a.meta, a.max_kill_timeout_ms })
+    end)
+
+    it("reads the endpoint and its TLS files", function()
+      assert.same({ "tcp://10.0.0.5:2376", "/etc/docker/ca.pem", "/etc/docker/cert.pem",
+        "/etc/docker/key.pem" }, { a.endpoint, a.tls_ca, a.tls_cert, a.tls_key })
+    end)
+
+    it("normalises the docker options", function()
+      assert.same({
+        caps_whitelist = { "CHOWN", "KILL", "NET_BIND_SERVICE" },
+        volumes_enabled = true,
+        volumes_selinuxlabel = "z",
+        privileged_enabled = true,
+        allow_runtimes = { "runc" },
+        cleanup_image = false,
+        cleanup_image_delay_ms = 600000,
+        cleanup_container = true,
+        auth_config = "/etc/docker-auth.json",
+        auth_helper = "ecr",
+      }, a.options)
+    end)
+  end)
+
+  describe("the plugin block", function()
+    local a
+
+    before_each(function()
+      a = assert(agent.load(read("spec/fixtures/agent/plugin.hcl"), "plugin.hcl", HOST))
+    end)
+
+    it("reads the endpoint and TLS", function()
+      assert.same({ "unix:///run/user/1000/docker.sock", "/tls/ca.pem", "/tls/cert.pem",
+        "/tls/key.pem" }, { a.endpoint, a.tls_ca, a.tls_cert, a.tls_key })
+    end)
+
+    it("normalises the docker options", function()
+      assert.same({
+        caps_whitelist = { "CHOWN", "NET_RAW" },
+        volumes_enabled = true,
+        volumes_selinuxlabel = "Z",
+        privileged_enabled = true,
+        allow_runtimes = { "runc", "runsc" },
+        cleanup_image = false,
+        cleanup_image_delay_ms = 3600000,
+        cleanup_container = false,
+        auth_config = "/etc/auth.json",
+        auth_helper = "pass",
+      }, a.options)
+    end)
+
+    it("resolves policy_dir against the working directory", function()
+      assert.equal("/work/policies", a.policy_dir)
+    end)
+  end)
+
+  it("lets the plugin block override legacy options", function()
+    local a = assert(load([[
+client {
+  options {
+    "docker.privileged.enabled" = "true"
+  }
+}
+plugin "docker" {
+  config {
+    allow_privileged = false
+  }
+}
+]]))
+    assert.is_false(a.options.privileged_enabled)
+  end)
+
+  describe("problems", function()
+    local problems
+
+    before_each(function()
+      local a
+      a, problems = agent.load(read("spec/fixtures/agent/invalid.hcl"), "invalid.hcl", HOST)
+      assert.is_nil(a)
+    end)
+
+    it("are all of kind config", function()
+      for _, p in ipairs(problems) do
+        assert.equal("config", p.kind)
+      end
+    end)
+
+    it("name unknown top-level keys with their position", function()
+      assert.equal('invalid.hcl:2:1: unknown key "dat_dir" in agent config, did you mean "data_dir"?',
+        problems[1].message)
+    end)
+
+    it("name bad option values", function()
+      assert.equal('invalid.hcl:7:5: option "docker.cleanup.image" must be true or false, found "maybe"',
+        problems[2].message)
+    end)
+
+    it("name unknown docker options", function()
+      assert.equal('invalid.hcl:6:5: unknown client option "docker.endpont", did you mean "docker.endpoint"?',
+        problems[3].message)
+    end)
+
+    it("name unknown plugin keys", function()
+      assert.equal('invalid.hcl:13:5: unknown key "allow_privilegd" in plugin "docker" config, '
+        .. 'did you mean "allow_privileged"?', problems[4].message)
+    end)
+  end)
+
+  it("reports a bad duration", function()
+    local a, problems = load('max_kill_timeout = "forever"\n')
+    assert.is_nil(a)
+    assert.same({ { kind = "config",
+      message = 'agent.hcl:1:1: invalid duration for "max_kill_timeout": "forever"' } }, problems)
+  end)
+
+  it("reports HCL syntax errors as config problems", function()
+    local a, problems = load('client {\n')
+    assert.is_nil(a)
+    assert.equal("config", problems[1].kind)
+    assert.matches("^agent%.hcl:%d+:%d+: ", problems[1].message)
+  end)
+end)

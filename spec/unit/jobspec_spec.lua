@@ -1,0 +1,331 @@
+local jobspec = require("drv.jobspec")
+
+local FIXTURES = "spec/fixtures/jobs/"
+
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+
+local function load_fixture(file)
+  local job, res = jobspec.load(read(FIXTURES .. file), file)
+  return job, res
+end
+
+
+-- Loads HCL that must be valid; fails the spec with the problems otherwise.
+local function valid(src)
+  local job, res = jobspec.load(src, "job.hcl")
+  if not job then
+    local lines = {}
+    for _, p in ipairs(res) do
+      lines[#lines + 1] = p.message
+    end
+    error(table.concat(lines, "\n"), 2)
+  end
+  return job, res
+end
+
+
+local function problems(src, name)
+  local job, res = jobspec.load(src, name or "job.hcl")
+  assert.is_nil(job)
+  return res
+end
+
+
+local function docker_task(config_body, extra)
+  return string.format([[
+job "j" {
+  group "g" {
+    task "web" {
+      driver = "docker"
+      config {
+%s
+      }
+%s
+    }
+  }
+}
+]], config_body, extra or "")
+end
+
+
+describe("jobspec.load", function()
+  describe("HCL and JSON", function()
+    it("give identical internal tables for the same job", function()
+      local from_hcl = assert(load_fixture("web.hcl"))
+      local from_json = assert(load_fixture("web.json"))
+      assert.same(from_hcl, from_json)
+    end)
+
+    it("give identical networks, static ports first", function()
+      local from_hcl = assert(load_fixture("ports.hcl"))
+      local from_json = assert(load_fixture("ports.json"))
+      assert.same(from_hcl, from_json)
+      assert.same({ { mbits = 20, ports = {
+        { label = "db", static = 5432 }, { label = "http" },
+      } } }, from_hcl.groups[1].tasks[1].resources.networks)
+    end)
+  end)
+
+  describe("the internal job", function()
+    local job
+
+    before_each(function()
+      job = assert(load_fixture("web.hcl"))
+    end)
+
+    it("has the job fields", function()
+      assert.equal("shop", job.name)
+      assert.same({ "dc1" }, job.datacenters)
+      assert.equal("europe", job.region)
+      assert.same({ owner = "ops" }, job.meta)
+      assert.same({ { attribute = "${attr.kernel.name}", operator = "=", value = "linux" } },
+        job.constraints)
+    end)
+
+    it("has the group fields", function()
+      local g = job.groups[1]
+      assert.equal("web", g.name)
+      assert.equal(3, g.count)
+      assert.same({ tier = "front" }, g.meta)
+    end)
+
+    it("has the task fields", function()
+      local t = job.groups[1].tasks[1]
+      assert.equal("frontend", t.name)
+      assert.equal("docker", t.driver)
+      assert.equal("nobody", t.user)
+      assert.equal(90000, t.kill_timeout_ms)
+      assert.equal("SIGINT", t.kill_signal)
+      assert.same({ cpu = 500, memory = 256, networks = {} }, t.resources)
+      assert.same({ max_files = 5, max_file_size = 20 }, t.logs)
+      assert.same({ COLOR = "blue", GREETING = "hello from ${NOMAD_GROUP_NAME}" }, t.env)
+      assert.same({ { source = "https://example.com/assets.tar.gz", destination = "local/assets",
+                      options = { checksum = "sha256:abcd" } } }, t.artifacts)
+    end)
+
+    it("keeps the task config normalised", function()
+      local c = job.groups[1].tasks[1].config
+      assert.same({ app = "shop" }, c.labels)
+      assert.same({ nproc = "4242", nofile = "2048:4096" }, c.ulimit)
+      assert.same({ disable = true }, c.healthchecks)
+      assert.equal("integer", math.type(c.shm_size))
+    end)
+  end)
+
+  describe("defaults", function()
+    local job
+
+    before_each(function()
+      job = assert(load_fixture("minimal.hcl"))
+    end)
+
+    it("puts a task written directly in the job into a group named after it", function()
+      assert.equal(1, #job.groups)
+      assert.equal("hello", job.groups[1].name)
+      assert.equal(1, job.groups[1].count)
+    end)
+
+    it("uses region global", function()
+      assert.equal("global", job.region)
+    end)
+
+    it("uses Nomad's task defaults", function()
+      local t = job.groups[1].tasks[1]
+      assert.equal(5000, t.kill_timeout_ms)
+      assert.same({ cpu = 100, memory = 300, networks = {} }, t.resources)
+      assert.same({ max_files = 10, max_file_size = 10 }, t.logs)
+    end)
+
+    it("puts artifacts into local/ by default", function()
+      local j = valid(docker_task('image = "x:1"', 'artifact { source = "http://h/x" }'))
+      assert.equal("local/", j.groups[1].tasks[1].artifacts[1].destination)
+    end)
+  end)
+
+  it("parses kill_timeout durations", function()
+    local j = valid(docker_task('image = "x:1"', 'kill_timeout = "250ms"'))
+    assert.equal(250, j.groups[1].tasks[1].kill_timeout_ms)
+  end)
+
+  it("converts JSON KillTimeout nanoseconds to milliseconds", function()
+    local job = assert(jobspec.load([[{"Job": {"ID": "j", "TaskGroups": [{"Name": "g",
+      "Tasks": [{"Name": "t", "Driver": "docker", "Config": {"image": "x:1"},
+      "KillTimeout": 1500000000}]}]}}]], "j.json"))
+    assert.equal(1500, job.groups[1].tasks[1].kill_timeout_ms)
+  end)
+
+  it("normalises a version constraint", function()
+    local j = valid([[
+job "j" {
+  constraint {
+    attribute = "${driver.docker.version}"
+    operator  = ">"
+    version   = "1.2"
+  }
+  task "t" {
+    driver = "docker"
+    config { image = "x:1" }
+  }
+}
+]])
+    assert.same({ { attribute = "${driver.docker.version}", operator = "version", value = "1.2" } },
+      j.constraints)
+  end)
+
+  it("warns about stanzas drvctl ignores", function()
+    local _, warnings = valid(docker_task('image = "x:1"', 'service { name = "web" }'))
+    assert.equal(1, #warnings)
+    assert.matches('"service" in task "web" is not supported by drvctl and is ignored', warnings[1],
+      1, true)
+  end)
+
+  describe("problems", function()
+    local all
+
+    before_each(function()
+      all = assert.is_table(select(2, load_fixture("invalid.hcl")))
+    end)
+
+    it("collects all of them", function()
+      assert.equal(7, #all)
+    end)
+
+    it("reports a wrong count type", function()
+      assert.same({ kind = "type", path = "count", message =
+        'invalid.hcl:3:5: wrong type for key "count" in group "g": expected integer, found string "two"' },
+        all[1])
+    end)
+
+    it("reports an unknown config option with a suggestion", function()
+      assert.equal("unknown", all[2].kind)
+      assert.equal('invalid.hcl:7:9: unknown option "imgae" in task "web" config, did you mean "image"?',
+        all[2].message)
+    end)
+
+    it("reports a bool given as a string", function()
+      assert.equal("type", all[3].kind)
+      assert.equal('invalid.hcl:8:9: wrong type for option "tty" in task "web" config: '
+        .. 'expected bool, found string "yes"', all[3].message)
+    end)
+
+    it("reports a list given as a string", function()
+      assert.equal("type", all[4].kind)
+      assert.equal('invalid.hcl:9:9: wrong type for option "args" in task "web" config: '
+        .. 'expected list of strings, found string "x"', all[4].message)
+    end)
+
+    it("reports a missing image at the config block", function()
+      assert.same({ kind = "missing",
+        message = 'invalid.hcl:6:7: task "web" config: field "image" is required' }, all[5])
+    end)
+
+    it("reports a command with extra white space", function()
+      assert.same({ kind = "type",
+        message = 'invalid.hcl:10:9: task "web" config: command contains extra white space: " x"' },
+        all[6])
+    end)
+
+    it("refuses a task whose driver is not docker", function()
+      assert.same({ kind = "driver", message = 'invalid.hcl:14:7: task "batch": driver "exec" '
+        .. 'is not supported, drvctl runs only "docker" tasks' }, all[7])
+    end)
+  end)
+
+  it("reports an empty command", function()
+    local p = problems(docker_task('image = "x:1"\ncommand = ""'))
+    assert.equal('job.hcl:7:1: task "web" config: command empty: ""', p[1].message)
+  end)
+
+  it("reports a missing config block at the task", function()
+    local p = problems('job "j" {\n  task "web" {\n    driver = "docker"\n  }\n}\n')
+    assert.same({ { kind = "missing", message = 'job.hcl:2:3: task "web" config: field "image" is required' } }, p)
+  end)
+
+  it("reports a missing driver", function()
+    local p = problems('job "j" {\n  task "web" {\n    config { image = "x" }\n  }\n}\n')
+    assert.same({ { kind = "missing", message = 'job.hcl:2:3: task "web": field "driver" is required' } }, p)
+  end)
+
+  it("reports unknown keys in the job stanza", function()
+    local p = problems('job "j" {\n  grop "g" {}\n}\n')
+    assert.same({ kind = "unknown", path = "grop",
+      message = 'job.hcl:2:3: unknown key "grop" in job "j", did you mean "group"?' }, p[1])
+  end)
+
+  it("reports unknown keys in the task stanza", function()
+    local p = problems(docker_task('image = "x:1"', 'kill_timout = "5s"'))
+    assert.equal('job.hcl:8:1: unknown key "kill_timout" in task "web", did you mean "kill_timeout"?',
+      p[1].message)
+  end)
+
+  it("reports an invalid kill_timeout", function()
+    local p = problems(docker_task('image = "x:1"', 'kill_timeout = "5 sec"'))
+    assert.same({ { kind = "type",
+      message = 'job.hcl:8:1: task "web": invalid duration for key "kill_timeout": "5 sec"' } }, p)
+  end)
+
+  it("reports each malformed ulimit with Nomad's text", function()
+    local p = problems(docker_task([[
+ulimit {
+  core   = ""
+  nofile = "abc:1234"
+  nproc  = "1234:abc"
+}
+image = "x:1"]]))
+    assert.same({
+      'job.hcl:7:3: task "web" config: Malformed ulimit specification core: "", cannot be empty',
+      'job.hcl:8:3: task "web" config: Malformed soft ulimit nofile: abc:1234',
+      'job.hcl:9:3: task "web" config: Malformed hard ulimit nproc: 1234:abc',
+    }, { p[1].message, p[2].message, p[3].message })
+  end)
+
+  it("refuses options that are not supported yet", function()
+    local p = problems(docker_task('image = "x:1"\nprivileged = true'))
+    assert.same({ { kind = "type",
+      message = 'job.hcl:7:1: task "web" config option "privileged" is not supported yet' } }, p)
+  end)
+
+  it("accepts SSL with a deprecation warning", function()
+    local _, warnings = valid(docker_task('image = "x:1"\nSSL = true'))
+    assert.same({ 'job.hcl:7:1: task "web" config option "SSL" is deprecated and has no effect' },
+      warnings)
+  end)
+
+  it("refuses an artifact destination outside the task directory", function()
+    local p = problems(docker_task('image = "x:1"',
+      'artifact {\n source = "http://h/x"\n destination = "../../etc"\n}'))
+    assert.equal("type", p[1].kind)
+  end)
+
+  it("reports HCL syntax errors", function()
+    local p = problems('job "j" {\n  task "t" {\n')
+    assert.equal("syntax", p[1].kind)
+    assert.matches("^job%.hcl:%d+:%d+: ", p[1].message)
+  end)
+
+  it("reports JSON syntax errors", function()
+    local p = problems('{"Job": {', "job.json")
+    assert.equal("syntax", p[1].kind)
+    assert.matches("^job%.json: invalid JSON", p[1].message)
+  end)
+
+  it("reports unknown JSON keys with a suggestion", function()
+    local p = problems('{"Job": {"ID": "j", "TaskGroup": []}}', "job.json")
+    assert.same({ kind = "unknown",
+      message = 'job.json: unknown key "TaskGroup" in job, did you mean "TaskGroups"?' }, p[1])
+  end)
+
+  it("reports JSON type errors", function()
+    local p = problems([[{"Job": {"ID": "j", "TaskGroups": [{"Name": "g", "Count": "two",
+      "Tasks": [{"Name": "t", "Driver": "docker", "Config": {"image": "x", "tty": "yes"}}]}]}}]],
+      "job.json")
+    assert.same({ "type", "type" }, { p[1].kind, p[2].kind })
+  end)
+end)
