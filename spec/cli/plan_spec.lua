@@ -1,0 +1,165 @@
+-- drvctl plan: the exact container a run would create, as JSON; no Docker
+-- daemon needed and nothing changed on disk or in Docker.
+local cjson = require("cjson.safe")
+local drv = require("support.drv")
+
+local NO_DOCKER = { DOCKER_HOST = "unix:///nonexistent.sock" }
+
+-- Plans cli/valid.hcl with count instances; returns the decoded plan, the
+-- result and the data dir. Runs with no reachable Docker daemon unless
+-- opts.env says otherwise.
+local function plan(count, opts)
+  opts = opts or {}
+  local dir = drv.tmpdir()
+  local data = dir .. "/data"
+  local job = drv.fixture("cli/valid.hcl", dir, { COUNT = count or 1 })
+  local r = drv.drvctl({ "plan", "-data-dir", data, job }, { env = opts.env or NO_DOCKER })
+  assert.equal(0, r.code, r.output)
+  local p, err = cjson.decode(r.stdout)
+  assert.is_table(p, "plan output is not JSON (" .. tostring(err) .. ")\n" .. r.output)
+  assert.is_table(p.tasks, "plan has no tasks array\n" .. r.output)
+  return p, r, data
+end
+
+-- The create body of a plan task (an object; tolerate a JSON string).
+local function body(task)
+  local b = task.body
+  if type(b) == "string" then
+    b = assert(cjson.decode(b))
+  end
+  assert.is_table(b, "task has no body")
+  return b
+end
+
+local function set_of(list)
+  local s = {}
+  for _, v in ipairs(list or {}) do
+    s[v] = true
+  end
+  return s
+end
+
+describe("drvctl plan", function()
+  after_each(drv.cleanup)
+
+  it("prints JSON with one task per task and instance", function()
+    local p = plan(1)
+    assert.equal(1, #p.tasks)
+  end)
+
+  it("works with no Docker daemon", function()
+    local _, r = plan(1, { env = NO_DOCKER })
+    assert.equal(0, r.code, r.output)
+  end)
+
+  it("names the task, its image and the pull decision", function()
+    local t = plan(1).tasks[1]
+    assert.equal("web", t.task or t.name:match("^(.-)%-"))
+    assert.equal(drv.IMAGE, t.image)
+    assert.equal("missing", t.pull)
+  end)
+
+  it("gives the task a UUID alloc id", function()
+    local t = plan(1).tasks[1]
+    assert.matches(drv.UUID_PATTERN, t.alloc_id)
+  end)
+
+  it("names the container <task>-<alloc_id>", function()
+    local t = plan(1).tasks[1]
+    assert.equal("web-" .. t.alloc_id, t.name)
+  end)
+
+  it("puts the image and command into the create body", function()
+    local b = body(plan(1).tasks[1])
+    assert.equal(drv.IMAGE, b.Image)
+    assert.same({ "sh", "-c", "echo hi" }, b.Cmd)
+  end)
+
+  it("labels the container with job, group, task, alloc id and the job's labels", function()
+    local t = plan(1).tasks[1]
+    local labels = body(t).Labels
+    assert.is_table(labels)
+    assert.equal("valid", labels["drvctl.job"])
+    assert.equal("g", labels["drvctl.group"])
+    assert.equal("web", labels["drvctl.task"])
+    assert.equal(t.alloc_id, labels["drvctl.alloc_id"])
+    assert.equal(drv.run_id, labels[drv.LABEL_KEY])
+  end)
+
+  it("binds the alloc, local and secrets dirs under the data dir", function()
+    local p, _, data = plan(1)
+    local t = p.tasks[1]
+    local binds = set_of((body(t).HostConfig or {}).Binds)
+    local alloc = data .. "/alloc/" .. t.alloc_id
+    assert.is_true(binds[alloc .. "/alloc:/alloc"], cjson.encode(binds))
+    assert.is_true(binds[alloc .. "/web/local:/local"], cjson.encode(binds))
+    assert.is_true(binds[alloc .. "/web/secrets:/secrets"], cjson.encode(binds))
+  end)
+
+  it("sets the NOMAD_* environment and the task env", function()
+    local t = plan(1).tasks[1]
+    local env = set_of(body(t).Env)
+    for _, kv in ipairs({
+      "NOMAD_ALLOC_DIR=/alloc", "NOMAD_TASK_DIR=/local", "NOMAD_SECRETS_DIR=/secrets",
+      "NOMAD_ALLOC_ID=" .. t.alloc_id, "NOMAD_ALLOC_INDEX=0", "NOMAD_ALLOC_NAME=valid.g[0]",
+      "NOMAD_TASK_NAME=web", "NOMAD_GROUP_NAME=g", "NOMAD_JOB_NAME=valid",
+      "SPEC_ENV=from-job",
+    }) do
+      assert.is_true(env[kv], kv .. " missing from " .. cjson.encode(body(t).Env))
+    end
+  end)
+
+  it("never passes the host environment", function()
+    local dir = drv.tmpdir()
+    local job = drv.fixture("cli/valid.hcl", dir, { COUNT = 1 })
+    local r = drv.drvctl({ "plan", "-data-dir", dir .. "/data", job },
+      { env = { DOCKER_HOST = NO_DOCKER.DOCKER_HOST, DRVCTL_SPEC_HOST_ONLY = "leak" } })
+    assert.equal(0, r.code, r.output)
+    assert.is_falsy(r.stdout:find("DRVCTL_SPEC_HOST_ONLY", 1, true), r.output)
+  end)
+
+  it("plans one task per instance with distinct alloc ids for count = 3", function()
+    local p = plan(3)
+    assert.equal(3, #p.tasks)
+    local ids = set_of({ p.tasks[1].alloc_id, p.tasks[2].alloc_id, p.tasks[3].alloc_id })
+    local n = 0
+    for _ in pairs(ids) do
+      n = n + 1
+    end
+    assert.equal(3, n)
+  end)
+
+  it("numbers the instances 0, 1, 2 in NOMAD_ALLOC_INDEX", function()
+    local p = plan(3)
+    local seen = {}
+    for _, t in ipairs(p.tasks) do
+      for _, kv in ipairs(body(t).Env) do
+        local i = kv:match("^NOMAD_ALLOC_INDEX=(%d+)$")
+        if i then
+          seen[#seen + 1] = tonumber(i)
+        end
+      end
+    end
+    table.sort(seen)
+    assert.same({ 0, 1, 2 }, seen)
+  end)
+
+  it("creates nothing in the data dir", function()
+    local _, _, data = plan(1)
+    assert.same({}, drv.alloc_ids(data))
+  end)
+
+  it("creates no container", function()
+    local _, r = plan(1, { env = {} })
+    assert.same({}, drv.containers_if_docker(), r.output)
+  end)
+
+  it("decides to always pull an image tagged latest", function()
+    local dir = drv.tmpdir()
+    local job = drv.write_job(dir, { image = "busybox:latest", script = "true" })
+    local r = drv.drvctl({ "plan", "-data-dir", dir .. "/data", job }, { env = NO_DOCKER })
+    assert.equal(0, r.code, r.output)
+    local p = assert(cjson.decode(r.stdout), r.output)
+    assert.equal("always", p.tasks[1].pull)
+  end)
+end)
