@@ -23,6 +23,8 @@ static const command commands[] = {
       "run a job in the foreground until its tasks end" },
     { "plan", cmd_plan, "plan [-config FILE] [-data-dir DIR] JOBFILE",
       "print what would be created (JSON); changes nothing, needs no Docker" },
+    { "policy", cmd_policy, "policy check [-config FILE] [DIR]",
+      "load and validate the policies (defaults overridden by DIR)" },
     { "version", cmd_version, "version", "print the version" },
 };
 

@@ -25,6 +25,7 @@
     XX(IMAGE,      -10, 73, "image unavailable")                             \
     XX(ARTIFACT,   -11, 74, "artifact download or verification failed")      \
     XX(TASK,       -12, 75, "task could not be started")                     \
+    XX(CONSTRAINT, -20, 76, "constraint not met on this node")               \
     XX(DENIED,     -13, 77, "denied by policy")                              \
     XX(CONFIG,     -14, 78, "invalid agent configuration")                   \
     XX(NOMEM,      -15, 70, "out of memory")                                 \

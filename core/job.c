@@ -103,14 +103,6 @@ int job_read_file(const char *path, const char *what, buf *out, drv_err *err)
     return 0;
 }
 
-/* Policy sources: defaults from `dflt`, overridden by file name from `ops`. */
-typedef struct policy_set {
-    script_source *v;
-    buf *texts;
-    char **paths;
-    size_t n;
-} policy_set;
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -147,7 +139,7 @@ static int list_lua(const char *dir, char ***names, size_t *n)
     return 0;
 }
 
-static void policy_set_free(policy_set *ps)
+void job_policy_sources_free(policy_sources *ps)
 {
     for (size_t i = 0; i < ps->n; i++) {
         buf_free(&ps->texts[i]);
@@ -159,7 +151,7 @@ static void policy_set_free(policy_set *ps)
     memset(ps, 0, sizeof *ps);
 }
 
-static int policy_set_load(policy_set *ps, const char *dflt, const char *ops, drv_err *err)
+static int policy_sources_load(policy_sources *ps, const char *dflt, const char *ops, drv_err *err)
 {
     char **dn = NULL, **on = NULL;
     size_t ndn = 0, non = 0;
@@ -252,7 +244,7 @@ int job_load(job *j, const job_args *a, drv_err *err)
 {
     buf job_text = BUF_INIT, agent_text = BUF_INIT;
     char ddir[PATH_MAX], cwd[PATH_MAX], seed[33];
-    policy_set ps;
+    policy_sources ps;
     int rc;
 
     memset(j, 0, sizeof *j);
@@ -292,7 +284,7 @@ int job_load(job *j, const job_args *a, drv_err *err)
     if (rc < 0) {
         goto done;
     }
-    rc = policy_set_load(&ps, policy_dir(), j->agent.policy_dir, err);
+    rc = policy_sources_load(&ps, policy_dir(), j->agent.policy_dir, err);
     if (rc < 0) {
         goto done;
     }
@@ -300,10 +292,15 @@ int job_load(job *j, const job_args *a, drv_err *err)
     h.npolicies = ps.n;
     rc = script_plan(j->script, &job_src, agent_p, &h, &j->plan, &j->problems, err);
 done:
-    policy_set_free(&ps);
+    job_policy_sources_free(&ps);
     buf_free(&job_text);
     buf_free(&agent_text);
     return rc;
+}
+
+int job_policy_sources(policy_sources *ps, const char *ops_dir, drv_err *err)
+{
+    return policy_sources_load(ps, policy_dir(), ops_dir, err);
 }
 
 void job_free(job *j)

@@ -25,6 +25,18 @@ typedef struct job {
     problem_list problems;      /* filled when loading failed on bad input */
 } job;
 
+/* Policy files: the shipped defaults, overridden by file name from the
+ * operator's directory. Sorted by file name. */
+typedef struct policy_sources {
+    script_source *v;
+    buf *texts;
+    char **paths;
+    size_t n;
+} policy_sources;
+
+int job_policy_sources(policy_sources *ps, const char *ops_dir, drv_err *err);
+void job_policy_sources_free(policy_sources *ps);
+
 /// Loads and plans. On failure returns a negative code; bad-input problems
 /// are in j->problems (print them all), other failures in `err`.
 int job_load(job *j, const job_args *a, drv_err *err);

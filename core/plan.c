@@ -34,6 +34,7 @@ void plan_free(plan *p)
         free(t->alloc_dir);
         free(t->log_dir);
         free_strv(t->dirs, t->ndirs);
+        free_strv(t->confined, t->nconfined);
         for (size_t j = 0; j < t->nartifacts; j++) {
             free(t->artifacts[j].source);
             free(t->artifacts[j].dest_dir);
@@ -43,6 +44,13 @@ void plan_free(plan *p)
         free(t->artifacts);
     }
     free(p->tasks);
+    for (size_t i = 0; i < p->nport_requests; i++) {
+        free(p->port_requests[i].key);
+        free(p->port_requests[i].task);
+        free(p->port_requests[i].label);
+        free(p->port_requests[i].alloc_id);
+    }
+    free(p->port_requests);
     free_strv(p->warnings, p->nwarnings);
     free(p->json);
     memset(p, 0, sizeof *p);
@@ -59,6 +67,7 @@ void agent_conf_free(agent_conf *a)
     free(a->tls_cert);
     free(a->tls_key);
     free(a->policy_dir);
+    free(a->network_interface);
     memset(a, 0, sizeof *a);
 }
 
@@ -79,6 +88,7 @@ int problem_kind_code(const char *kind)
         { "type", DRV_EINVALID },    { "missing", DRV_EMISSING },
         { "driver", DRV_EDRIVER },   { "denied", DRV_EDENIED },
         { "config", DRV_ECONFIG },   { "noinput", DRV_ENOINPUT },
+        { "constraint", DRV_ECONSTRAINT },
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         if (kind != NULL && strcmp(kind, map[i].kind) == 0) {

@@ -32,12 +32,24 @@ typedef struct plan_task {
     long long log_max_file_size;
     char **dirs;             /* directories to create before the container */
     size_t ndirs;
+    char **confined;         /* bind sources that must resolve inside alloc_dir */
+    size_t nconfined;
     plan_artifact *artifacts;
     size_t nartifacts;
 } plan_task;
 
+typedef struct plan_port {
+    char *key;               /* "<alloc_id>/<task>/<label>" */
+    char *task;
+    char *label;
+    char *alloc_id;
+    int static_port;         /* 0: dynamic */
+} plan_port;
+
 typedef struct plan {
     char *json;              /* the whole plan, for `drvctl plan` */
+    plan_port *port_requests;/* pass 1: ports the plan needs */
+    size_t nport_requests;
     char **warnings;
     size_t nwarnings;
     plan_task *tasks;
@@ -50,6 +62,9 @@ typedef struct agent_conf {
     char *endpoint;
     char *tls_ca, *tls_cert, *tls_key;
     char *policy_dir;        /* operator policies overriding defaults, or NULL */
+    char *network_interface; /* NULL: the default-route interface */
+    int min_dynamic_port;
+    int max_dynamic_port;
 } agent_conf;
 
 /* Problems reported by Lua ("kind" picks the exit code of the first one). */

@@ -201,6 +201,24 @@ static void push_host(lua_State *L, const host_facts *h)
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_setfield(L, -2, "policies");
+    lua_createtable(L, 0, (int)h->nnode);
+    for (size_t i = 0; i < h->nnode; i++) {
+        lua_pushstring(L, h->node[i].value);
+        lua_setfield(L, -2, h->node[i].key);
+    }
+    lua_setfield(L, -2, "node");
+    push_str_or_nil(L, h->network_ip);
+    lua_setfield(L, -2, "network_ip");
+    if (h->ports != NULL) {
+        lua_createtable(L, 0, (int)h->nports);
+        for (size_t i = 0; i < h->nports; i++) {
+            lua_pushinteger(L, h->ports[i].port);
+            lua_setfield(L, -2, h->ports[i].key);
+        }
+        lua_setfield(L, -2, "ports");
+    }
+    lua_pushboolean(L, h->docker_facts);
+    lua_setfield(L, -2, "docker_facts");
 }
 
 /* Copies t[key] (a string) or NULL. */
@@ -331,6 +349,9 @@ int script_agent(script *s, const script_source *agent, const host_facts *h,
             out->tls_cert = get_str(L, t, "tls_cert");
             out->tls_key = get_str(L, t, "tls_key");
             out->policy_dir = get_str(L, t, "policy_dir");
+            out->network_interface = get_str(L, t, "network_interface");
+            out->min_dynamic_port = (int)get_int(L, t, "min_dynamic_port", 20000);
+            out->max_dynamic_port = (int)get_int(L, t, "max_dynamic_port", 32000);
         } else {
             rc = read_problems(s, lua_gettop(L), probs, err);
         }
@@ -358,6 +379,7 @@ static void read_task(lua_State *L, int t, plan_task *pt)
     pt->log_max_files = (int)get_int(L, t, "log_max_files", 10);
     pt->log_max_file_size = get_int(L, t, "log_max_file_size", 10LL * 1024 * 1024);
     pt->dirs = get_strv(L, t, "dirs", &pt->ndirs);
+    pt->confined = get_strv(L, t, "confined", &pt->nconfined);
 
     lua_getfield(L, t, "artifacts");
     if (lua_istable(L, -1)) {
@@ -411,6 +433,27 @@ int script_plan(script *s, const script_source *job, const script_source *agent,
                 lua_pop(L, 1);
             }
         }
+        lua_getfield(L, p, "port_requests");
+        if (lua_istable(L, -1)) {
+            int ps = lua_gettop(L);
+            size_t n = (size_t)luaL_len(L, ps);
+            out->port_requests = drv_xcalloc(n + 1, sizeof *out->port_requests);
+            for (size_t i = 0; i < n; i++) {
+                lua_rawgeti(L, ps, (lua_Integer)i + 1);
+                int e = lua_gettop(L);
+                plan_port *pp = &out->port_requests[out->nport_requests++];
+                pp->key = get_str(L, e, "key");
+                pp->task = get_str(L, e, "task");
+                pp->label = get_str(L, e, "label");
+                pp->alloc_id = get_str(L, e, "alloc_id");
+                pp->static_port = (int)get_int(L, e, "static", 0);
+                if (pp->key == NULL) {
+                    pp->key = drv_xstrdup("?");
+                }
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
         if (out->json == NULL) {
             rc = drv_err_set(err, DRV_EINTERNAL, "lua: driver.plan returned no json");
         }
@@ -446,6 +489,9 @@ int script_decode(script *s, const char *op, long status, const char *body,
             out->status = get_str(L, t, "status");
             out->stream = get_str(L, t, "stream");
             out->stop_signal = get_str(L, t, "stop_signal");
+            out->gateway = get_str(L, t, "gateway");
+            out->version = get_str(L, t, "version");
+            out->api_version = get_str(L, t, "api_version");
             out->exit_code = (long)get_int(L, t, "exit_code", 0);
             out->running = get_bool(L, t, "running");
             out->oom_killed = get_bool(L, t, "oom_killed");
@@ -467,6 +513,9 @@ void decoded_free(decoded *d)
     free(d->status);
     free(d->stream);
     free(d->stop_signal);
+    free(d->gateway);
+    free(d->version);
+    free(d->api_version);
     memset(d, 0, sizeof *d);
 }
 

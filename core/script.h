@@ -20,6 +20,16 @@ typedef struct script_source {
     const char *text;
 } script_source;
 
+typedef struct script_kv {
+    const char *key;
+    const char *value;
+} script_kv;
+
+typedef struct script_port {
+    const char *key;             /* "<alloc_id>/<task>/<label>" */
+    int port;
+} script_port;
+
 /* Facts about this machine that Lua may not look up itself. */
 typedef struct host_facts {
     const char *default_data_dir;
@@ -31,6 +41,12 @@ typedef struct host_facts {
     const char *cwd;
     const script_source *policies;
     size_t npolicies;
+    const script_kv *node;       /* node attributes (kernel.name, ...) */
+    size_t nnode;
+    const char *network_ip;      /* address ports are published on */
+    const script_port *ports;    /* pass 2: allocated host ports */
+    size_t nports;
+    int docker_facts;            /* node holds driver.docker.* answers */
 } host_facts;
 
 /* One decoded Docker response (driver.decode); absent fields are NULL/0. */
@@ -41,6 +57,9 @@ typedef struct decoded {
     char *status;
     char *stream;
     char *stop_signal;
+    char *gateway;
+    char *version;
+    char *api_version;
     long exit_code;
     int running;
     int oom_killed;

@@ -2,6 +2,7 @@
 #include "task.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,9 +319,63 @@ static void load_image(task *t)
 
 static void on_create(task *t, int rc, long status, const buf *body, const drv_err *err);
 
+/* Resolves `path`, or its longest existing parent when it does not exist yet
+ * (Docker creates a missing bind source as a directory at start). */
+static int resolve_existing(const char *path, char *out)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (;;) {
+        if (realpath(tmp, out) != NULL) {
+            return 0;
+        }
+        char *slash = strrchr(tmp, '/');
+        if (errno != ENOENT || slash == NULL || slash == tmp) {
+            return -1;
+        }
+        *slash = '\0';
+    }
+}
+
+/* Bind sources that the volumes policy allowed because they lie inside the
+ * alloc dir must still resolve inside it now that artifacts are in place: a
+ * symlink an artifact planted must not widen what the policy allowed. */
+static int check_confined(task *t, drv_err *err)
+{
+    char root[PATH_MAX], real[PATH_MAX];
+
+    if (t->pt->nconfined == 0) {
+        return 0;
+    }
+    if (realpath(t->pt->alloc_dir, root) == NULL) {
+        return drv_err_set(err, DRV_EDENIED, "task \"%s\": cannot resolve the alloc dir \"%s\": %s",
+                           t->pt->task, t->pt->alloc_dir, strerror(errno));
+    }
+    size_t rl = strlen(root);
+    for (size_t i = 0; i < t->pt->nconfined; i++) {
+        const char *src = t->pt->confined[i];
+        if (resolve_existing(src, real) < 0) {
+            return drv_err_set(err, DRV_EDENIED, "policies/volumes.lua: task \"%s\": cannot resolve "
+                               "bind source \"%s\": %s", t->pt->task, src, strerror(errno));
+        }
+        if (strncmp(real, root, rl) != 0 || (real[rl] != '/' && real[rl] != '\0')) {
+            return drv_err_set(err, DRV_EDENIED, "policies/volumes.lua: task \"%s\": bind source "
+                               "\"%s\" resolves outside the alloc dir: \"%s\"", t->pt->task, src, real);
+        }
+    }
+    return 0;
+}
+
 static void create_container(task *t)
 {
     buf path = BUF_INIT;
+    drv_err e;
+
+    if (check_confined(t, &e) < 0) {
+        fail(t, &e);
+        finish(t);
+        return;
+    }
     buf_appendf(&path, "/containers/create?name=%s", t->pt->name);
     t->state = ST_CREATE;
     if (call(t, &t->main_req, "POST", buf_str(&path), t->pt->body, NULL, NULL, on_create) < 0) {
