@@ -11,9 +11,11 @@
 -- the binary, or host.guard in specs. Without a guard, or when any policy
 -- fails to load, every task is denied (fail closed).
 --
--- A task that asks for a privilege-widening option (container.POLICY_GATED)
--- while no policy is loaded at all is denied too: with nothing to judge it,
--- the option is not allowed.
+-- host.policies is always a list when C calls; an empty list denies every
+-- task. host.policies = nil (unit specs of the mapping only) runs no policy,
+-- and then a task that asks for a privilege-widening option
+-- (container.POLICY_GATED) is denied: with nothing to judge it, the option
+-- is not allowed.
 --
 -- prepare() builds a new set and only then replaces the current one, so a
 -- long-running agent can call it again on SIGHUP and keep the previous set
@@ -52,11 +54,17 @@ end
 ---@return boolean|nil
 ---@return table|nil problems
 function admission.prepare(host, agent)
-  local sources = host.policies or {}
+  local sources = host.policies
   local guard = host.guard or default_guard()
-  if #sources == 0 then
+  if sources == nil then
+    -- no policy engine in this call (unit specs of the mapping): tasks that
+    -- ask for gated options are refused in apply()
     current = { set = nil, guard = guard, agent = agent }
     return true
+  end
+  if #sources == 0 then
+    return nil, { denied("policies: no policy files found (the shipped policies/ directory "
+      .. "is missing); refusing to run tasks without policies") }
   end
   local set, problems = policy.load(sources, guard)
   if problems and #problems > 0 then

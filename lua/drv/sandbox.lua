@@ -1,0 +1,433 @@
+-- The environment policy code runs in, and the only way policy code is called.
+--
+-- Each policy file gets a fresh environment holding only safe names:
+--   pairs ipairs next type tostring tonumber select error assert rawequal
+--   rawlen, and fresh copies of string (no dump), table, math (no random,
+--   no randomseed: policies are deterministic), utf8, plus `drv`, the helper
+--   library (drv.caps, drv.path, drv.bind, drv.image).
+-- Absent on purpose: io, os, require, load, loadstring, dofile, debug,
+-- package, collectgarbage, rawget, rawset, setmetatable, getmetatable,
+-- coroutine, print, _G, and pcall/xpcall: a protected call inside a policy
+-- could catch the budget error and keep looping, so policies report
+-- problems by returning `nil, message` and any error denies.
+--
+-- Method calls on strings ("x"):upper() go through the string metatable,
+-- which is shared by the whole VM; sandbox.call points its __index at the
+-- calling policy's own string copy while that policy runs and restores it
+-- afterwards, so string.dump is unreachable and a policy that edits its
+-- `string` table affects nobody else.
+--
+-- Functions that build one large string in a single C call (string.rep,
+-- string.gsub, table.concat) are capped at MAX_STRING bytes, because an
+-- instruction-count hook cannot interrupt a C function; for the same reason
+-- string.find/match/gmatch/gsub refuse patterns whose backtracking cost on
+-- the given subject could exceed MAX_PATTERN_COST. The host's allocator
+-- limit remains the real memory budget.
+
+local caps = require("drv.caps")
+
+local M = {}
+
+M.MAX_STRING = 1024 * 1024
+
+local s_rep, s_gsub, s_find, s_sub, s_lower, s_gmatch, s_match =
+  string.rep, string.gsub, string.find, string.sub, string.lower, string.gmatch,
+  string.match
+local t_concat, t_pack, t_unpack = table.concat, table.pack, table.unpack
+
+local function too_large(what)
+  error("budget exceeded: " .. what .. " result larger than "
+    .. M.MAX_STRING .. " bytes", 3)
+end
+
+local function safe_rep(s, n, sep)
+  if (type(s) == "string" or type(s) == "number")
+    and type(n) == "number" and n > 0 then
+    local size = #tostring(s) * n
+    if sep ~= nil and (type(sep) == "string" or type(sep) == "number") then
+      size = size + #tostring(sep) * (n - 1)
+    end
+    if size > M.MAX_STRING then
+      too_large("string.rep")
+    end
+  end
+  return s_rep(s, n, sep)
+end
+
+-- Lua pattern matching runs inside one C call, out of the hook's reach, and
+-- backtracks: a pattern with k repetitions (* + -) can cost about n^(k+1)
+-- steps on an n-byte subject (n^k when anchored with ^). Subjects often come
+-- from the job, so refuse estimates above MAX_PATTERN_COST.
+M.MAX_PATTERN_COST = 1e8
+
+local function repetitions(p)
+  local k, i, n = 0, 1, #p
+  while i <= n do
+    local c = s_sub(p, i, i)
+    if c == "%" then
+      i = i + 2
+    elseif c == "[" then
+      i = i + 1
+      if s_sub(p, i, i) == "^" then i = i + 1 end
+      repeat -- the first character of a set may be ]
+        if s_sub(p, i, i) == "%" then i = i + 1 end
+        i = i + 1
+      until i > n or s_sub(p, i, i) == "]"
+      i = i + 1
+    else
+      if (c == "*" or c == "+" or c == "-") and i > 1 then
+        k = k + 1
+      end
+      i = i + 1
+    end
+  end
+  return k
+end
+
+local function check_pattern(s, p)
+  if type(p) ~= "string" or (type(s) ~= "string" and type(s) ~= "number") then
+    return -- the library raises the proper error
+  end
+  local n = #tostring(s)
+  if n <= 64 then
+    return
+  end
+  local k = repetitions(p)
+  if k == 0 then
+    return
+  end
+  local exp = s_sub(p, 1, 1) == "^" and k or k + 1
+  if n ^ exp > M.MAX_PATTERN_COST then
+    error("budget exceeded: pattern with " .. k .. " repetitions on a "
+      .. n .. "-byte string", 3)
+  end
+end
+
+local function safe_find(s, p, init, plain)
+  if not plain then check_pattern(s, p) end
+  return s_find(s, p, init, plain)
+end
+
+local function safe_match(s, p, init)
+  check_pattern(s, p)
+  return s_match(s, p, init)
+end
+
+local function safe_gmatch(s, p, init)
+  check_pattern(s, p)
+  return s_gmatch(s, p, init)
+end
+
+local function safe_gsub(s, pattern, repl, n)
+  check_pattern(s, pattern)
+  if type(s) == "string" or type(s) == "number" then
+    local len = #tostring(s)
+    local per = 0
+    if type(repl) == "string" or type(repl) == "number" then
+      local r = tostring(repl)
+      local _, refs = s_gsub(r, "%%", "")
+      per = #r + refs * len
+    elseif type(repl) == "table" then
+      for _, v in pairs(repl) do
+        if (type(v) == "string" or type(v) == "number") and #tostring(v) > per then
+          per = #tostring(v)
+        end
+      end
+    end
+    if len + (len + 1) * per > M.MAX_STRING then
+      too_large("string.gsub")
+    end
+  end
+  return s_gsub(s, pattern, repl, n)
+end
+
+local function safe_concat(t, sep, i, j)
+  if type(t) == "table" then
+    i = i or 1
+    j = j or #t
+    local size = 0
+    local seplen = (type(sep) == "string" or type(sep) == "number")
+      and #tostring(sep) or 0
+    for k = i, j do
+      local v = t[k]
+      if type(v) ~= "string" and type(v) ~= "number" then
+        break -- table.concat raises the proper error
+      end
+      size = size + #tostring(v) + seplen
+      if size > M.MAX_STRING then
+        too_large("table.concat")
+      end
+    end
+  end
+  return t_concat(t, sep, i, j)
+end
+
+local function copy_lib(lib, skip)
+  local c = {}
+  for k, v in pairs(lib) do
+    if not (skip and skip[k]) then
+      c[k] = v
+    end
+  end
+  return c
+end
+
+-- Deep copy of plain data. Tables are copied (cycles preserved); with `plain`
+-- set, functions, userdata and threads raise an error. Depth is limited so a
+-- hostile structure cannot exhaust the C stack.
+local function deepcopy(v, plain, seen, depth)
+  local tv = type(v)
+  if tv ~= "table" then
+    if plain and (tv == "function" or tv == "userdata" or tv == "thread") then
+      error("not plain data: a " .. tv .. " value", 0)
+    end
+    return v
+  end
+  seen = seen or {}
+  if seen[v] then
+    return seen[v]
+  end
+  depth = (depth or 0) + 1
+  if depth > 64 then
+    error("data nested deeper than 64 levels", 0)
+  end
+  local c = {}
+  seen[v] = c
+  for k, x in next, v do
+    c[deepcopy(k, plain, seen, depth)] = deepcopy(x, plain, seen, depth)
+  end
+  return c
+end
+
+M.deepcopy = deepcopy
+
+-- drv.path -----------------------------------------------------------------
+
+local path = {}
+
+-- clean("/a/b/../c/./d/") -> "/a/c/d"; lexical, like Go's path.Clean.
+function path.clean(p)
+  if type(p) ~= "string" then
+    return p
+  end
+  if p == "" then
+    return "."
+  end
+  local abs = s_sub(p, 1, 1) == "/"
+  local out = {}
+  for part in s_gmatch(p, "[^/]+") do
+    if part == ".." then
+      if #out > 0 and out[#out] ~= ".." then
+        out[#out] = nil
+      elseif not abs then
+        out[#out + 1] = ".."
+      end
+    elseif part ~= "." then
+      out[#out + 1] = part
+    end
+  end
+  local s = t_concat(out, "/")
+  if abs then
+    return "/" .. s
+  end
+  return s == "" and "." or s
+end
+
+-- join(base, p) -> clean(p) when p is absolute, else clean(base .. "/" .. p).
+function path.join(base, p)
+  if s_sub(p, 1, 1) == "/" then
+    return path.clean(p)
+  end
+  return path.clean(base .. "/" .. p)
+end
+
+function path.is_abs(p)
+  return type(p) == "string" and s_sub(p, 1, 1) == "/"
+end
+
+-- within(p, dir) -> true when the cleaned p is dir or below it.
+function path.within(p, dir)
+  p, dir = path.clean(p), path.clean(dir)
+  if p == dir or dir == "/" then
+    return true
+  end
+  return s_sub(p, 1, #dir + 1) == dir .. "/"
+end
+
+-- resolve(p, realpath) -> absolute path with symlinks resolved, or nil, err.
+-- `realpath` maps absolute paths (as the host resolved them with
+-- realpath(3)) to their resolution. An exact entry for p wins (the kernel's
+-- view of `..` after a symlink); otherwise p is cleaned lexically and the
+-- longest mapped prefix is substituted, repeatedly, so a symlinked parent
+-- directory is followed too.
+function path.resolve(p, realpath)
+  if type(p) ~= "string" or not path.is_abs(p) then
+    return nil, "not an absolute path"
+  end
+  realpath = type(realpath) == "table" and realpath or {}
+  local exact = realpath[p]
+  if type(exact) == "string" and path.is_abs(exact) then
+    return path.clean(exact)
+  end
+  local map = {}
+  for k, v in pairs(realpath) do
+    if type(k) == "string" and type(v) == "string" and path.is_abs(k) then
+      local ck = path.clean(k)
+      if path.is_abs(v) then
+        map[ck] = path.clean(v)
+      else -- a relative link target resolves against the link's directory
+        map[ck] = path.join(path.clean(ck .. "/.."), v)
+      end
+    end
+  end
+  local cur = path.clean(p)
+  for _ = 1, 40 do
+    local prefix, rest = cur, ""
+    local target
+    while true do
+      target = map[prefix]
+      if target or prefix == "/" then
+        break
+      end
+      local cut = s_find(prefix, "/[^/]*$")
+      local parent = cut == 1 and "/" or s_sub(prefix, 1, cut - 1)
+      rest = s_sub(prefix, cut + 1) .. (rest == "" and "" or "/" .. rest)
+      prefix = parent
+    end
+    if not target or target == prefix then
+      return cur
+    end
+    local nxt = path.clean(rest == "" and target or target .. "/" .. rest)
+    if nxt == cur then
+      return cur
+    end
+    cur = nxt
+  end
+  return nil, "too many levels of symbolic links"
+end
+
+-- drv.bind -----------------------------------------------------------------
+
+local bind = {}
+
+-- parse("src:dst:ro") -> { source = "src", target = "dst", mode = "ro" };
+-- nil, err for fewer than two parts.
+function bind.parse(s)
+  if type(s) ~= "string" then
+    return nil, "volume must be a string"
+  end
+  local parts = {}
+  for part in s_gmatch(s, "[^:]+") do
+    parts[#parts + 1] = part
+  end
+  if #parts < 2 or #parts > 3 then
+    return nil, "invalid docker volume: \"" .. s .. "\""
+  end
+  return { source = parts[1], target = parts[2], mode = parts[3] }
+end
+
+function bind.format(b)
+  local s = b.source .. ":" .. b.target
+  if b.mode and b.mode ~= "" then
+    s = s .. ":" .. b.mode
+  end
+  return s
+end
+
+-- drv.image ----------------------------------------------------------------
+
+local image = {}
+
+-- registry("quay.io/a/b:1") -> "quay.io"; "busybox" -> "docker.io".
+function image.registry(ref)
+  if type(ref) ~= "string" then
+    return nil
+  end
+  ref = s_gsub(ref, "^%a+://", "")
+  local first, slash = s_gsub(ref, "/.*$", "")
+  if slash == 0 then
+    return "docker.io"
+  end
+  if not (s_find(first, "[.:]") or first == "localhost") then
+    return "docker.io"
+  end
+  first = s_lower(first)
+  if first == "index.docker.io" or first == "registry-1.docker.io" then
+    return "docker.io"
+  end
+  return first
+end
+
+-- environment ----------------------------------------------------------------
+
+local function helper_lib()
+  local c = copy_lib(caps)
+  c.DOCKER_DEFAULTS = deepcopy(caps.DOCKER_DEFAULTS)
+  c.DEFAULT_WHITELIST = deepcopy(caps.DEFAULT_WHITELIST)
+  c.KNOWN = deepcopy(caps.KNOWN)
+  return {
+    caps = c,
+    path = copy_lib(path),
+    bind = copy_lib(bind),
+    image = copy_lib(image),
+  }
+end
+
+-- env() -> a fresh environment table for one policy file.
+function M.env()
+  local str = copy_lib(string, { dump = true })
+  str.rep = safe_rep
+  str.gsub = safe_gsub
+  str.find = safe_find
+  str.match = safe_match
+  str.gmatch = safe_gmatch
+  local tbl = copy_lib(table)
+  tbl.concat = safe_concat
+  return {
+    pairs = pairs, ipairs = ipairs, next = next, type = type,
+    tostring = tostring, tonumber = tonumber, select = select,
+    error = error, assert = assert, rawequal = rawequal, rawlen = rawlen,
+    string = str,
+    table = tbl,
+    math = copy_lib(math, { random = true, randomseed = true }),
+    utf8 = utf8 and copy_lib(utf8) or nil,
+    drv = helper_lib(),
+  }
+end
+
+M.path, M.bind, M.image = path, bind, image
+
+local string_mt = getmetatable("")
+
+local function errmsg(e)
+  if type(e) == "string" then
+    return e
+  end
+  return "error object is a " .. type(e) .. " value"
+end
+
+-- call(env, guard, fn, ...) -> true, results... | false, message.
+-- Runs fn under the guard with string methods pointing at env.string.
+-- Refuses to run anything without a guard (fail closed).
+function M.call(env, guard, fn, ...)
+  if type(guard) ~= "function" then
+    return false, "no budget guard; refusing to run policy code"
+  end
+  local saved = string_mt and string_mt.__index
+  if string_mt then
+    string_mt.__index = env.string
+  end
+  local ok, res = pcall(function(...) return t_pack(guard(fn, ...)) end, ...)
+  if string_mt then
+    string_mt.__index = saved
+  end
+  if not ok then
+    return false, errmsg(res)
+  end
+  if res[1] ~= true then
+    return false, errmsg(res[2])
+  end
+  return t_unpack(res, 1, res.n)
+end
+
+return M

@@ -1,0 +1,101 @@
+local caps = require("drv.caps")
+
+describe("drv.caps", function()
+  describe("normalize", function()
+    it("upper-cases, trims and strips the CAP_ prefix", function()
+      assert.equal("SYS_ADMIN", caps.normalize(" cap_sys_admin "))
+      assert.equal("SYS_ADMIN", caps.normalize("CAP_SYS_ADMIN"))
+      assert.equal("SYS_ADMIN", caps.normalize("sys_admin"))
+    end)
+
+    it("keeps ALL as the wildcard", function()
+      assert.equal("ALL", caps.normalize("all"))
+    end)
+
+    it("rejects empty names and non-strings", function()
+      assert.is_nil((caps.normalize("  ")))
+      assert.is_nil((caps.normalize("CAP_")))
+      assert.is_nil((caps.normalize(42)))
+    end)
+
+    it("rejects names with characters Docker would not accept", function()
+      local v, err = caps.normalize("SYS ADMIN")
+      assert.is_nil(v)
+      assert.matches('"SYS ADMIN"', err, 1, true)
+    end)
+  end)
+
+  describe("list", function()
+    it("splits the legacy comma-separated whitelist", function()
+      assert.same({ "CHOWN", "KILL" }, (caps.list("chown, KILL ,cap_chown")))
+    end)
+
+    it("reports entries that are not capability names", function()
+      local out, errs = caps.list({ "KILL", 7 })
+      assert.same({ "KILL" }, out)
+      assert.equal(1, #errs)
+    end)
+  end)
+
+  describe("effective", function()
+    it("is Docker's defaults when nothing is added or dropped", function()
+      local e = caps.effective(nil, nil)
+      assert.equal(#caps.DOCKER_DEFAULTS, #e)
+      assert.truthy(table.concat(e, ","):find("NET_RAW", 1, true))
+    end)
+
+    it("adds cap_add and removes cap_drop", function()
+      local e = table.concat(caps.effective({ "sys_time" }, { "CAP_KILL" }), ",")
+      assert.truthy(e:find("SYS_TIME", 1, true))
+      assert.falsy(e:find("KILL", 1, true))
+    end)
+
+    it("lets an added capability win over a dropped one, as moby does", function()
+      local e = caps.effective({ "NET_RAW" }, { "net_raw" })
+      assert.truthy(table.concat(e, ","):find("NET_RAW", 1, true))
+    end)
+
+    it("gives only cap_add when cap_drop holds ALL", function()
+      assert.same({ "CHOWN" }, caps.effective({ "chown" }, { "all" }))
+    end)
+
+    it("gives every known capability but the dropped ones for cap_add ALL", function()
+      local e = caps.effective({ "ALL" }, { "SYS_ADMIN" })
+      assert.equal(#caps.KNOWN - 1, #e)
+    end)
+  end)
+
+  describe("missing", function()
+    it("is empty for the defaults under the v0.8.3 whitelist", function()
+      assert.same({}, caps.missing(nil, nil, caps.DOCKER_DEFAULTS))
+    end)
+
+    it("lists every capability outside the whitelist, sorted", function()
+      assert.same({ "NET_ADMIN", "SYS_ADMIN" },
+        caps.missing({ "sys_admin", "NET_ADMIN" }, { "NET_RAW" }, caps.DEFAULT_WHITELIST))
+    end)
+
+    it("allows everything when the whitelist holds all", function()
+      assert.same({}, caps.missing({ "ALL" }, nil, "chown,all"))
+    end)
+
+    it("reports ALL for cap_add ALL under a finite whitelist", function()
+      assert.same({ "ALL" }, caps.missing({ "all" }, nil, caps.DEFAULT_WHITELIST))
+    end)
+  end)
+
+  describe("to_drop", function()
+    it("drops NET_RAW under the default whitelist", function()
+      assert.same({ "NET_RAW" }, caps.to_drop(caps.DEFAULT_WHITELIST, nil, nil))
+    end)
+
+    it("does not drop what the task adds or already drops", function()
+      assert.same({}, caps.to_drop(caps.DEFAULT_WHITELIST, { "net_raw" }, nil))
+      assert.same({}, caps.to_drop(caps.DEFAULT_WHITELIST, nil, { "CAP_NET_RAW" }))
+    end)
+
+    it("drops nothing when the whitelist holds ALL", function()
+      assert.same({}, caps.to_drop({ "ALL" }, nil, nil))
+    end)
+  end)
+end)
