@@ -1,5 +1,6 @@
 /* cmd_plan.c: `drvctl plan`: print the plan JSON; no Docker needed. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cmd.h"
 #include "job.h"
@@ -31,7 +32,7 @@ int cmd_plan(int argc, char **argv)
         fprintf(stderr, "drvctl plan: expected one JOBFILE argument (see drvctl help plan)\n");
         return drv_err_exit_code(DRV_EUSAGE);
     }
-    job_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir };
+    job_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir, JOB_PLAN };
     drv_err_clear(&err);
     rc = job_load(&j, &a, &err);
     if (rc < 0) {
@@ -42,6 +43,11 @@ int cmd_plan(int argc, char **argv)
         }
         job_free(&j);
         return drv_err_exit_code(rc);
+    }
+    if (j.docker_warning != NULL) {
+        size_t len = strcspn(j.docker_warning, "\n");
+        fprintf(stderr, "drvctl: warning: %.*s; planning without driver.docker.* facts\n",
+                (int)len, j.docker_warning);
     }
     for (size_t i = 0; i < j.plan.nwarnings; i++) {
         fprintf(stderr, "drvctl: warning: %s\n", j.plan.warnings[i]);

@@ -196,7 +196,7 @@ int cmd_run(int argc, char **argv)
     }
     memset(&r, 0, sizeof r);
     drv_err_clear(&err);
-    job_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir };
+    job_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir, JOB_RUN };
     rc = job_load(&r.job, &a, &err);
     if (rc < 0) {
         if (r.job.problems.n > 0) {

@@ -288,6 +288,12 @@ static void check_done(http_client *c)
         if (r->abort_rc < 0) {
             rc = r->abort_rc;
             drv_err_set(&err, rc, "%s: transfer aborted", r->o.url);
+        } else if (res == CURLE_COULDNT_CONNECT && r->o.unix_socket != NULL) {
+            long os_errno = 0;
+            curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
+            rc = DRV_EHTTP;
+            drv_err_set(&err, rc, "cannot connect to socket \"%s\": %s", r->o.unix_socket,
+                        os_errno ? strerror((int)os_errno) : "connection refused");
         } else if (res != CURLE_OK) {
             rc = DRV_EHTTP;
             drv_err_set(&err, rc, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));

@@ -12,6 +12,8 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "ports.h"
+#include "probe.h"
 
 #ifndef DRV_LUADIR
 #define DRV_LUADIR "/usr/local/share/drvctl/lua"
@@ -213,6 +215,18 @@ static int policy_sources_load(policy_sources *ps, const char *dflt, const char 
     return rc;
 }
 
+/* Points h->node at `f` (the array is allocated into *kv; free it). */
+static void set_node(host_facts *h, const node_facts *f, script_kv **kv)
+{
+    *kv = drv_xcalloc(f->n + 1, sizeof **kv);
+    for (size_t i = 0; i < f->n; i++) {
+        (*kv)[i].key = f->v[i].name;
+        (*kv)[i].value = f->v[i].value;
+    }
+    h->node = *kv;
+    h->nnode = f->n;
+}
+
 static void default_data_dir(char *out, size_t len)
 {
     const char *xdg = getenv("XDG_STATE_HOME");
@@ -290,7 +304,75 @@ int job_load(job *j, const job_args *a, drv_err *err)
     }
     h.policies = ps.v;
     h.npolicies = ps.n;
+
+    /* node facts, then pass 1: validate and map; collect port requests */
+    rc = node_facts_gather(&j->node, j->agent.network_interface, err);
+    if (rc < 0) {
+        goto done;
+    }
+    script_kv *kv = NULL;
+    set_node(&h, &j->node, &kv);
+    h.network_ip = j->node.network_ip;
     rc = script_plan(j->script, &job_src, agent_p, &h, &j->plan, &j->problems, err);
+    free(kv);
+    if (rc < 0) {
+        goto done;
+    }
+
+    /* Docker facts (constraints on driver.docker.*): required to run */
+    drv_err derr;
+    if (probe_docker(&j->agent, j->script, &j->node, &derr) == 0) {
+        h.docker_facts = 1;
+    } else if (a->mode == JOB_RUN) {
+        if (err != NULL) {
+            *err = derr;
+        }
+        rc = derr.code;
+        goto done;
+    } else {
+        j->docker_warning = drv_xstrdup(derr.msg);
+    }
+
+    /* ports: reserved for run, only looked at for plan */
+    size_t n = j->plan.nport_requests;
+    j->ports = drv_xcalloc(n + 1, sizeof *j->ports);
+    j->nports = n;
+    for (size_t i = 0; i < n; i++) {
+        j->ports[i].key = j->plan.port_requests[i].key;
+        j->ports[i].static_port = j->plan.port_requests[i].static_port;
+    }
+    if (n > 0) {
+        if (a->mode == JOB_RUN) {
+            rc = ports_reserve(j->agent.data_dir, j->node.network_ip, j->agent.min_dynamic_port,
+                               j->agent.max_dynamic_port, j->plan.port_requests[0].alloc_id,
+                               j->ports, n, err);
+            j->ports_reserved = rc == 0;
+        } else {
+            rc = ports_peek(j->agent.data_dir, j->node.network_ip, j->agent.min_dynamic_port,
+                            j->agent.max_dynamic_port, j->ports, n, err);
+        }
+        if (rc < 0) {
+            goto done;
+        }
+    }
+
+    /* pass 2: the final plan, with Docker facts and real ports */
+    script_port *sp = drv_xcalloc(n + 1, sizeof *sp);
+    for (size_t i = 0; i < n; i++) {
+        sp[i].key = j->ports[i].key;
+        sp[i].port = j->ports[i].result;
+    }
+    h.ports = sp;
+    h.nports = n;
+    set_node(&h, &j->node, &kv);
+    plan first = j->plan;
+    memset(&j->plan, 0, sizeof j->plan);
+    rc = script_plan(j->script, &job_src, agent_p, &h, &j->plan, &j->problems, err);
+    free(kv);
+    free(sp);
+    /* the port keys point into the first plan: keep it until job_free */
+    j->pass1 = drv_xmalloc(sizeof *j->pass1);
+    *j->pass1 = first;
 done:
     job_policy_sources_free(&ps);
     buf_free(&job_text);
@@ -305,6 +387,16 @@ int job_policy_sources(policy_sources *ps, const char *ops_dir, drv_err *err)
 
 void job_free(job *j)
 {
+    if (j->ports_reserved) {
+        ports_release(j->agent.data_dir, j->ports, j->nports);
+    }
+    free(j->ports);
+    if (j->pass1 != NULL) {
+        plan_free(j->pass1);
+        free(j->pass1);
+    }
+    node_facts_free(&j->node);
+    free(j->docker_warning);
     script_close(j->script);
     agent_conf_free(&j->agent);
     plan_free(&j->plan);

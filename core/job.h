@@ -8,14 +8,20 @@
 
 #include "buf.h"
 #include "err.h"
+#include "node.h"
 #include "plan.h"
+#include "ports.h"
 #include "script.h"
+
+enum { JOB_PLAN, JOB_RUN };
 
 typedef struct job_args {
     const char *job_path;
     const char *config_path;    /* agent config, or NULL */
     const char *data_dir;       /* -data-dir override, or NULL */
     const char *lua_dir;        /* -lua-dir override, or NULL */
+    int mode;                   /* JOB_PLAN: Docker optional, ports peeked;
+                                   JOB_RUN: Docker required, ports reserved */
 } job_args;
 
 typedef struct job {
@@ -23,6 +29,12 @@ typedef struct job {
     agent_conf agent;
     plan plan;
     problem_list problems;      /* filled when loading failed on bad input */
+    node_facts node;            /* host + Docker attributes */
+    char *docker_warning;       /* plan: why Docker facts are missing */
+    port_req *ports;            /* allocated host ports */
+    size_t nports;
+    int ports_reserved;         /* release them in job_free */
+    plan *pass1;                /* first pass (owns the port keys) */
 } job;
 
 /* Policy files: the shipped defaults, overridden by file name from the
