@@ -88,7 +88,7 @@ int problem_kind_code(const char *kind)
         { "type", DRV_EINVALID },    { "missing", DRV_EMISSING },
         { "driver", DRV_EDRIVER },   { "denied", DRV_EDENIED },
         { "config", DRV_ECONFIG },   { "noinput", DRV_ENOINPUT },
-        { "constraint", DRV_ECONSTRAINT },
+        { "constraint", DRV_ECONSTRAINT }, { "internal", DRV_EINTERNAL },
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         if (kind != NULL && strcmp(kind, map[i].kind) == 0) {

@@ -79,20 +79,6 @@ function admission.prepare(host, agent)
 end
 
 
--- Config options of the task that need a policy to judge them.
-local function gated_options(config)
-  local found = {}
-  for _, name in ipairs(container.POLICY_GATED or {}) do
-    local v = config[name]
-    if v ~= nil and v ~= false and not (type(v) == "table" and next(v) == nil) then
-      found[#found + 1] = name
-    end
-  end
-  table.sort(found)
-  return found
-end
-
-
 local function under(path, root)
   return path == root or path:sub(1, #root + 1) == root .. "/"
 end
@@ -128,7 +114,7 @@ function admission.apply(entry, body, ctx)
   local cur = current
   local task = ctx.task or {}
   if cur == nil or cur.set == nil then
-    local gated = gated_options(task.config or {})
+    local gated = container.gated(task.config or {})
     if #gated > 0 then
       local problems = {}
       for _, name in ipairs(gated) do

@@ -13,7 +13,11 @@ local CLIENT = {
   options = { map = "scalar" },
   max_kill_timeout = "string",
   servers = IGNORE,
-  node_class = IGNORE,
+  node_class = "string",
+  network_interface = "string",
+  cpu_total_compute = "int",
+  min_dynamic_port = "int",
+  max_dynamic_port = "int",
 }
 
 local TOP = {
@@ -37,6 +41,8 @@ local PLUGIN_CONFIG = {
   allow_runtimes = { list = "string" },
   auth = { object = { config = "string", helper = "string" } },
   gc = { object = { image = "bool", image_delay = "string", container = "bool" } },
+  -- per policy: enabled and declared settings (policies/*.lua)
+  policy_options = { map = { map = "any" } },
 }
 
 --- Legacy client options: key -> { field, kind }.
@@ -63,6 +69,8 @@ local BOOLS = {
 }
 
 local DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+local DEFAULT_MIN_DYNAMIC_PORT = 20000
+local DEFAULT_MAX_DYNAMIC_PORT = 32000
 
 
 ---Resolves path against cwd when relative and removes "." and ".." parts.
@@ -121,6 +129,11 @@ function agent.build(s, host)
     meta = s.meta or {},
     policy_dir = s.policy_dir and agent.absolute(s.policy_dir, host.cwd) or nil,
     max_kill_timeout_ms = s.max_kill_timeout_ms or 30000,
+    node_class = s.node_class,
+    network_interface = s.network_interface,
+    cpu_total_compute = s.cpu_total_compute,
+    min_dynamic_port = s.min_dynamic_port or DEFAULT_MIN_DYNAMIC_PORT,
+    max_dynamic_port = s.max_dynamic_port or DEFAULT_MAX_DYNAMIC_PORT,
   }
   if s.endpoint and s.endpoint ~= "" then
     a.endpoint = s.endpoint
@@ -142,6 +155,7 @@ function agent.build(s, host)
     volumes_selinuxlabel = s.volumes_selinuxlabel,
     privileged_enabled = s.privileged_enabled == true,
     allow_runtimes = s.allow_runtimes or { "runc" },
+    policy_options = s.policy_options or {},
     cleanup_image = s.cleanup_image ~= false,
     cleanup_image_delay_ms = delay or 180000,
     cleanup_container = s.cleanup_container ~= false,
@@ -194,6 +208,45 @@ function agent.load(src, path, host)
   }
   local client = top.client or {}
   s.meta = client.meta
+  local craw = origin[client] or client
+  if client.node_class ~= nil then
+    s.node_class = client.node_class
+  end
+  if client.network_interface ~= nil then
+    if client.network_interface == "" then
+      add(where(craw, "network_interface"), 'client "network_interface" must not be empty')
+    else
+      s.network_interface = client.network_interface
+    end
+  end
+  if client.cpu_total_compute ~= nil then
+    if client.cpu_total_compute <= 0 then
+      add(where(craw, "cpu_total_compute"), string.format(
+        'client "cpu_total_compute" must be a positive number of MHz, found %d',
+        client.cpu_total_compute))
+    else
+      s.cpu_total_compute = client.cpu_total_compute
+    end
+  end
+  local range_ok = true
+  for _, k in ipairs({ "min_dynamic_port", "max_dynamic_port" }) do
+    local v = client[k]
+    if v ~= nil then
+      if v < 1 or v > 65535 then
+        add(where(craw, k), string.format("client %q must be between 1 and 65535, found %d", k, v))
+        range_ok = false
+      else
+        s[k] = v
+      end
+    end
+  end
+  local lo = s.min_dynamic_port or DEFAULT_MIN_DYNAMIC_PORT
+  local hi = s.max_dynamic_port or DEFAULT_MAX_DYNAMIC_PORT
+  if range_ok and lo >= hi then
+    local k = client.max_dynamic_port and "max_dynamic_port" or "min_dynamic_port"
+    add(where(craw, k), string.format(
+      'client "min_dynamic_port" must be less than "max_dynamic_port", found %d and %d', lo, hi))
+  end
 
   local function duration(v, c, k)
     local ms = schema.duration_ms(v)
@@ -268,6 +321,7 @@ function agent.load(src, path, host)
         end
         s.caps_whitelist = c.allow_caps or s.caps_whitelist
         s.allow_runtimes = c.allow_runtimes or s.allow_runtimes
+        s.policy_options = c.policy_options or s.policy_options
         if c.auth then
           s.auth_config = c.auth.config or s.auth_config
           s.auth_helper = c.auth.helper or s.auth_helper

@@ -93,22 +93,22 @@ container.SCHEMA = {
   ssl = "bool",
 }
 
---- Options that are valid but not mapped yet. Plans that use them fail
---- rather than silently ignore them. The first group widens privileges and
---- waits for the policy engine; shrink this table as mappings land.
-container.UNSUPPORTED = {
-  -- privilege-widening, gated by policies once those are integrated
-  privileged = true, cap_add = true, cap_drop = true, volumes = true,
-  volume_driver = true, mounts = true, mount = true, devices = true,
-  pid_mode = true, ipc_mode = true, uts_mode = true, userns_mode = true,
-  security_opt = true, network_mode = true, runtime = true,
-  -- not mapped yet
-  auth = true, auth_soft_fail = true, cgroupns = true,
-  container_exists_attempts = true, cpu_hard_limit = true,
-  cpu_cfs_period = true, cpuset_cpus = true, image_pull_timeout = true,
-  ipv4_address = true, ipv6_address = true, isolation = true,
-  memory_hard_limit = true, network_aliases = true, ports = true,
-  port_map = true, advertise_ipv6_address = true,
+--- Options that are valid but not mapped. Empty: every option is mapped
+--- (kept so older callers that consult it keep working).
+container.UNSUPPORTED = {}
+
+--- Privilege-widening options, as an array of option names. The driver
+--- (admission) refuses them when no policy set is loaded (fail closed); they
+--- are mapped fully all the same. network_mode is gated only for the values
+--- in POLICY_GATED_VALUES ("host"); `container.gated(config)` applies both.
+container.POLICY_GATED = {
+  "privileged", "cap_add", "cap_drop", "volumes", "volume_driver", "mounts", "mount",
+  "devices", "pid_mode", "ipc_mode", "uts_mode", "userns_mode", "security_opt", "runtime",
+}
+
+--- Options gated only for some values.
+container.POLICY_GATED_VALUES = {
+  network_mode = { host = true },
 }
 
 
@@ -119,6 +119,32 @@ local function sorted_keys(t)
   end
   table.sort(keys)
   return keys
+end
+
+
+---Returns the names of the gated options a config uses, sorted: a
+---POLICY_GATED option that is set (false, "" and empty lists or maps do not
+---count) or a POLICY_GATED_VALUES option set to a listed value.
+---@param config table normalised config
+---@return string[]
+function container.gated(config)
+  local out = {}
+  if type(config) ~= "table" then
+    return out
+  end
+  for _, key in ipairs(container.POLICY_GATED) do
+    local v = config[key]
+    if v ~= nil and v ~= false and v ~= "" and not (type(v) == "table" and next(v) == nil) then
+      out[#out + 1] = key
+    end
+  end
+  for key, values in pairs(container.POLICY_GATED_VALUES) do
+    if values[config[key]] then
+      out[#out + 1] = key
+    end
+  end
+  table.sort(out)
+  return out
 end
 
 
@@ -147,57 +173,326 @@ function container.parse_ulimit(name, value)
 end
 
 
+---Tells whether s is a dotted-quad IPv4 address.
+---@param s string
+---@return boolean
+function container.is_ipv4(s)
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if not a then
+    return false
+  end
+  for _, part in ipairs({ a, b, c, d }) do
+    if #part > 3 or tonumber(part) > 255 or (#part > 1 and part:sub(1, 1) == "0") then
+      return false
+    end
+  end
+  return true
+end
+
+
+local function hex_groups(s)
+  if s == "" then
+    return 0
+  end
+  local n = 0
+  for group in (s .. ":"):gmatch("([^:]*):") do
+    if not group:match("^%x%x?%x?%x?$") then
+      return nil
+    end
+    n = n + 1
+  end
+  return n
+end
+
+
+---Tells whether s is an IPv6 address (RFC 4291 text forms, no zone).
+---@param s string
+---@return boolean
+function container.is_ipv6(s)
+  if not s:find(":", 1, true) then
+    return false
+  end
+  local extra = 0
+  local v4 = s:match(":(%d+%.%d+%.%d+%.%d+)$")
+  if v4 then
+    if not container.is_ipv4(v4) then
+      return false
+    end
+    s = s:sub(1, #s - #v4) .. "0:0"
+  end
+  local _, doubles = s:gsub("::", "")
+  if doubles > 1 or s:find(":::", 1, true) then
+    return false
+  end
+  if doubles == 1 then
+    local a, b = s:match("^(.-)::(.-)$")
+    local na, nb = hex_groups(a), hex_groups(b)
+    return na ~= nil and nb ~= nil and na + nb + extra < 8
+  end
+  return hex_groups(s) == 8
+end
+
+
+---Tells whether s is an IPv4 or IPv6 address.
+---@param s string
+---@return boolean
+function container.is_ip(s)
+  return container.is_ipv4(s) or container.is_ipv6(s)
+end
+
+
+local BUILTIN_NETWORKS = { [""] = true, default = true, bridge = true, host = true, none = true }
+
+---Tells whether a network_mode names a user-defined network (aliases and
+---static addresses need one).
+---@param mode string|nil
+---@return boolean
+function container.user_network(mode)
+  if mode == nil or BUILTIN_NETWORKS[mode] or mode:find("^container:") then
+    return false
+  end
+  return true
+end
+
+
+local MOUNT_TYPES = { volume = true, bind = true, tmpfs = true }
+local MOUNT_OPTIONS = { volume = "volume_options", bind = "bind_options", tmpfs = "tmpfs_options" }
+local PROPAGATIONS = { private = true, rprivate = true, shared = true, rshared = true,
+                       slave = true, rslave = true }
+local NAMESPACE_MODES = {
+  ipc_mode = { none = true, private = true, shareable = true, host = true, container = true },
+  pid_mode = { host = true, container = true },
+  uts_mode = { host = true },
+  userns_mode = { host = true },
+  cgroupns = { host = true, private = true },
+}
+
+
+local function has_var(s)
+  return s:find("${", 1, true) ~= nil
+end
+
+
 ---Checks a normalised docker task config for the semantic rules of the
----reference (required image, command form, ulimits, unsupported options).
+---reference (required image, value ranges, exact Nomad error texts).
 ---ctx: problems, warnings, label (`task "web"`), where(container, key).
 ---@param config table normalised config
 ---@param ctx table
 ---@param task_where string position of the task (used when config is absent)
 function container.check(config, ctx, task_where)
   local problems, warnings = ctx.problems, ctx.warnings
-  local function at(key)
-    return ctx.where(config, key)
+  local label = ctx.label
+  local function at(t, key)
+    return ctx.where(t, key)
   end
-  local function add(kind, origin, text)
-    problems[#problems + 1] = { kind = kind, message = origin .. ": " .. text }
+  local function add(kind, origin, fmt, ...)
+    problems[#problems + 1] = { kind = kind,
+      message = origin .. ": " .. label .. " config: " .. string.format(fmt, ...) }
+  end
+  local function warn(origin, fmt, ...)
+    warnings[#warnings + 1] = origin .. ": " .. label .. " config: " .. string.format(fmt, ...)
   end
   if config == nil or config.image == nil or config.image == "" then
     local origin = task_where
     if config ~= nil then
-      origin = config.image and at("image") or ctx.where(config)
+      origin = config.image and at(config, "image") or ctx.where(config)
     end
-    add("missing", origin, ctx.label .. ' config: field "image" is required')
+    add("missing", origin, 'field "image" is required')
   end
   if config == nil then
     return
   end
   for _, key in ipairs(sorted_keys(config)) do
     if container.UNSUPPORTED[key] then
-      add("type", at(key), string.format('%s config option %q is not supported yet',
-        ctx.label, key))
+      add("type", at(config, key), "option %q is not supported yet", key)
     end
   end
+
   local cmd = config.command
   if cmd ~= nil then
     if cmd == "" then
-      add("type", at("command"), ctx.label .. ' config: command empty: ""')
+      add("type", at(config, "command"), 'command empty: ""')
     elseif cmd:match("^%s*(.-)%s*$") ~= cmd then
-      add("type", at("command"), string.format(
-        "%s config: command contains extra white space: %q", ctx.label, cmd))
+      add("type", at(config, "command"), "command contains extra white space: %q", cmd)
     end
   end
   if config.ulimit then
     for _, name in ipairs(sorted_keys(config.ulimit)) do
       local _, err = container.parse_ulimit(name, config.ulimit[name])
       if err then
-        add("type", ctx.where(config.ulimit, name), ctx.label .. " config: " .. err)
+        add("type", at(config.ulimit, name), "%s", err)
       end
     end
   end
   for _, key in ipairs({ "SSL", "ssl" }) do
     if config[key] ~= nil then
       warnings[#warnings + 1] = string.format(
-        "%s: %s config option %q is deprecated and has no effect", at(key), ctx.label, key)
+        "%s: %s config option %q is deprecated and has no effect", at(config, key), label, key)
+    end
+  end
+  if config.load ~= nil and (config.load == "" or config.load:sub(1, 1) == "/"
+      or container.clean_relative(config.load) == nil) then
+    add("type", at(config, "load"),
+      "load must name a file inside the task's local directory: %q", config.load)
+  end
+  if config.image_pull_timeout ~= nil then
+    local schema = require("drv.schema")
+    local ms = schema.duration_ms(config.image_pull_timeout)
+    if not ms or ms <= 0 then
+      add("type", at(config, "image_pull_timeout"),
+        "invalid duration for image_pull_timeout: %q", config.image_pull_timeout)
+    end
+  end
+  if config.container_exists_attempts ~= nil and config.container_exists_attempts < 1 then
+    add("type", at(config, "container_exists_attempts"),
+      "container_exists_attempts must be at least 1: %d", config.container_exists_attempts)
+  end
+
+  for i, s in ipairs(config.dns_servers or {}) do
+    if not container.is_ip(s) then
+      warn(at(config.dns_servers, i), "dns_servers entry is not an IP address and is skipped: %q", s)
+    end
+  end
+  for i, s in ipairs(config.extra_hosts or {}) do
+    local host, ip = s:match("^([^:]+):(.+)$")
+    if not has_var(s) and (not host or not container.is_ip(ip)) then
+      add("type", at(config.extra_hosts, i), 'extra_hosts entry must be "host:IP": %q', s)
+    end
+  end
+  if config.mac_address ~= nil then
+    local m = config.mac_address
+    if not (m:match("^%x%x:%x%x:%x%x:%x%x:%x%x:%x%x$") or m:match("^%x%x%-%x%x%-%x%x%-%x%x%-%x%x%-%x%x$")) then
+      add("type", at(config, "mac_address"), "invalid mac_address: %q", m)
+    end
+  end
+
+  local mode = config.network_mode
+  for _, key in ipairs({ "network_aliases", "ipv4_address", "ipv6_address" }) do
+    local v = config[key]
+    if v ~= nil and not (type(v) == "table" and #v == 0) and not container.user_network(mode) then
+      add("type", at(config, key), "%s needs a user-defined network_mode, found %q",
+        key, mode or "bridge")
+    end
+  end
+  if config.ipv4_address and not container.is_ipv4(config.ipv4_address) then
+    add("type", at(config, "ipv4_address"), "ipv4_address is not an IPv4 address: %q",
+      config.ipv4_address)
+  end
+  if config.ipv6_address and not container.is_ipv6(config.ipv6_address) then
+    add("type", at(config, "ipv6_address"), "ipv6_address is not an IPv6 address: %q",
+      config.ipv6_address)
+  end
+  if mode == "" then
+    add("type", at(config, "network_mode"), 'network_mode must not be empty: ""')
+  end
+
+  for _, key in ipairs(sorted_keys(NAMESPACE_MODES)) do
+    local v = config[key]
+    if v ~= nil and v ~= "" then
+      local kind, rest = v:match("^(%w+):(.*)$")
+      local ok = NAMESPACE_MODES[key][v] and v ~= "container"
+      if kind == "container" and NAMESPACE_MODES[key].container then
+        ok = rest ~= ""
+      end
+      if not ok then
+        add("type", at(config, key), "invalid value for %s: %q", key, v)
+      end
+    end
+  end
+  if config.isolation ~= nil and config.isolation ~= "" then
+    add("type", at(config, "isolation"), "isolation mode %q is not supported on linux",
+      config.isolation)
+  end
+  for i, s in ipairs(config.security_opt or {}) do
+    if not (s == "no-new-privileges" or s:match("^[%w%-_]+[=:].+$")) then
+      add("type", at(config.security_opt, i), "invalid security_opt: %q", s)
+    end
+  end
+  if config.cpuset_cpus ~= nil and not config.cpuset_cpus:match("^%d+%-?%d*[%d,%-]*$") then
+    add("type", at(config, "cpuset_cpus"), "invalid value for cpuset_cpus: %q", config.cpuset_cpus)
+  end
+
+  if config.cpu_cfs_period ~= nil and (config.cpu_cfs_period < 1000
+      or config.cpu_cfs_period > 1000000) then
+    add("type", at(config, "cpu_cfs_period"), "invalid value for cpu_cfs_period: %d",
+      config.cpu_cfs_period)
+  end
+  if config.oom_score_adj ~= nil and (config.oom_score_adj < -1000 or config.oom_score_adj > 1000) then
+    add("type", at(config, "oom_score_adj"), "oom_score_adj must be between -1000 and 1000: %d",
+      config.oom_score_adj)
+  end
+  if config.memory_hard_limit ~= nil and (config.memory_hard_limit < 0
+      or config.memory_hard_limit * MIB >= MAX_INT) then
+    add("type", at(config, "memory_hard_limit"), "memory_hard_limit out of range: %d",
+      config.memory_hard_limit)
+  end
+  if config.shm_size ~= nil and config.shm_size < 0 then
+    add("type", at(config, "shm_size"), "shm_size must not be negative: %d", config.shm_size)
+  end
+  if config.pids_limit ~= nil and config.pids_limit < -1 then
+    add("type", at(config, "pids_limit"), "pids_limit must be -1 (unlimited) or more: %d",
+      config.pids_limit)
+  end
+  if config.port_map then
+    for _, name in ipairs(sorted_keys(config.port_map)) do
+      local p = config.port_map[name]
+      if p < 1 or p > 65535 then
+        add("type", at(config.port_map, name),
+          "port_map %q must be a port number between 1 and 65535: %d", name, p)
+      end
+    end
+  end
+
+  for i, dev in ipairs(config.devices or {}) do
+    if dev.host_path == nil or dev.host_path == "" then
+      add("missing", at(config.devices, i), "host path must be set in configuration for devices")
+    end
+    local perms = dev.cgroup_permissions
+    if perms ~= nil and perms ~= "" and perms:find("[^rwm]") then
+      add("type", at(dev, "cgroup_permissions"), "invalid cgroup permission string: %q", perms)
+    end
+  end
+
+  for _, key in ipairs({ "mounts", "mount" }) do
+    for i, m in ipairs(config[key] or {}) do
+      local mtype = m.type or "volume"
+      if not MOUNT_TYPES[mtype] then
+        add("type", at(m, "type"), 'invalid mount type, must be "bind", "volume", "tmpfs": %q', mtype)
+      else
+        if mtype == "tmpfs" and m.source ~= nil and m.source ~= "" then
+          add("type", at(m, "source"), 'invalid source, must be "" for tmpfs: %q', m.source)
+        end
+        if mtype == "bind" and (m.source == nil or m.source == "") then
+          add("missing", at(config[key], i), 'field "source" is required in a bind mount')
+        end
+        for t, opt in pairs(MOUNT_OPTIONS) do
+          if m[opt] ~= nil and t ~= mtype then
+            add("type", at(m, opt), "%s is only valid for a mount of type %q, found %q",
+              opt, t, mtype)
+          end
+        end
+      end
+      if m.target == nil or m.target == "" then
+        add("missing", at(config[key], i), 'field "target" is required in a mount')
+      end
+      local prop = m.bind_options and m.bind_options.propagation
+      if prop ~= nil and not PROPAGATIONS[prop] then
+        add("type", at(m.bind_options, "propagation"), "invalid bind propagation: %q", prop)
+      end
+      local tmpfs = m.tmpfs_options
+      if tmpfs and tmpfs.size ~= nil and tmpfs.size < 0 then
+        add("type", at(tmpfs, "size"), "tmpfs size must not be negative: %d", tmpfs.size)
+      end
+      if tmpfs and tmpfs.mode ~= nil and tmpfs.mode < 0 then
+        add("type", at(tmpfs, "mode"), "tmpfs mode must not be negative: %d", tmpfs.mode)
+      end
+    end
+  end
+
+  for i, v in ipairs(config.volumes or {}) do
+    local n = select(2, v:gsub(":", ":"))
+    if n < 1 or n > 2 or v:match("^:") or v:match(":$") or v:find("::", 1, true) then
+      add("type", at(config.volumes, i), "invalid docker volume: %q", v)
     end
   end
 end
@@ -256,6 +551,23 @@ function container.clean_relative(rel)
 end
 
 
+---Cleans an absolute path: removes ".", "..", repeated and trailing slashes
+---(".." at the root stays at the root, as Go's filepath.Clean does).
+---@param path string
+---@return string
+function container.clean_path(path)
+  local parts = {}
+  for part in path:gmatch("[^/]+") do
+    if part == ".." then
+      parts[#parts] = nil
+    elseif part ~= "." then
+      parts[#parts + 1] = part
+    end
+  end
+  return "/" .. table.concat(parts, "/")
+end
+
+
 local function sub_path(base, rel)
   if rel == nil or rel == "" then
     return base
@@ -264,8 +576,40 @@ local function sub_path(base, rel)
 end
 
 
----Builds the environment of a task instance (ARCHITECTURE §7).
----@return table env map, table vars map used for interpolation
+---Builds the interpolation scope of a task instance (interp module).
+---`${meta.x}` reads the node (agent client) meta first, as Nomad 0.8 does,
+---and falls back to the job < group < task meta merge.
+---@param inst table
+---@param env table the task environment
+---@return table scope
+function container.scope(inst, env)
+  local job, group, task, agent = inst.job, inst.group, inst.task, inst.agent
+  local node = inst.node or {}
+  local meta = {}
+  for _, m in ipairs({ job.meta or {}, group.meta or {}, task.meta or {}, agent.meta or {} }) do
+    for k, v in pairs(m) do
+      meta[k] = v
+    end
+  end
+  return {
+    env = env,
+    meta = meta,
+    nomad = { datacenter = env.NOMAD_DC, region = env.NOMAD_REGION },
+    node = {
+      ["unique.name"] = agent.name or node["unique.hostname"],
+      datacenter = env.NOMAD_DC,
+      class = agent.node_class,
+      region = agent.region or "global",
+    },
+    attr = node,
+  }
+end
+
+
+---Builds the environment of a task instance (ARCHITECTURE §7) and its
+---interpolation scope. Port variables (inst.ports.env) come before the task
+---env so that task env values and args can use them.
+---@return table env map, table scope
 local function environment(inst, unknown)
   local job, group, task, agent = inst.job, inst.group, inst.task, inst.agent
   local env = {
@@ -294,24 +638,21 @@ local function environment(inst, unknown)
     env["NOMAD_META_" .. key] = v
     env["NOMAD_META_" .. key:upper()] = v
   end
-  local vars = {}
-  for k, v in pairs(env) do
-    vars[k] = v
+  local ports = type(inst.ports) == "table" and inst.ports.env
+  if type(ports) == "table" then
+    for k, v in pairs(ports) do
+      env[k] = tostring(v)
+    end
   end
-  vars["node.datacenter"] = env.NOMAD_DC
-  vars["node.region"] = agent.region or "global"
-  vars["node.unique.name"] = agent.name
-  for k, v in pairs(agent.meta or {}) do
-    vars["meta." .. k] = v
-  end
+  local scope = container.scope(inst, env)
+  local expanded = {}
   for _, k in ipairs(sorted_keys(task.env or {})) do
-    local v = interp.expand(task.env[k], vars, unknown)
+    expanded[k] = interp.expand(task.env[k], scope, unknown)
+  end
+  for k, v in pairs(expanded) do
     env[k] = v
   end
-  for k, v in pairs(env) do
-    vars[k] = v
-  end
-  return env, vars
+  return env, scope
 end
 
 
@@ -335,43 +676,164 @@ local function copy_map(m)
 end
 
 
+local function expand_map(m, scope, unknown)
+  if not m or next(m) == nil then
+    return nil
+  end
+  local out = {}
+  for _, k in ipairs(sorted_keys(m)) do
+    out[k] = interp.expand(m[k], scope, unknown)
+  end
+  return out
+end
+
+
+---Maps the user `volumes` to bind strings (reference §3.15, Nomad 0.8.3):
+---a relative source joins the task directory unless a volume_driver is set
+---(then it names a volume); the mode and the selinux label merge ("ro,z").
+local function user_binds(config, task_dir, label, scope, unknown)
+  local binds = {}
+  for _, v in ipairs(config.volumes or {}) do
+    local s = interp.expand(v, scope, unknown)
+    local src, dst, mode = s:match("^([^:]*):([^:]*):?(.*)$")
+    if not src then
+      src, dst, mode = s, "", ""
+    end
+    if src:sub(1, 1) == "/" then
+      src = container.clean_path(src)
+    elseif not config.volume_driver then
+      src = container.clean_path(task_dir .. "/" .. src)
+    end
+    local opts = mode
+    if label then
+      opts = (opts ~= "") and (opts .. "," .. label) or label
+    end
+    binds[#binds + 1] = src .. ":" .. dst .. ((opts ~= "") and (":" .. opts) or "")
+  end
+  return binds
+end
+
+
+---Maps `mounts` and `mount` to HostConfig.Mounts entries.
+local function mounts(config, task_dir, scope, unknown)
+  local out = {}
+  local function each(list)
+    for _, m in ipairs(list or {}) do
+      local mtype = m.type or "volume"
+      local dm = {
+        Type = mtype,
+        Target = m.target and interp.expand(m.target, scope, unknown),
+        ReadOnly = m.readonly == true,
+      }
+      local src = m.source and m.source ~= "" and interp.expand(m.source, scope, unknown) or nil
+      if src and mtype == "bind" and src:sub(1, 1) ~= "/" then
+        src = container.clean_path(task_dir .. "/" .. src)
+      end
+      dm.Source = src
+      local vo = m.volume_options
+      if mtype == "volume" and vo then
+        local dc = vo.driver_config
+        dm.VolumeOptions = {
+          NoCopy = vo.no_copy == true,
+          Labels = expand_map(vo.labels, scope, unknown),
+          DriverConfig = dc and {
+            Name = dc.name and interp.expand(dc.name, scope, unknown),
+            Options = expand_map(dc.options, scope, unknown),
+          } or nil,
+        }
+      end
+      local bo = m.bind_options
+      if mtype == "bind" and bo and bo.propagation then
+        dm.BindOptions = { Propagation = bo.propagation }
+      end
+      local to = m.tmpfs_options
+      if mtype == "tmpfs" and to and (to.size or to.mode) then
+        dm.TmpfsOptions = { SizeBytes = to.size, Mode = to.mode }
+      end
+      out[#out + 1] = dm
+    end
+  end
+  each(config.mounts)
+  each(config.mount)
+  return out
+end
+
+
+local function devices(config)
+  local out = {}
+  for _, d in ipairs(config.devices or {}) do
+    local cpath = d.container_path
+    if cpath == nil or cpath == "" then
+      cpath = d.host_path
+    end
+    local perms = d.cgroup_permissions
+    if perms == nil or perms == "" then
+      perms = "rwm"
+    end
+    out[#out + 1] = { PathOnHost = d.host_path, PathInContainer = cpath, CgroupPermissions = perms }
+  end
+  return out
+end
+
+
 ---Maps one task instance to its plan entry and Docker create body.
 ---inst: job, group, task (internal tables), alloc_id, alloc_index,
----alloc_name, agent (contract B flat agent with options).
+---alloc_name, agent (contract B flat agent with options); optional: node
+---(host.node attributes), ports ({ env, bindings, exposed }, see contracts2),
+---where (jobspec's where(table, key)), job_path (origin fallback).
+---On an expected failure returns nil and an array of problems.
 ---@param inst table
----@return table entry plan task entry (body is a JSON string)
----@return table body the create body as a table
+---@return table|nil entry plan task entry (body is a JSON string)
+---@return table body the create body as a table (problems on failure)
 ---@return string[] unknown variable references left as written
 function container.build(inst)
   local cjson = require("cjson")
   local job, group, task, agent = inst.job, inst.group, inst.task, inst.agent
   local config = task.config or {}
   local options = agent.options or {}
+  local node = inst.node or {}
   local unknown = {}
+  local problems = {}
+  local function at(t, key)
+    if type(inst.where) == "function" then
+      return inst.where(t, key)
+    end
+    return inst.job_path or "job"
+  end
+  local function fail(kind, origin, fmt, ...)
+    problems[#problems + 1] = { kind = kind, message = string.format("%s: task %q config: ",
+      origin, task.name) .. string.format(fmt, ...) }
+  end
   local safe_name = task.name:gsub("/", "_")
   local alloc_dir = agent.data_dir .. "/alloc/" .. inst.alloc_id
   local task_dir = alloc_dir .. "/" .. safe_name
-  local env, vars = environment(inst, unknown)
+  local env, scope = environment(inst, unknown)
+  local function expand(s)
+    return (interp.expand(s, scope, unknown))
+  end
+  local function expand_list(list)
+    return (interp.expand_list(list, scope, unknown))
+  end
 
   local image = container.image_name(config.image)
   local body = { Image = image }
 
-  local args = config.args and interp.expand_list(config.args, vars, unknown) or {}
+  local args = config.args and expand_list(config.args) or {}
   if config.command then
-    local cmd = { interp.expand(config.command, vars, unknown) }
+    local cmd = { expand(config.command) }
     table.move(args, 1, #args, 2, cmd)
     body.Cmd = cmd
   else
     body.Cmd = non_empty(args)
   end
   if config.entrypoint then
-    body.Entrypoint = non_empty(interp.expand_list(config.entrypoint, vars, unknown))
+    body.Entrypoint = non_empty(expand_list(config.entrypoint))
   end
   if config.work_dir then
-    body.WorkingDir = interp.expand(config.work_dir, vars, unknown)
+    body.WorkingDir = expand(config.work_dir)
   end
   if config.hostname then
-    body.Hostname = interp.expand(config.hostname, vars, unknown)
+    body.Hostname = expand(config.hostname)
   end
   body.User = task.user
   local env_list = {}
@@ -381,8 +843,8 @@ function container.build(inst)
   body.Env = env_list
 
   local labels = {}
-  for k, v in pairs(config.labels or {}) do
-    labels[k] = interp.expand(v, vars, unknown)
+  for _, k in ipairs(sorted_keys(config.labels or {})) do
+    labels[k] = expand(config.labels[k])
   end
   labels["drvctl.job"] = job.name
   labels["drvctl.group"] = group.name
@@ -391,32 +853,82 @@ function container.build(inst)
   body.Labels = labels
   body.Tty = config.tty == true
   body.OpenStdin = config.interactive == true
-  body.MacAddress = config.mac_address
+  body.MacAddress = config.mac_address -- Config.MacAddress: API < 1.44 semantics
   if config.healthchecks and config.healthchecks.disable then
     body.Healthcheck = { Test = { "NONE" } }
   end
 
-  local suffix = options.volumes_selinuxlabel and (":" .. options.volumes_selinuxlabel) or ""
-  local hc = {
-    Binds = {
-      alloc_dir .. "/alloc:/alloc" .. suffix,
-      task_dir .. "/local:/local" .. suffix,
-      task_dir .. "/secrets:/secrets" .. suffix,
-    },
-    Memory = math.tointeger(task.resources.memory * MIB),
-    CpuShares = math.tointeger(task.resources.cpu),
+  local selinux = options.volumes_selinuxlabel
+  local suffix = selinux and (":" .. selinux) or ""
+  local binds = {
+    alloc_dir .. "/alloc:/alloc" .. suffix,
+    task_dir .. "/local:/local" .. suffix,
+    task_dir .. "/secrets:/secrets" .. suffix,
   }
+  table.move(user_binds(config, task_dir, selinux, scope, unknown), 1, #(config.volumes or {}),
+    #binds + 1, binds)
+  local hc = { Binds = binds }
+
+  -- memory (reference §3.12): a hard limit above resources.memory becomes
+  -- Memory, and resources.memory the reservation
+  local mem = task.resources.memory
+  local hard = config.memory_hard_limit or 0
+  if hard > 0 then
+    if mem > hard then
+      fail("type", at(config, "memory_hard_limit"),
+        "task memory requirements exceed driver hard limit of %d MB: %d", hard, mem)
+    end
+    hc.Memory = math.tointeger(hard * MIB)
+    hc.MemoryReservation = math.tointeger(mem * MIB)
+  else
+    hc.Memory = math.tointeger(mem * MIB)
+  end
   hc.MemorySwap = hc.Memory
+  hc.CpuShares = math.tointeger(task.resources.cpu)
+
+  -- cpu hard limit (reference §3.11): quota = int(cpu / total * period) * cores
+  if config.cpu_hard_limit then
+    local total = tonumber(agent.cpu_total_compute) or tonumber(node["cpu.totalcompute"])
+    local cores = math.tointeger(tonumber(node["cpu.numcores"]))
+    local period = config.cpu_cfs_period or 100000
+    if not total or total <= 0 then
+      fail("config", at(config, "cpu_hard_limit"),
+        "cpu_hard_limit needs the node's total CPU compute (cpu.totalcompute), which is unknown; set client cpu_total_compute: %q",
+        tostring(agent.cpu_total_compute or node["cpu.totalcompute"]))
+    elseif not cores or cores <= 0 then
+      fail("config", at(config, "cpu_hard_limit"),
+        "cpu_hard_limit needs the node's CPU core count (cpu.numcores), which is unknown: %q",
+        tostring(node["cpu.numcores"]))
+    else
+      hc.CpuPeriod = period
+      hc.CpuQuota = math.tointeger(math.floor(task.resources.cpu / total * period)) * cores
+    end
+  end
+  if config.cpuset_cpus then
+    hc.CpusetCpus = config.cpuset_cpus
+  end
+
   if config.logging then
     local lc = config.logging
-    hc.LogConfig = { Type = lc.type or lc.driver or "", Config = copy_map(lc.config) }
+    local ltype = lc.type or lc.driver
+    if ltype == nil or ltype == "" then
+      ltype = "json-file"
+    end
+    hc.LogConfig = { Type = ltype, Config = expand_map(lc.config, scope, unknown) }
   else
     hc.LogConfig = { Type = "json-file", Config = { ["max-size"] = "2m", ["max-file"] = "2" } }
   end
-  hc.Dns = non_empty(config.dns_servers)
+
+  local dns = {}
+  for _, s in ipairs(config.dns_servers or {}) do
+    if container.is_ip(s) then
+      dns[#dns + 1] = s
+    end
+  end
+  hc.Dns = non_empty(dns)
   hc.DnsSearch = non_empty(config.dns_search_domains)
   hc.DnsOptions = non_empty(config.dns_options)
-  hc.ExtraHosts = non_empty(config.extra_hosts)
+  hc.ExtraHosts = config.extra_hosts and non_empty(expand_list(config.extra_hosts))
   hc.Sysctls = copy_map(config.sysctl)
   if config.ulimit then
     local ulimits = {}
@@ -440,7 +952,63 @@ function container.build(inst)
   hc.PidsLimit = config.pids_limit
   hc.GroupAdd = non_empty(config.group_add)
   hc.StorageOpt = copy_map(config.storage_opt)
+
+  -- privilege-widening options (POLICY_GATED; admission decides)
+  if config.privileged then
+    hc.Privileged = true
+  end
+  hc.CapAdd = non_empty(config.cap_add)
+  hc.CapDrop = non_empty(config.cap_drop)
+  hc.SecurityOpt = non_empty(config.security_opt)
+  hc.Devices = non_empty(devices(config))
+  hc.Mounts = non_empty(mounts(config, task_dir, scope, unknown))
+  hc.VolumeDriver = config.volume_driver
+  hc.NetworkMode = config.network_mode
+  hc.IpcMode = config.ipc_mode
+  hc.PidMode = config.pid_mode
+  hc.UTSMode = config.uts_mode
+  hc.UsernsMode = config.userns_mode
+  hc.CgroupnsMode = config.cgroupns
+  hc.Runtime = config.runtime
+
+  -- ports (computed by the driver with ports.lua)
+  local ports = type(inst.ports) == "table" and inst.ports or {}
+  if type(ports.bindings) == "table" and next(ports.bindings) then
+    local pb = {}
+    for _, k in ipairs(sorted_keys(ports.bindings)) do
+      local list = {}
+      for i, b in ipairs(ports.bindings[k]) do
+        list[i] = { HostIp = b.HostIp or "", HostPort = tostring(b.HostPort or "") }
+      end
+      pb[k] = list
+    end
+    hc.PortBindings = pb
+  end
+  if type(ports.exposed) == "table" and next(ports.exposed) then
+    local ep = {}
+    for k in pairs(ports.exposed) do
+      ep[k] = {}
+    end
+    body.ExposedPorts = ep
+  end
   body.HostConfig = hc
+
+  -- user-defined network endpoint: aliases and static addresses
+  local mode = config.network_mode
+  if container.user_network(mode) then
+    local ep = {}
+    if config.ipv4_address or config.ipv6_address then
+      ep.IPAMConfig = { IPv4Address = config.ipv4_address, IPv6Address = config.ipv6_address }
+    end
+    ep.Aliases = config.network_aliases and non_empty(expand_list(config.network_aliases))
+    if next(ep) then
+      body.NetworkingConfig = { EndpointsConfig = { [mode] = ep } }
+    end
+  end
+
+  if #problems > 0 then
+    return nil, problems
+  end
 
   local kill_ms = task.kill_timeout_ms
   local max_kill = agent.max_kill_timeout_ms or 30000
@@ -462,6 +1030,11 @@ function container.build(inst)
     }
   end
 
+  local pull_timeout
+  if config.image_pull_timeout then
+    pull_timeout = require("drv.schema").duration_ms(config.image_pull_timeout)
+  end
+
   local entry = {
     job = job.name,
     group = group.name,
@@ -471,8 +1044,13 @@ function container.build(inst)
     alloc_name = inst.alloc_name,
     name = safe_name .. "-" .. inst.alloc_id,
     image = image,
-    load = config.load and (task_dir .. "/local/" .. config.load) or nil,
+    load = config.load and (task_dir .. "/local/" .. container.clean_relative(config.load)) or nil,
     pull = container.pull_policy(image, config.force_pull),
+    -- kept out of the body; for the pull layer (a later issue)
+    auth = config.auth,
+    auth_soft_fail = config.auth_soft_fail == true,
+    image_pull_timeout_ms = pull_timeout,
+    container_exists_attempts = config.container_exists_attempts,
     body = cjson.encode(body),
     kill_signal = task.kill_signal,
     kill_timeout_ms = kill_ms,

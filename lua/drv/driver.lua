@@ -1,7 +1,9 @@
 --- The single entry module C calls (contract B): agent, plan, decode.
 local agent = require("drv.agent")
+local constraint = require("drv.constraint")
 local container = require("drv.container")
 local jobspec = require("drv.jobspec")
+local ports = require("drv.ports")
 local uuid = require("drv.uuid")
 
 local driver = {}
@@ -79,8 +81,143 @@ function driver.pretty(v)
 end
 
 
+local ADMISSION = "drv.admission"
+
+
+---The policy module when the tree has one (lead-owned), else nil.
+local function admission()
+  local ok, mod = pcall(require, ADMISSION)
+  if ok then
+    return mod
+  end
+  if tostring(mod):find("module '" .. ADMISSION .. "' not found", 1, true) then
+    return nil
+  end
+  error(mod, 0)
+end
+
+
+local function append(dst, src)
+  table.move(src, 1, #src, #dst + 1, dst)
+  return dst
+end
+
+
+local function copy(t)
+  local out = {}
+  for k, v in pairs(t or {}) do
+    out[k] = v
+  end
+  return out
+end
+
+
+---The node attributes constraints and policies see: host.node plus the
+---attributes that come from the agent config.
+---@param host table
+---@param a table agent
+---@return table attrs name -> string
+function driver.node_attributes(host, a)
+  local attrs = copy(host.node)
+  local options = a.options or {}
+  attrs["driver.docker.volumes.enabled"] = tostring(options.volumes_enabled == true)
+  attrs["driver.docker.privileged.enabled"] = tostring(options.privileged_enabled == true)
+  if a.cpu_total_compute then
+    attrs["cpu.totalcompute"] = string.format("%d", a.cpu_total_compute)
+  end
+  return attrs
+end
+
+
+local function is_docker_attribute(name)
+  return name == "driver.docker" or (name ~= nil and name:sub(1, 14) == "driver.docker.")
+end
+
+
+---Checks the job, group and task constraints of every task against the node.
+local function check_constraints(job, job_path, attrs, a, host, warn)
+  local problems = {}
+  local node = {
+    ["unique.name"] = a.name or attrs["unique.hostname"],
+    datacenter = a.datacenter,
+    class = a.node_class,
+  }
+  local meta = a.meta or {}
+  for _, group in ipairs(job.groups) do
+    for _, task in ipairs(group.tasks) do
+      for _, level in ipairs({ job.constraints, group.constraints, task.constraints }) do
+        for _, c in ipairs(level or {}) do
+          local at = jobspec.origin(c) or job_path
+          local skip
+          for _, target in ipairs({ c.attribute, c.value }) do
+            local name = constraint.attribute_name(target)
+            if name and attrs[name] == nil then
+              if host.node == nil then
+                skip = "node facts unavailable"
+              elseif host.docker_facts ~= true and is_docker_attribute(name) then
+                skip = "docker facts unavailable"
+              end
+            end
+          end
+          if skip then
+            warn(string.format("%s: task %q: constraint not checked, %s: %s",
+              at, task.name, skip, constraint.describe(c)))
+          else
+            local ok, msg = constraint.check(c, attrs, meta, node)
+            if not ok then
+              problems[#problems + 1] = {
+                kind = (ok == false) and "constraint" or "type",
+                message = string.format("%s: task %q: %s", at, task.name, msg),
+              }
+            end
+          end
+        end
+      end
+    end
+  end
+  return problems
+end
+
+
+---Checks port_map against the task's network ports.
+local function check_port_map(job, job_path, warn)
+  local problems = {}
+  for _, group in ipairs(job.groups) do
+    for _, task in ipairs(group.tasks) do
+      local port_map = (task.config or {}).port_map
+      if port_map and next(port_map) ~= nil then
+        local labels = {}
+        for _, p in ipairs(ports.of(task)) do
+          labels[p.label] = true
+        end
+        if #task.resources.networks == 0 then
+          problems[#problems + 1] = { kind = "type", message = string.format(
+            "%s: task %q: trying to map ports but no network interface is available",
+            job_path, task.name) }
+        else
+          local keys = {}
+          for k in pairs(port_map) do
+            keys[#keys + 1] = k
+          end
+          table.sort(keys)
+          for _, k in ipairs(keys) do
+            if not labels[k] then
+              warn(string.format("%s: task %q: port_map label has no network port: %q",
+                job_path, task.name, k))
+            end
+          end
+        end
+      end
+    end
+  end
+  return problems
+end
+
+
 ---Loads the job and agent config and maps every task instance to its
----container (contract B `plan`).
+---container (contract B `plan`). Called twice by C (contracts2): pass 1
+---(host.ports nil) returns port_requests with 0 placeholders, pass 2 uses
+---host.ports = { [key] = port }.
 ---@param job_src string
 ---@param job_path string
 ---@param agent_src string|nil
@@ -95,7 +232,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
     return nil, problems
   end
   job_path = job_path or "job"
-  local job, res = jobspec.load(job_src, job_path)
+  local job, res, where = jobspec.load(job_src, job_path)
   if not job then
     return nil, res
   end
@@ -111,7 +248,24 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
     warn(w)
   end
 
-  local tasks, shown = {}, {}
+  local adm = admission()
+  if adm and adm.prepare then
+    local ok, perr = adm.prepare(host, a)
+    if ok == nil and perr ~= nil then
+      return nil, perr
+    end
+  end
+
+  local attrs = driver.node_attributes(host, a)
+  problems = check_constraints(job, job_path, attrs, a, host, warn)
+  append(problems, check_port_map(job, job_path, warn))
+  if #problems > 0 then
+    return nil, problems
+  end
+
+  local pass1 = host.ports == nil
+  local network_ip = host.network_ip or "127.0.0.1"
+  local tasks, shown, requests = {}, {}, {}
   local n = 0
   for _, group in ipairs(job.groups) do
     for index = 0, group.count - 1 do
@@ -119,20 +273,51 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
       local alloc_id = uuid.alloc_id(host.alloc_seed, n)
       local alloc_name = string.format("%s.%s[%d]", job.name, group.name, index)
       for _, task in ipairs(group.tasks) do
+        local allocated = {}
+        for _, req in ipairs(ports.requests({ { alloc_id = alloc_id, task = task } })) do
+          requests[#requests + 1] = req
+          if not pass1 then
+            local port = host.ports[req.key]
+            if port == nil then
+              problems[#problems + 1] = { kind = "internal", message = string.format(
+                "%s: task %q: no port allocated for %q", job_path, task.name, req.key) }
+            else
+              allocated[req.label] = math.tointeger(port) or port
+            end
+          end
+        end
+        local assigned = ports.assign(task, (task.config or {}).port_map, allocated, network_ip)
         local entry, body, unknown = container.build({
           job = job, group = group, task = task, agent = a,
           alloc_id = alloc_id, alloc_index = index, alloc_name = alloc_name,
+          ports = assigned, node = copy(attrs), job_path = job_path, where = where,
         })
+        if entry == nil then
+          append(problems, body)   -- build failed: body holds its problems
+          goto next_task
+        end
         for _, ref in ipairs(unknown) do
           warn(string.format("%s: task %q: unknown variable left as written: %q",
             job_path, task.name, ref))
         end
-        for _, net in ipairs(task.resources.networks) do
-          if #net.ports > 0 then
-            warn(string.format("%s: task %q: network ports are not published yet",
-              job_path, task.name))
+        local policies = EMPTY_ARRAY
+        if adm and adm.apply then
+          local safe_name = task.name:gsub("/", "_")
+          local body2, verdicts = adm.apply(entry, body, {
+            task = task, agent = a, node = attrs, host = host,
+            alloc_dir = entry.alloc_dir, task_dir = entry.alloc_dir .. "/" .. safe_name,
+          })
+          if body2 == nil then
+            append(problems, verdicts or {})
+          else
+            body = body2
+            entry.body = require("cjson").encode(body2)
+            if verdicts and #verdicts > 0 then
+              policies = verdicts
+            end
           end
         end
+        entry.ports = assigned.host_ports
         tasks[#tasks + 1] = entry
         shown[#shown + 1] = {
           name = entry.name,
@@ -147,21 +332,41 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
           body = body,
           kill_signal = entry.kill_signal,
           kill_timeout_ms = entry.kill_timeout_ms,
-          policies = EMPTY_ARRAY,
+          ports = next(assigned.host_ports) and assigned.host_ports or nil,
+          policies = policies,
         }
+        ::next_task::
       end
     end
+  end
+  if #problems > 0 then
+    return nil, problems
   end
   local plan = {
     warnings = warnings,
     tasks = tasks,
+    port_requests = requests,
   }
   plan.json = driver.pretty({
     job = job.name,
     warnings = (#warnings > 0) and warnings or EMPTY_ARRAY,
     tasks = (#shown > 0) and shown or EMPTY_ARRAY,
+    port_requests = pass1 and ((#requests > 0) and requests or EMPTY_ARRAY) or nil,
   })
   return plan
+end
+
+
+---Validates policy sources (`drvctl policy check`): true or nil, problems.
+---@param sources table array of { path=, source= }
+---@return boolean|nil ok
+---@return table|nil problems
+function driver.check_policies(sources)
+  local adm = admission()
+  if adm and adm.check then
+    return adm.check(sources)
+  end
+  return true
 end
 
 
@@ -248,6 +453,10 @@ local DECODERS = {
       total = int(progress.total),
     }
   end,
+  network = function(t)
+    local config = tbl(tbl(t.IPAM).Config)
+    return { gateway = non_empty(tbl(config[1]).Gateway) }
+  end,
   version = function(t)
     return {
       version = str(t.Version),
@@ -262,7 +471,7 @@ local DECODERS = {
 
 
 ---Interprets a Docker Engine API response body (contract B).
----@param op string "error"|"create"|"wait"|"container_inspect"|"image_inspect"|"stream_line"|"version"
+---@param op string "error"|"create"|"wait"|"container_inspect"|"image_inspect"|"stream_line"|"version"|"network"
 ---@param status integer HTTP status
 ---@param body string|nil raw response text
 ---@return table|nil result

@@ -1,56 +1,103 @@
---- `${...}` interpolation of task config strings.
+--- `${...}` interpolation of task config strings (contracts2 "Lua modules").
 --
--- Variables resolve against one flat table (the task's environment plus node
--- variables such as `node.datacenter` and `meta.<key>`). Unknown variables
--- stay as written and are reported so the caller can warn.
+-- A scope holds the variable sources of one task instance:
+--
+--   env   { NAME = value }  NOMAD_* variables, port variables and task env:
+--                           `${NOMAD_ALLOC_ID}`, `${MY_ENV}`
+--   meta  { key = value }   `${meta.key}`; the caller merges node meta over
+--                           job < group < task meta (see container.scope)
+--   nomad { datacenter=, region= }          `${nomad.datacenter}`
+--   node  { ["unique.name"]=, datacenter=, class=, region= }
+--                                           `${node.unique.name}`
+--   attr  { ["kernel.name"] = "linux", ... } `${attr.kernel.name}` (host.node)
+--
+-- Every source may be nil. Unknown variables stay as written and are
+-- returned so the caller can warn. Pure: no io, no globals.
 local interp = {}
+
+
+local PREFIXED = { meta = true, nomad = true, node = true, attr = true }
+
+
+---Looks up one variable name (already trimmed) in a scope.
+---@param name string
+---@param scope table
+---@return string|nil
+function interp.lookup(name, scope)
+  local prefix, rest = name:match("^(%a+)%.(.+)$")
+  if prefix and PREFIXED[prefix] then
+    local src = scope[prefix]
+    local v = src and src[rest]
+    if v ~= nil then
+      return tostring(v)
+    end
+    return nil
+  end
+  local env = scope.env
+  local v = env and env[name]
+  if v ~= nil then
+    return tostring(v)
+  end
+  return nil
+end
 
 
 ---Expands `${NAME}` references in s.
 ---@param s string
----@param vars table<string, string>
----@param unknown? table array; unknown variable references are appended
----@return string
-function interp.expand(s, vars, unknown)
-  return (s:gsub("%${([^}]*)}", function(name)
-    local key = name:match("^%s*(.-)%s*$")
-    local v = vars[key]
+---@param scope table see the module comment
+---@param unknown? table array to append unknown references to (returned)
+---@return string out
+---@return table unknown_refs array of references left as written ("${x}")
+function interp.expand(s, scope, unknown)
+  unknown = unknown or {}
+  if not s:find("${", 1, true) then
+    return s, unknown
+  end
+  local out = s:gsub("%${([^}]*)}", function(name)
+    local v = interp.lookup(name:match("^%s*(.-)%s*$"), scope)
     if v == nil then
-      if unknown then
-        unknown[#unknown + 1] = "${" .. name .. "}"
-      end
-      return nil
+      unknown[#unknown + 1] = "${" .. name .. "}"
     end
-    return tostring(v)
-  end))
+    return v
+  end)
+  return out, unknown
 end
 
 
 ---Expands every string of a list, returning a fresh list.
 ---@param list string[]
----@param vars table<string, string>
+---@param scope table
 ---@param unknown? table
 ---@return string[]
-function interp.expand_list(list, vars, unknown)
+---@return table unknown_refs
+function interp.expand_list(list, scope, unknown)
+  unknown = unknown or {}
   local out = {}
   for i, s in ipairs(list) do
-    out[i] = interp.expand(s, vars, unknown)
+    out[i] = interp.expand(s, scope, unknown)
   end
-  return out
+  return out, unknown
 end
 
 
 ---Expands every value of a string map, returning a fresh map.
 ---@param map table<string, string>
----@param vars table<string, string>
+---@param scope table
 ---@param unknown? table
 ---@return table<string, string>
-function interp.expand_map(map, vars, unknown)
-  local out = {}
-  for k, v in pairs(map) do
-    out[k] = interp.expand(v, vars, unknown)
+---@return table unknown_refs
+function interp.expand_map(map, scope, unknown)
+  unknown = unknown or {}
+  local keys = {}
+  for k in pairs(map) do
+    keys[#keys + 1] = k
   end
-  return out
+  table.sort(keys)
+  local out = {}
+  for _, k in ipairs(keys) do
+    out[k] = interp.expand(map[k], scope, unknown)
+  end
+  return out, unknown
 end
 
 

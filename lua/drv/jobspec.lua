@@ -11,6 +11,7 @@
 --
 -- HCL and JSON go through the same walker: JSON is first converted to the
 -- shape the HCL parser produces, so both give identical tables.
+local constraint_check = require("drv.constraint")
 local container = require("drv.container")
 local schema = require("drv.schema")
 
@@ -108,7 +109,27 @@ local function empty_to_nil(s)
 end
 
 
+local COMPARISON = { ["="] = true, ["=="] = true, ["!="] = true, ["<"] = true,
+  ["<="] = true, [">"] = true, [">="] = true, ["~>"] = true }
+
+-- Where each constraint was written ("file:line:col"); weak, so the job
+-- tables stay plain data and HCL and JSON jobs compare equal.
+local POSITIONS = setmetatable({}, { __mode = "k" })
+
+
+---Returns the origin ("file:line:col", or the file name) of a constraint
+---of a loaded job.
+---@param c table
+---@return string|nil
+function jobspec.origin(c)
+  return POSITIONS[c]
+end
+
+
 ---Converts an HCL constraint (or a converted API one) to the internal form.
+---`version = "1.2"` and `regexp = "..."` set the operator; a comparison
+---operator next to `version` (the spec page's `operator = ">"`,
+---`version = "1.2"`) becomes part of the version constraint ("> 1.2").
 local function constraint(c)
   local out = {
     attribute = empty_to_nil(c.attribute),
@@ -116,7 +137,11 @@ local function constraint(c)
     value = empty_to_nil(c.value),
   }
   if c.version then
+    local op = out.operator
     out.operator, out.value = "version", c.version
+    if op and COMPARISON[op] and not c.version:match("^%s*[=!<>~]") then
+      out.value = op .. " " .. c.version
+    end
   elseif c.regexp then
     out.operator, out.value = "regexp", c.regexp
   elseif c.set_contains then
@@ -127,15 +152,6 @@ local function constraint(c)
     out.operator = "distinct_hosts"
   end
   out.operator = out.operator or "="
-  return out
-end
-
-
-local function constraints(list)
-  local out = {}
-  for i, c in ipairs(list or {}) do
-    out[i] = constraint(c)
-  end
   return out
 end
 
@@ -171,6 +187,25 @@ local function walk(src)
     return { problems = problems, warnings = warnings, label = label,
              noun = noun or "key", where = where, linecol = linecol,
              origin = origin, name = path }
+  end
+
+  local function constraints(list, label)
+    local out = {}
+    for i, raw in ipairs(list or {}) do
+      local c = constraint(raw)
+      local at = where(list, i)
+      POSITIONS[c] = at
+      local ok, err = constraint_check.validate(c)
+      if not ok then
+        add("type", at, string.format("%s: %s", label, err))
+      elseif c.operator == "distinct_hosts" or c.operator == "distinct_property" then
+        warnings[#warnings + 1] = string.format(
+          "%s: constraint %q in %s is ignored: drvctl places every task on this host",
+          at, c.operator, label)
+      end
+      out[#out + 1] = c
+    end
+    return out
   end
 
   -- Returns the objects of a block list (or of a JSON list of objects).
@@ -219,7 +254,7 @@ local function walk(src)
       user = tf.user,
       kill_signal = tf.kill_signal,
       kill_timeout_ms = DEFAULT_KILL_TIMEOUT_MS,
-      constraints = constraints(tf.constraint),
+      constraints = constraints(tf.constraint, label),
     }
     if tf.kill_timeout then
       local ms = schema.duration_ms(tf.kill_timeout)
@@ -233,6 +268,11 @@ local function walk(src)
 
     local res = tf.resources or {}
     local networks = {}
+    local seen_labels = {}
+    if res.network and #res.network > 1 then
+      add("type", where(res.network, 2), string.format(
+        "%s: only one network block per task is supported, found %d", label, #res.network))
+    end
     for j, net in ipairs(res.network or {}) do
       local reserved, dynamic = {}, {}
       local raw_ports = blocks(net.port, origin[net] or net, "port", label .. " network")
@@ -240,6 +280,22 @@ local function walk(src)
         local plabel = block_name(pobj, raw_ports, k, "port", label .. " network")
         local pf = schema.normalize(pobj, { object = PORT }, ctx(label, "key"),
           string.format("resources.network[%d].port", j)) or {}
+        if plabel and seen_labels[plabel] then
+          add("type", where(raw_ports, k), string.format(
+            "%s: duplicate network port %q", label, plabel))
+          plabel = nil
+        elseif plabel then
+          seen_labels[plabel] = true
+        end
+        for _, field in ipairs({ "static", "to" }) do
+          local v = pf[field]
+          if v and (v < 0 or v > 65535) then
+            add("type", where(origin[pf] or pobj, field), string.format(
+              "%s: port %q %s must be between 0 and 65535, found %d", label,
+              plabel or "?", field, v))
+            plabel = nil
+          end
+        end
         if plabel then
           if pf.static and pf.static ~= 0 then
             reserved[#reserved + 1] = { label = plabel, static = pf.static, to = pf.to }
@@ -342,7 +398,7 @@ local function walk(src)
     datacenters = jf.datacenters or {},
     region = jf.region or "global",
     meta = jf.meta or {},
-    constraints = constraints(jf.constraint),
+    constraints = constraints(jf.constraint, jlabel),
     groups = {},
   }
 
@@ -365,7 +421,7 @@ local function walk(src)
         name = gname,
         count = count,
         meta = gf.meta or {},
-        constraints = constraints(gf.constraint),
+        constraints = constraints(gf.constraint, glabel),
         tasks = load_tasks(gf.task, gobj, glabel),
       }
     end

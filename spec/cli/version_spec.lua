@@ -1,7 +1,7 @@
 -- drvctl version / --help / help run: what a user sees before running anything.
 local drv = require("support.drv")
 
-local EXIT_CODES = { 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 77, 78 }
+local EXIT_CODES = { 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78 }
 
 local function lists_code(text, code)
   return text:find("%f[%d]" .. code .. "%f[%D]") ~= nil

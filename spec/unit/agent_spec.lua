@@ -58,6 +58,7 @@ describe("agent.load", function()
         volumes_selinuxlabel = nil,
         privileged_enabled = false,
         allow_runtimes = { "runc" },
+        policy_options = {},
         cleanup_image = true,
         cleanup_image_delay_ms = 180000,
         cleanup_container = true,
@@ -121,6 +122,7 @@ describe("agent.load", function()
         volumes_selinuxlabel = "z",
         privileged_enabled = true,
         allow_runtimes = { "runc" },
+        policy_options = {},
         cleanup_image = false,
         cleanup_image_delay_ms = 600000,
         cleanup_container = true,
@@ -149,6 +151,7 @@ describe("agent.load", function()
         volumes_selinuxlabel = "Z",
         privileged_enabled = true,
         allow_runtimes = { "runc", "runsc" },
+        policy_options = {},
         cleanup_image = false,
         cleanup_image_delay_ms = 3600000,
         cleanup_container = false,
@@ -160,6 +163,23 @@ describe("agent.load", function()
     it("resolves policy_dir against the working directory", function()
       assert.equal("/work/policies", a.policy_dir)
     end)
+  end)
+
+  it("reads per-policy options from the plugin block", function()
+    local a = assert(load([[
+plugin "docker" {
+  config {
+    policy_options {
+      registries { enabled = true  allow = ["docker.io", "registry.example.com:5000"] }
+      resources { max_memory_mb = 2048 }
+    }
+  }
+}
+]]))
+    assert.same({
+      registries = { enabled = true, allow = { "docker.io", "registry.example.com:5000" } },
+      resources = { max_memory_mb = 2048 },
+    }, a.options.policy_options)
   end)
 
   it("lets the plugin block override legacy options", function()
@@ -226,5 +246,66 @@ plugin "docker" {
     assert.is_nil(a)
     assert.equal("config", problems[1].kind)
     assert.matches("^agent%.hcl:%d+:%d+: ", problems[1].message)
+  end)
+
+  describe("client node settings", function()
+    it("are read from the client block", function()
+      local a = assert(load(read("spec/fixtures/agent/client.hcl")))
+      assert.same({ "eth0", "batch", 4000, 21000, 21999, { rack = "r12" } }, {
+        a.network_interface, a.node_class, a.cpu_total_compute, a.min_dynamic_port,
+        a.max_dynamic_port, a.meta,
+      })
+    end)
+
+    it("default to Nomad's dynamic port range", function()
+      local a = assert(load(nil))
+      assert.same({ 20000, 32000 }, { a.min_dynamic_port, a.max_dynamic_port })
+    end)
+
+    it("leave interface, class and compute unset by default", function()
+      local a = assert(load(""))
+      assert.same({}, { a.network_interface, a.node_class, a.cpu_total_compute })
+    end)
+
+    it("keep the default maximum when only the minimum is set", function()
+      local a = assert(load("client {\n  min_dynamic_port = 25000\n}\n"))
+      assert.same({ 25000, 32000 }, { a.min_dynamic_port, a.max_dynamic_port })
+    end)
+
+    it("refuse a minimum above the maximum", function()
+      local a, problems = load("client {\n  min_dynamic_port = 33000\n}\n")
+      assert.is_nil(a)
+      assert.same({ { kind = "config", message = 'agent.hcl:2:3: client "min_dynamic_port" must '
+        .. 'be less than "max_dynamic_port", found 33000 and 32000' } }, problems)
+    end)
+
+    it("refuse equal bounds at the maximum", function()
+      local _, problems = load("client {\n  min_dynamic_port = 30000\n  max_dynamic_port = 30000\n}\n")
+      assert.matches('^agent%.hcl:3:3: client "min_dynamic_port" must be less than', problems[1].message)
+    end)
+
+    it("refuse a port outside 1-65535", function()
+      local _, problems = load("client {\n  max_dynamic_port = 70000\n}\n")
+      assert.same({ { kind = "config", message = 'agent.hcl:2:3: client "max_dynamic_port" must '
+        .. "be between 1 and 65535, found 70000" } }, problems)
+    end)
+
+    it("refuse a non-positive cpu_total_compute", function()
+      local _, problems = load("client {\n  cpu_total_compute = 0\n}\n")
+      assert.same({ { kind = "config", message = 'agent.hcl:2:3: client "cpu_total_compute" must '
+        .. "be a positive number of MHz, found 0" } }, problems)
+    end)
+
+    it("refuse an empty network_interface", function()
+      local _, problems = load('client {\n  network_interface = ""\n}\n')
+      assert.same({ { kind = "config",
+        message = 'agent.hcl:2:3: client "network_interface" must not be empty' } }, problems)
+    end)
+
+    it("refuse a port range given as text", function()
+      local _, problems = load('client {\n  min_dynamic_port = "20000"\n}\n')
+      assert.equal("config", problems[1].kind)
+      assert.matches('^agent%.hcl:2:3: wrong type for key "min_dynamic_port"', problems[1].message)
+    end)
   end)
 end)

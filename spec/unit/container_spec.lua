@@ -27,6 +27,7 @@ local function build(src, opts)
     job = job, group = group, task = group.tasks[1], agent = a,
     alloc_id = opts.alloc_id or ALLOC, alloc_index = index,
     alloc_name = string.format("%s.%s[%d]", job.name, group.name, index),
+    node = opts.node, ports = opts.ports, job_path = "job.hcl",
   })
   return entry, body, unknown
 end
@@ -372,9 +373,530 @@ describe("container.SCHEMA", function()
     assert.is_true(count > 50)
   end)
 
-  it("lists only known options as unsupported", function()
-    for name in pairs(container.UNSUPPORTED) do
+  it("leaves no option unsupported", function()
+    assert.same({}, container.UNSUPPORTED)
+  end)
+
+  it("gates only known options", function()
+    for _, name in ipairs(container.POLICY_GATED) do
       assert.is_not_nil(container.SCHEMA[name], name)
     end
+    for name in pairs(container.POLICY_GATED_VALUES) do
+      assert.is_not_nil(container.SCHEMA[name], name)
+    end
+  end)
+
+  it("does not gate sysctl", function()
+    assert.same({}, container.gated({ image = "x", sysctl = { ["net.core.somaxconn"] = "1" } }))
+  end)
+end)
+
+
+-- Problems of a job whose single task has this config body.
+local function problems(config_body, extra)
+  local job, p = jobspec.load(task(config_body, extra), "job.hcl")
+  assert.is_nil(job)
+  return p
+end
+
+local function messages(p)
+  local out = {}
+  for i, x in ipairs(p) do
+    out[i] = x.message
+  end
+  return out
+end
+
+local function warnings(config_body, extra)
+  local job, w = jobspec.load(task(config_body, extra), "job.hcl")
+  assert(job, w and w[1] and w[1].message)
+  return w
+end
+
+local DIR = "/var/lib/drvctl/alloc/" .. ALLOC
+
+describe("option mapping", function()
+  describe("dns_servers", function()
+    it("skips entries that are not IPs", function()
+      local _, body = build(task('image = "x:1"\ndns_servers = ["8.8.8.8", "dns.example", "2001:db8::1"]'))
+      assert.same({ "8.8.8.8", "2001:db8::1" }, body.HostConfig.Dns)
+    end)
+
+    it("warns about each skipped entry", function()
+      assert.same({ 'job.hcl:6:16: task "web" config: dns_servers entry is not an IP address and is skipped: "dns.example"' },
+        warnings('dns_servers = ["dns.example"]\nimage = "x:1"'))
+    end)
+
+    it("omits Dns when no entry is an IP", function()
+      local _, body = build(task('image = "x:1"\ndns_servers = ["nope"]'))
+      assert.is_nil(body.HostConfig.Dns)
+    end)
+  end)
+
+  describe("extra_hosts", function()
+    it("interpolates entries", function()
+      local _, body = build(task('image = "x:1"\nextra_hosts = ["${NOMAD_TASK_NAME}:10.0.0.1"]'))
+      assert.same({ "web:10.0.0.1" }, body.HostConfig.ExtraHosts)
+    end)
+
+    it("refuses an entry without an IP", function()
+      assert.same({ 'job.hcl:6:16: task "web" config: extra_hosts entry must be "host:IP": "db"' },
+        messages(problems('extra_hosts = ["db"]\nimage = "x:1"')))
+    end)
+  end)
+
+  describe("network endpoint", function()
+    it("puts aliases and addresses under the user network", function()
+      local _, body = build(task([[
+image = "x:1"
+network_mode = "backend"
+network_aliases = ["${NOMAD_TASK_NAME}-${NOMAD_ALLOC_INDEX}"]
+ipv4_address = "172.20.0.5"
+ipv6_address = "2001:db8::5"]]))
+      assert.equal("backend", body.HostConfig.NetworkMode)
+      assert.same({ EndpointsConfig = { backend = {
+        IPAMConfig = { IPv4Address = "172.20.0.5", IPv6Address = "2001:db8::5" },
+        Aliases = { "web-0" },
+      } } }, body.NetworkingConfig)
+    end)
+
+    it("refuses aliases without a user-defined network", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: network_aliases needs a user-defined network_mode, found "bridge"' },
+        messages(problems('network_aliases = ["a"]\nimage = "x:1"')))
+    end)
+
+    it("refuses a static address on the host network", function()
+      assert.same({ 'job.hcl:7:1: task "web" config: ipv4_address needs a user-defined network_mode, found "host"' },
+        messages(problems('network_mode = "host"\nipv4_address = "10.0.0.9"\nimage = "x:1"')))
+    end)
+
+    it("refuses an IPv6 value for ipv4_address", function()
+      assert.same({ 'job.hcl:7:1: task "web" config: ipv4_address is not an IPv4 address: "::1"' },
+        messages(problems('network_mode = "n"\nipv4_address = "::1"\nimage = "x:1"')))
+    end)
+
+    it("sends no NetworkingConfig for a plain network_mode", function()
+      local _, body = build(task('image = "x:1"\nnetwork_mode = "none"'))
+      assert.equal("none", body.HostConfig.NetworkMode)
+      assert.is_nil(body.NetworkingConfig)
+    end)
+  end)
+
+  describe("mac_address", function()
+    it("goes to Config.MacAddress", function()
+      local _, body = build(task('image = "x:1"\nmac_address = "02:68:b3:29:da:98"'))
+      assert.equal("02:68:b3:29:da:98", body.MacAddress)
+    end)
+
+    it("refuses a malformed address", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: invalid mac_address: "02:68"' },
+        messages(problems('mac_address = "02:68"\nimage = "x:1"')))
+    end)
+  end)
+
+  describe("volumes", function()
+    it("appends user binds after the built-in ones", function()
+      local _, body = build(task('image = "x:1"\nvolumes = ["/srv/data:/data:ro", "/tmp/x/../y:/y"]'))
+      assert.same({ DIR .. "/alloc:/alloc", DIR .. "/web/local:/local", DIR .. "/web/secrets:/secrets",
+        "/srv/data:/data:ro", "/tmp/y:/y" }, body.HostConfig.Binds)
+    end)
+
+    it("resolves a relative source against the task dir", function()
+      local _, body = build(task('image = "x:1"\nvolumes = ["relative/to/task:/also/in/container"]'))
+      assert.equal(DIR .. "/web/relative/to/task:/also/in/container", body.HostConfig.Binds[4])
+    end)
+
+    it("keeps a relative source as a named volume with a volume_driver", function()
+      local _, body = build(task('image = "x:1"\nvolumes = ["vol:/v"]\nvolume_driver = "pxd"'))
+      assert.equal("vol:/v", body.HostConfig.Binds[4])
+      assert.equal("pxd", body.HostConfig.VolumeDriver)
+    end)
+
+    it("interpolates the source", function()
+      local _, body = build(task('image = "x:1"\nvolumes = ["/srv/${NOMAD_JOB_NAME}:/d"]'))
+      assert.equal("/srv/j:/d", body.HostConfig.Binds[4])
+    end)
+
+    it("merges the mode with the selinux label", function()
+      local a = agent.defaults(HOST)
+      a.options.volumes_selinuxlabel = "z"
+      local _, body = build(task('image = "x:1"\nvolumes = ["/a:/a:ro", "/b:/b"]'), { agent = a })
+      assert.equal("/a:/a:ro,z", body.HostConfig.Binds[4])
+      assert.equal("/b:/b:z", body.HostConfig.Binds[5])
+    end)
+
+    it("refuses a volume without a destination", function()
+      assert.same({ 'job.hcl:6:12: task "web" config: invalid docker volume: "/data"' },
+        messages(problems('volumes = ["/data"]\nimage = "x:1"')))
+    end)
+  end)
+
+  describe("mounts", function()
+    it("maps a volume mount with all its options", function()
+      local _, body = build(task([[
+image = "x:1"
+mounts = [{
+  target = "/in/${NOMAD_TASK_NAME}"
+  source = "vol-${NOMAD_ALLOC_INDEX}"
+  readonly = true
+  volume_options {
+    no_copy = true
+    labels { owner = "${NOMAD_JOB_NAME}" }
+    driver_config {
+      name = "pxd"
+      options = { size = "1G" }
+    }
+  }
+}]
+]]))
+      assert.same({ {
+        Type = "volume", Target = "/in/web", Source = "vol-0", ReadOnly = true,
+        VolumeOptions = { NoCopy = true, Labels = { owner = "j" },
+          DriverConfig = { Name = "pxd", Options = { size = "1G" } } },
+      } }, body.HostConfig.Mounts)
+    end)
+
+    it("maps repeatable mount blocks after the mounts list", function()
+      local _, body = build(task([[
+image = "x:1"
+mounts = [{ target = "/a", source = "va" }]
+mount {
+  type = "bind"
+  source = "local/conf"
+  target = "/etc/conf"
+  bind_options { propagation = "rslave" }
+}
+mount {
+  type = "tmpfs"
+  target = "/scratch"
+  tmpfs_options {
+    size = 1048576
+    mode = 1777
+  }
+}]]))
+      assert.same({
+        { Type = "volume", Target = "/a", Source = "va", ReadOnly = false },
+        { Type = "bind", Source = DIR .. "/web/local/conf", Target = "/etc/conf", ReadOnly = false,
+          BindOptions = { Propagation = "rslave" } },
+        { Type = "tmpfs", Target = "/scratch", ReadOnly = false,
+          TmpfsOptions = { SizeBytes = 1048576, Mode = 1777 } },
+      }, body.HostConfig.Mounts)
+    end)
+
+    it("refuses an unknown mount type with Nomad's text", function()
+      assert.same({ 'job.hcl:6:13: task "web" config: invalid mount type, must be "bind", "volume", "tmpfs": "npipe"' },
+        messages(problems('mounts = [{ type = "npipe", target = "/a" }]\nimage = "x:1"')))
+    end)
+
+    it("refuses a tmpfs with a source with Nomad's text", function()
+      assert.same({ 'job.hcl:6:29: task "web" config: invalid source, must be "" for tmpfs: "x"' },
+        messages(problems('mounts = [{ type = "tmpfs", source = "x", target = "/a" }]\nimage = "x:1"')))
+    end)
+
+    it("refuses options of another mount type", function()
+      local p = problems('mount {\n  type = "tmpfs"\n  target = "/t"\n  bind_options { propagation = "rshared" }\n}\nimage = "x:1"')
+      assert.same({ 'job.hcl:9:3: task "web" config: bind_options is only valid for a mount of type "bind", found "tmpfs"' },
+        messages(p))
+    end)
+
+    it("refuses a mount without a target", function()
+      local p = problems('mounts = [{ source = "v" }]\nimage = "x:1"')
+      assert.equal("missing", p[1].kind)
+      assert.equal('job.hcl:6:11: task "web" config: field "target" is required in a mount', p[1].message)
+    end)
+
+    it("refuses an unknown propagation", function()
+      local p = problems('mount {\n  type = "bind"\n  source = "/a"\n  target = "/t"\n  bind_options { propagation = "up" }\n}\nimage = "x:1"')
+      assert.same({ 'job.hcl:10:18: task "web" config: invalid bind propagation: "up"' }, messages(p))
+    end)
+  end)
+
+  describe("devices", function()
+    it("defaults the container path and the permissions", function()
+      local _, body = build(task('image = "x:1"\ndevices = [{ host_path = "/dev/fuse" }, { host_path = "/dev/sda1", container_path = "/dev/xvdc", cgroup_permissions = "r" }]'))
+      assert.same({
+        { PathOnHost = "/dev/fuse", PathInContainer = "/dev/fuse", CgroupPermissions = "rwm" },
+        { PathOnHost = "/dev/sda1", PathInContainer = "/dev/xvdc", CgroupPermissions = "r" },
+      }, body.HostConfig.Devices)
+    end)
+
+    it("requires host_path with Nomad's text", function()
+      local p = problems('devices = [{ container_path = "/dev/x" }]\nimage = "x:1"')
+      assert.equal("missing", p[1].kind)
+      assert.equal('job.hcl:6:12: task "web" config: host path must be set in configuration for devices',
+        p[1].message)
+    end)
+
+    it("refuses permission letters other than r, w, m with Nomad's text", function()
+      assert.same({ 'job.hcl:6:36: task "web" config: invalid cgroup permission string: "rwx"' },
+        messages(problems('devices = [{ host_path = "/dev/a", cgroup_permissions = "rwx" }]\nimage = "x:1"')))
+    end)
+  end)
+
+  describe("privilege-widening options", function()
+    it("maps them one to one", function()
+      local _, body = build(task([[
+image = "x:1"
+privileged = true
+cap_add = ["SYS_TIME", "net_admin"]
+cap_drop = ["MKNOD"]
+security_opt = ["no-new-privileges", "seccomp=unconfined"]
+ipc_mode = "host"
+pid_mode = "container:other"
+uts_mode = "host"
+userns_mode = "host"
+runtime = "runsc"]]))
+      local hc = body.HostConfig
+      assert.is_true(hc.Privileged)
+      assert.same({ "SYS_TIME", "net_admin" }, hc.CapAdd)
+      assert.same({ "MKNOD" }, hc.CapDrop)
+      assert.same({ "no-new-privileges", "seccomp=unconfined" }, hc.SecurityOpt)
+      assert.equal("host", hc.IpcMode)
+      assert.equal("container:other", hc.PidMode)
+      assert.equal("host", hc.UTSMode)
+      assert.equal("host", hc.UsernsMode)
+      assert.equal("runsc", hc.Runtime)
+    end)
+
+    it("refuses an unknown pid_mode", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: invalid value for pid_mode: "private"' },
+        messages(problems('pid_mode = "private"\nimage = "x:1"')))
+    end)
+
+    it("refuses a malformed security_opt", function()
+      assert.same({ 'job.hcl:6:17: task "web" config: invalid security_opt: "bogus"' },
+        messages(problems('security_opt = ["bogus"]\nimage = "x:1"')))
+    end)
+
+    it("lists the gated options a config uses", function()
+      assert.same({ "cap_add", "network_mode", "volumes" }, container.gated({
+        image = "x", cap_add = { "A" }, volumes = { "/a:/b" }, network_mode = "host", sysctl = {},
+      }))
+    end)
+
+    it("does not count privileged = false or empty lists", function()
+      assert.same({}, container.gated({ image = "x", privileged = false, cap_add = {} }))
+    end)
+
+    it("does not gate a user network_mode", function()
+      assert.same({}, container.gated({ image = "x", network_mode = "backend" }))
+    end)
+  end)
+
+  describe("cpu_hard_limit", function()
+    local NODE = { ["cpu.totalcompute"] = "4096", ["cpu.numcores"] = "4" }
+
+    it("computes the quota of reference §3.11", function()
+      local _, body = build(task('image = "x:1"\ncpu_hard_limit = true', 'resources { cpu = 512 }'),
+        { node = NODE })
+      assert.equal(50000, body.HostConfig.CpuQuota)
+      assert.equal(100000, body.HostConfig.CpuPeriod)
+    end)
+
+    it("scales the quota with cpu_cfs_period", function()
+      local _, body = build(task('image = "x:1"\ncpu_hard_limit = true\ncpu_cfs_period = 50000',
+        'resources { cpu = 512 }'), { node = NODE })
+      assert.equal(25000, body.HostConfig.CpuQuota)
+      assert.equal(50000, body.HostConfig.CpuPeriod)
+    end)
+
+    it("prefers the agent's cpu_total_compute", function()
+      local a = agent.defaults(HOST)
+      a.cpu_total_compute = 2048
+      local _, body = build(task('image = "x:1"\ncpu_hard_limit = true', 'resources { cpu = 512 }'),
+        { node = NODE, agent = a })
+      assert.equal(100000, body.HostConfig.CpuQuota)
+    end)
+
+    it("encodes the quota as an integer", function()
+      local entry = build(task('image = "x:1"\ncpu_hard_limit = true', 'resources { cpu = 500 }'),
+        { node = { ["cpu.totalcompute"] = "3000", ["cpu.numcores"] = "3" } })
+      assert.matches('"CpuQuota":49998[,}]', entry.body)
+    end)
+
+    it("fails when the total compute is unknown", function()
+      local entry, p = build(task('image = "x:1"\ncpu_hard_limit = true'))
+      assert.is_nil(entry)
+      assert.equal("config", p[1].kind)
+      assert.matches('^job.hcl: task "web" config: cpu_hard_limit needs the node\'s total CPU compute', p[1].message)
+    end)
+
+    it("refuses a cpu_cfs_period out of range", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: invalid value for cpu_cfs_period: 500' },
+        messages(problems('cpu_cfs_period = 500\nimage = "x:1"')))
+    end)
+
+    it("sets no quota without cpu_hard_limit", function()
+      local _, body = build(task('image = "x:1"\ncpu_cfs_period = 50000'), { node = NODE })
+      assert.is_nil(body.HostConfig.CpuQuota)
+      assert.is_nil(body.HostConfig.CpuPeriod)
+    end)
+  end)
+
+  describe("memory_hard_limit", function()
+    it("raises Memory and reserves resources.memory", function()
+      local _, body = build(task('image = "x:1"\nmemory_hard_limit = 512', 'resources { memory = 256 }'))
+      assert.equal(512 * 1048576, body.HostConfig.Memory)
+      assert.equal(256 * 1048576, body.HostConfig.MemoryReservation)
+      assert.equal(512 * 1048576, body.HostConfig.MemorySwap)
+    end)
+
+    it("fails below resources.memory with Nomad's text", function()
+      local entry, p = build(task('image = "x:1"\nmemory_hard_limit = 100', 'resources { memory = 256 }'))
+      assert.is_nil(entry)
+      assert.equal('job.hcl: task "web" config: task memory requirements exceed driver hard limit of 100 MB: 256',
+        p[1].message)
+    end)
+  end)
+
+  describe("ranges and values", function()
+    it("refuses oom_score_adj out of range", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: oom_score_adj must be between -1000 and 1000: 5000' },
+        messages(problems('oom_score_adj = 5000\nimage = "x:1"')))
+    end)
+
+    it("refuses port_map values that are not ports", function()
+      assert.same({ 'job.hcl:6:12: task "web" config: port_map "http" must be a port number between 1 and 65535: 0' },
+        messages(problems('port_map { http = 0 }\nimage = "x:1"')))
+    end)
+
+    it("refuses port_map values that are strings", function()
+      assert.equal("type", problems('port_map { http = "80" }\nimage = "x:1"')[1].kind)
+    end)
+
+    it("refuses isolation on linux", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: isolation mode "hyperv" is not supported on linux' },
+        messages(problems('isolation = "hyperv"\nimage = "x:1"')))
+    end)
+
+    it("refuses a negative shm_size", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: shm_size must not be negative: -1' },
+        messages(problems('shm_size = -1\nimage = "x:1"')))
+    end)
+
+    it("refuses a load path outside the task's local dir", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: load must name a file inside the task\'s local directory: "../x.tar"' },
+        messages(problems('load = "../x.tar"\nimage = "x:1"')))
+    end)
+
+    it("refuses a malformed image_pull_timeout", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: invalid duration for image_pull_timeout: "soon"' },
+        messages(problems('image_pull_timeout = "soon"\nimage = "x:1"')))
+    end)
+  end)
+
+  describe("options without a body field", function()
+    it("keeps auth out of the body", function()
+      local entry, body = build(task('image = "x:1"\nauth_soft_fail = true\nauth {\n  username = "u"\n  password = "p"\n}'))
+      assert.is_nil(entry.body:find('"p"', 1, true))
+      assert.same({ username = "u", password = "p" }, entry.auth)
+      assert.is_true(entry.auth_soft_fail)
+      assert.is_nil(body.auth)
+    end)
+
+    it("accepts advertise_ipv6_address, force_pull and ports", function()
+      local entry, body = build(task('image = "x:1"\nadvertise_ipv6_address = true\nforce_pull = true\nports = ["http"]'))
+      assert.equal("always", entry.pull)
+      assert.is_nil(body.HostConfig.PortBindings)
+    end)
+
+    it("converts image_pull_timeout to milliseconds", function()
+      local entry = build(task('image = "x:1"\nimage_pull_timeout = "2m"'))
+      assert.equal(120000, entry.image_pull_timeout_ms)
+    end)
+  end)
+
+  describe("other host options", function()
+    it("maps runtime-neutral resource options", function()
+      local _, body = build(task('image = "x:1"\ncgroupns = "private"\ncpuset_cpus = "0-1"\ngroup_add = [100]'))
+      assert.equal("private", body.HostConfig.CgroupnsMode)
+      assert.equal("0-1", body.HostConfig.CpusetCpus)
+      assert.same({ "100" }, body.HostConfig.GroupAdd)
+    end)
+
+    it("defaults a logging block without type to json-file", function()
+      local _, body = build(task('image = "x:1"\nlogging {\n  config { max-size = "${NOMAD_TASK_NAME}" }\n}'))
+      assert.same({ Type = "json-file", Config = { ["max-size"] = "web" } }, body.HostConfig.LogConfig)
+    end)
+
+    it("accepts driver as an alias of type", function()
+      local _, body = build(task('image = "x:1"\nlogging {\n  driver = "syslog"\n}'))
+      assert.equal("syslog", body.HostConfig.LogConfig.Type)
+    end)
+  end)
+
+  describe("ports", function()
+    local PORTS = {
+      env = { NOMAD_PORT_http = "8080", NOMAD_HOST_PORT_http = "23456",
+              NOMAD_ADDR_http = "10.0.0.1:23456", NOMAD_IP_http = "10.0.0.1" },
+      bindings = {
+        ["8080/tcp"] = { { HostIp = "10.0.0.1", HostPort = "23456" } },
+        ["8080/udp"] = { { HostIp = "10.0.0.1", HostPort = "23456" } },
+      },
+      exposed = { ["8080/tcp"] = {}, ["8080/udp"] = true },
+    }
+
+    it("publishes the bindings", function()
+      local _, body = build(task('image = "x:1"'), { ports = PORTS })
+      assert.same(PORTS.bindings, body.HostConfig.PortBindings)
+    end)
+
+    it("exposes the ports as JSON objects", function()
+      local entry = build(task('image = "x:1"'), { ports = PORTS })
+      assert.same({ ["8080/tcp"] = {}, ["8080/udp"] = {} }, cjson.decode(entry.body).ExposedPorts)
+      assert.is_truthy(entry.body:find('"8080\\/udp":{}', 1, true))
+    end)
+
+    it("adds the port variables to the env", function()
+      local _, body = build(task('image = "x:1"'), { ports = PORTS })
+      assert.is_truthy(table.concat(body.Env, "\n"):find("NOMAD_PORT_http=8080", 1, true))
+    end)
+
+    it("resolves port variables in args and task env", function()
+      local _, body = build(task('image = "x:1"\nargs = ["-bind", "${NOMAD_PORT_http}", "${ADDR}"]',
+        'env { ADDR = "${NOMAD_ADDR_http}" }'), { ports = PORTS })
+      assert.same({ "-bind", "8080", "10.0.0.1:23456" }, body.Cmd)
+    end)
+
+    it("sends no port fields without ports", function()
+      local _, body = build(task('image = "x:1"'))
+      assert.is_nil(body.ExposedPorts)
+      assert.is_nil(body.HostConfig.PortBindings)
+    end)
+  end)
+
+  describe("interpolation sources", function()
+    it("resolves nomad.* and node.* variables", function()
+      local a = agent.defaults(HOST)
+      a.name, a.node_class, a.datacenter = "n1", "edge", "dc7"
+      local _, body = build(task('image = "x:1"\nargs = ["${nomad.datacenter}", "${nomad.region}", "${node.unique.name}", "${node.datacenter}", "${node.class}"]'),
+        { agent = a })
+      assert.same({ "dc7", "global", "n1", "dc7", "edge" }, body.Cmd)
+    end)
+
+    it("resolves attr.* from the node attributes", function()
+      local _, body = build(task('image = "x:1"\nhostname = "${attr.kernel.name}"'),
+        { node = { ["kernel.name"] = "linux" } })
+      assert.equal("linux", body.Hostname)
+    end)
+
+    it("falls back to job, group and task meta for meta.*", function()
+      local _, body = build(task('image = "x:1"\nwork_dir = "/${meta.app}"', 'meta { app = "shop" }'))
+      assert.equal("/shop", body.WorkingDir)
+    end)
+
+    it("prefers node meta over job meta", function()
+      local a = agent.defaults(HOST)
+      a.meta = { app = "node" }
+      local _, body = build(task('image = "x:1"\nwork_dir = "/${meta.app}"', 'meta { app = "task" }'),
+        { agent = a })
+      assert.equal("/node", body.WorkingDir)
+    end)
+
+    it("does not interpolate the image", function()
+      local _, body, unknown = build(task('image = "x:${NOMAD_TASK_NAME}"'))
+      assert.equal("x:${NOMAD_TASK_NAME}", body.Image)
+      assert.same({}, unknown)
+    end)
   end)
 end)

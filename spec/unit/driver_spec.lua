@@ -1,10 +1,29 @@
 local cjson = require("cjson")
+local container = require("drv.container")
 local driver = require("drv.driver")
 local meta = require("drv.meta")
 local uuid = require("drv.uuid")
 
 local SEED = "0123456789abcdef0123456789abcdef"
-local HOST = { default_data_dir = "/var/lib/drvctl", cwd = "/work", alloc_seed = SEED }
+local NODE = { ["kernel.name"] = "linux", ["cpu.arch"] = "amd64", ["unique.hostname"] = "node-a" }
+local HOST = { default_data_dir = "/var/lib/drvctl", cwd = "/work", alloc_seed = SEED, node = NODE }
+
+
+-- HOST with some fields replaced (false removes a field).
+local function host_with(extra)
+  local h = {}
+  for k, v in pairs(HOST) do
+    h[k] = v
+  end
+  for k, v in pairs(extra) do
+    if v == false then
+      h[k] = nil
+    else
+      h[k] = v
+    end
+  end
+  return h
+end
 
 
 local function read(path)
@@ -174,6 +193,347 @@ job "j" {
 end)
 
 
+local function job_with_constraint(block)
+  return string.format([[
+job "j" {
+  group "g" {
+    task "web" {
+      driver = "docker"
+      config { image = "x:1" }
+%s
+    }
+  }
+}
+]], block)
+end
+
+
+local function first_problem(src, host, agent_src)
+  local plan, problems = driver.plan(src, "job.hcl", agent_src, agent_src and "agent.hcl", host)
+  assert.is_nil(plan)
+  return problems[1]
+end
+
+
+describe("driver.plan passes", function()
+  local src = read("spec/fixtures/jobs/ports.hcl")
+  local alloc = uuid.alloc_id(SEED, 1)
+
+  it("asks for every port in pass 1", function()
+    local plan = assert(driver.plan(src, "ports.hcl", nil, nil, HOST))
+    assert.same({
+      { key = alloc .. "/t/db", alloc_id = alloc, task = "t", label = "db", static = 5432 },
+      { key = alloc .. "/t/http", alloc_id = alloc, task = "t", label = "http" },
+    }, plan.port_requests)
+  end)
+
+  it("shows the port requests in the pass 1 plan JSON", function()
+    local plan = assert(driver.plan(src, "ports.hcl", nil, nil, HOST))
+    assert.same({ alloc .. "/t/db", alloc .. "/t/http" }, {
+      cjson.decode(plan.json).port_requests[1].key, cjson.decode(plan.json).port_requests[2].key })
+  end)
+
+  it("has no port requests for a job without ports", function()
+    local plan = plan_of("minimal.hcl")
+    assert.same({}, plan.port_requests)
+    assert.matches('"port_requests": %[%]', plan.json)
+  end)
+
+  it("uses 0 placeholders in pass 1", function()
+    local plan = assert(driver.plan(src, "ports.hcl", nil, nil, HOST))
+    assert.same({ db = 0, http = 0 }, plan.tasks[1].ports)
+  end)
+
+  it("uses the allocated ports in pass 2", function()
+    local plan = assert(driver.plan(src, "ports.hcl", nil, nil, host_with({
+      ports = { [alloc .. "/t/db"] = 5432, [alloc .. "/t/http"] = 23456 }, docker_facts = true })))
+    assert.same({ db = 5432, http = 23456 }, plan.tasks[1].ports)
+    local shown = cjson.decode(plan.json)
+    assert.same({ db = 5432, http = 23456 }, shown.tasks[1].ports)
+    assert.is_nil(shown.port_requests)
+  end)
+
+  it("keeps the alloc ids between the passes", function()
+    local one = assert(driver.plan(src, "ports.hcl", nil, nil, HOST))
+    local two = assert(driver.plan(src, "ports.hcl", nil, nil, host_with({
+      ports = { [alloc .. "/t/db"] = 5432, [alloc .. "/t/http"] = 23456 } })))
+    assert.equal(one.tasks[1].alloc_id, two.tasks[1].alloc_id)
+    assert.equal(one.port_requests[2].key, two.port_requests[2].key)
+  end)
+
+  it("reports a port missing from pass 2 as an internal error", function()
+    local p = first_problem(src, host_with({ ports = { [alloc .. "/t/db"] = 5432 } }))
+    assert.same({ kind = "internal",
+      message = string.format('job.hcl: task "t": no port allocated for "%s/t/http"', alloc) }, p)
+  end)
+
+  describe("container inputs", function()
+    local build
+
+    before_each(function()
+      build = spy.on(container, "build")
+    end)
+
+    after_each(function()
+      container.build:revert()
+    end)
+
+    it("passes the assigned ports to container.build", function()
+      assert(driver.plan(src, "ports.hcl", nil, nil, host_with({ network_ip = "10.0.0.5",
+        ports = { [alloc .. "/t/db"] = 5432, [alloc .. "/t/http"] = 23456 } })))
+      local inst = build.calls[1].vals[1]
+      assert.same({ "23456", "10.0.0.5:5432" },
+        { inst.ports.env.NOMAD_PORT_http, inst.ports.env.NOMAD_ADDR_db })
+      assert.same({ { HostIp = "10.0.0.5", HostPort = "23456" } }, inst.ports.bindings["23456/udp"])
+      assert.same({}, inst.ports.exposed["5432/tcp"])
+    end)
+
+    it("passes the node attributes with the agent's to container.build", function()
+      assert(driver.plan(src, "ports.hcl", 'client {\n  cpu_total_compute = 4000\n}\n',
+        "agent.hcl", HOST))
+      local node = build.calls[1].vals[1].node
+      assert.same({ "linux", "false", "false", "4000" }, { node["kernel.name"],
+        node["driver.docker.volumes.enabled"], node["driver.docker.privileged.enabled"],
+        node["cpu.totalcompute"] })
+    end)
+
+    it("passes an empty node without host facts", function()
+      assert(driver.plan(src, "ports.hcl", nil, nil, host_with({ node = false })))
+      assert.equal("false", build.calls[1].vals[1].node["driver.docker.volumes.enabled"])
+      assert.is_nil(build.calls[1].vals[1].node["kernel.name"])
+    end)
+  end)
+
+  it("refuses port_map without a network", function()
+    local p = first_problem([[
+job "j" {
+  task "web" {
+    driver = "docker"
+    config {
+      image = "x:1"
+      port_map { http = 80 }
+    }
+  }
+}
+]], HOST)
+    assert.same({ kind = "type",
+      message = 'job.hcl: task "web": trying to map ports but no network interface is available' }, p)
+  end)
+
+  it("warns about a port_map label without a port", function()
+    local plan = assert(driver.plan([[
+job "j" {
+  task "web" {
+    driver = "docker"
+    config {
+      image = "x:1"
+      port_map { http = 80, admin = 81 }
+    }
+    resources {
+      network {
+        port "http" {}
+      }
+    }
+  }
+}
+]], "job.hcl", nil, nil, HOST))
+    assert.same({ 'job.hcl: task "web": port_map label has no network port: "admin"' }, plan.warnings)
+  end)
+end)
+
+
+describe("driver.plan constraints", function()
+  it("refuses a job whose constraint the node does not meet", function()
+    local p = first_problem(read("spec/fixtures/jobs/web.hcl"),
+      host_with({ node = { ["kernel.name"] = "windows" } }))
+    assert.same({ kind = "constraint", message = 'job.hcl:10:3: task "frontend": constraint not met: '
+      .. '${attr.kernel.name} = "linux" (actual: "windows")' }, p)
+  end)
+
+  it("names the task for a task constraint", function()
+    local p = first_problem(job_with_constraint(
+      '      constraint {\n        attribute = "${attr.cpu.arch}"\n        value = "arm64"\n      }'), HOST)
+    assert.same({ kind = "constraint", message = 'job.hcl:6:7: task "web": constraint not met: '
+      .. '${attr.cpu.arch} = "arm64" (actual: "amd64")' }, p)
+  end)
+
+  it("plans a job whose constraints are met", function()
+    local plan = plan_of("web.hcl")
+    assert.equal(3, #plan.tasks)
+  end)
+
+  it("skips Docker constraints with a warning when Docker was not asked", function()
+    local plan = assert(driver.plan(job_with_constraint(
+      '      constraint {\n        attribute = "${driver.docker.version}"\n        operator = ">"\n'
+      .. '        version = "1.2"\n      }'), "job.hcl", nil, nil, HOST))
+    assert.same({ 'job.hcl:6:7: task "web": constraint not checked, docker facts unavailable: '
+      .. '${driver.docker.version} version "> 1.2"' }, plan.warnings)
+  end)
+
+  it("checks Docker constraints once Docker facts are in", function()
+    local node = { ["driver.docker"] = "1", ["driver.docker.version"] = "1.1.0" }
+    local p = first_problem(job_with_constraint(
+      '      constraint {\n        attribute = "${driver.docker.version}"\n        operator = ">"\n'
+      .. '        version = "1.2"\n      }'), host_with({ node = node, docker_facts = true }))
+    assert.same({ "constraint", 'job.hcl:6:7: task "web": constraint not met: '
+      .. '${driver.docker.version} version "> 1.2" (actual: "1.1.0")' }, { p.kind, p.message })
+  end)
+
+  it("meets the spec page's docker version example on Docker 20.10", function()
+    local node = { ["driver.docker"] = "1", ["driver.docker.version"] = "20.10.24+dfsg1" }
+    assert(driver.plan(job_with_constraint(
+      '      constraint {\n        attribute = "${driver.docker.version}"\n        operator = ">"\n'
+      .. '        version = "1.2"\n      }'), "job.hcl", nil, nil,
+      host_with({ node = node, docker_facts = true })))
+  end)
+
+  it("fails a missing Docker attribute once Docker facts are in", function()
+    local p = first_problem(job_with_constraint(
+      '      constraint {\n        attribute = "${attr.driver.docker}"\n        value = "1"\n      }'),
+      host_with({ docker_facts = true }))
+    assert.equal("constraint", p.kind)
+  end)
+
+  it("skips every attribute constraint with a warning without node facts", function()
+    local plan = assert(driver.plan(read("spec/fixtures/jobs/web.hcl"), "web.hcl", nil, nil,
+      host_with({ node = false })))
+    assert.same({ 'web.hcl:10:3: task "frontend": constraint not checked, node facts unavailable: '
+      .. '${attr.kernel.name} = "linux"' }, { plan.warnings[1] })
+  end)
+
+  it("sees the privileged option as an attribute", function()
+    local src = job_with_constraint('      constraint {\n        attribute = '
+      .. '"${attr.driver.docker.privileged.enabled}"\n        value = "true"\n      }')
+    assert.equal("constraint", first_problem(src, HOST).kind)
+    assert(driver.plan(src, "job.hcl", 'client {\n  options {\n    "docker.privileged.enabled" = "true"\n'
+      .. '  }\n}\n', "agent.hcl", HOST))
+  end)
+
+  it("sees the agent's node class and meta", function()
+    local src = job_with_constraint('      constraint {\n        attribute = "${node.class}"\n'
+      .. '        value = "batch"\n      }\n      constraint {\n        attribute = "${meta.rack}"\n'
+      .. '        value = "r12"\n      }')
+    assert(driver.plan(src, "job.hcl", 'client {\n  node_class = "batch"\n  meta {\n    rack = "r12"\n'
+      .. '  }\n}\n', "agent.hcl", HOST))
+    assert.equal('job.hcl:6:7: task "web": constraint not met: ${node.class} = "batch" (actual: unset)',
+      first_problem(src, HOST).message)
+  end)
+
+  it("reads cpu.totalcompute from the agent", function()
+    local src = job_with_constraint('      constraint {\n        attribute = "${attr.cpu.totalcompute}"\n'
+      .. '        operator = ">="\n        value = "3000"\n      }')
+    assert(driver.plan(src, "job.hcl", 'client {\n  cpu_total_compute = 4000\n}\n', "agent.hcl", HOST))
+  end)
+end)
+
+
+describe("driver.plan policy hook", function()
+  local saved, calls
+
+  before_each(function()
+    saved = package.loaded["drv.admission"]
+    calls = {}
+  end)
+
+  after_each(function()
+    package.loaded["drv.admission"] = saved
+  end)
+
+  local function fake(apply, prepare)
+    package.loaded["drv.admission"] = {
+      prepare = prepare or function(host, a)
+        calls[#calls + 1] = { "prepare", host, a }
+        return true
+      end,
+      apply = apply or function(entry, body, ctx)
+        calls[#calls + 1] = { "apply", entry, body, ctx }
+        body.Labels.policed = "yes"
+        return body, { { policy = "p.lua", verdict = "allow" } }
+      end,
+      check = function(sources)
+        calls[#calls + 1] = { "check", sources }
+        return nil, { { kind = "denied", message = "p.lua: broken" } }
+      end,
+    }
+  end
+
+  it("prepares the policies once per plan", function()
+    fake()
+    assert(driver.plan(read("spec/fixtures/jobs/web.hcl"), "web.hcl", nil, nil, HOST))
+    local n = 0
+    for _, c in ipairs(calls) do
+      n = n + ((c[1] == "prepare") and 1 or 0)
+    end
+    assert.equal(1, n)
+  end)
+
+  it("applies the policies to every instance with its context", function()
+    fake()
+    local plan = assert(driver.plan(read("spec/fixtures/jobs/web.hcl"), "web.hcl", nil, nil, HOST))
+    local applied = {}
+    for _, c in ipairs(calls) do
+      if c[1] == "apply" then
+        applied[#applied + 1] = c
+      end
+    end
+    assert.equal(3, #applied)
+    local ctx = applied[2][4]
+    assert.same({ "frontend", plan.tasks[2].alloc_dir, plan.tasks[2].alloc_dir .. "/frontend", "linux" },
+      { ctx.task.name, ctx.alloc_dir, ctx.task_dir, ctx.node["kernel.name"] })
+    assert.equal(HOST, ctx.host)
+    assert.equal("/var/lib/drvctl", ctx.agent.data_dir)
+  end)
+
+  it("uses the body the policies return", function()
+    fake()
+    local plan = assert(driver.plan(read("spec/fixtures/jobs/web.hcl"), "web.hcl", nil, nil, HOST))
+    assert.equal("yes", cjson.decode(plan.tasks[1].body).Labels.policed)
+    assert.equal("yes", cjson.decode(plan.json).tasks[1].body.Labels.policed)
+  end)
+
+  it("shows the verdicts in the plan JSON", function()
+    fake()
+    local plan = assert(driver.plan(read("spec/fixtures/jobs/web.hcl"), "web.hcl", nil, nil, HOST))
+    assert.same({ { policy = "p.lua", verdict = "allow" } }, cjson.decode(plan.json).tasks[1].policies)
+  end)
+
+  it("fails the plan with the problems of a refusal", function()
+    fake(function()
+      return nil, { { kind = "denied", message = 'p.lua: host path not allowed: "/etc"' } }
+    end)
+    local plan, problems = driver.plan(read("spec/fixtures/jobs/web.hcl"), "web.hcl", nil, nil, HOST)
+    assert.is_nil(plan)
+    assert.same({ kind = "denied", message = 'p.lua: host path not allowed: "/etc"' }, problems[1])
+  end)
+
+  it("fails the plan when the policy set does not load", function()
+    fake(nil, function()
+      return nil, { { kind = "syntax", message = "p.lua:1: unexpected symbol" } }
+    end)
+    local plan, problems = driver.plan(read("spec/fixtures/jobs/web.hcl"), "web.hcl", nil, nil, HOST)
+    assert.is_nil(plan)
+    assert.same({ { kind = "syntax", message = "p.lua:1: unexpected symbol" } }, problems)
+  end)
+
+  it("delegates check_policies", function()
+    fake()
+    local ok, problems = driver.check_policies({ { path = "p.lua", source = "x" } })
+    assert.is_nil(ok)
+    assert.equal("p.lua: broken", problems[1].message)
+    assert.equal("p.lua", calls[1][2][1].path)
+  end)
+
+  it("accepts any policies without the admission module", function()
+    local path, cpath = package.path, package.cpath
+    package.loaded["drv.admission"] = nil
+    package.path, package.cpath = "", ""
+    local ok, r = pcall(driver.check_policies, {})
+    package.path, package.cpath = path, cpath
+    assert.same({ true, true }, { ok, r })
+  end)
+end)
+
+
 describe("driver.agent", function()
   it("returns defaults without a config", function()
     local a = assert(driver.agent(nil, nil, HOST))
@@ -263,6 +623,17 @@ describe("driver.decode", function()
       assert.same({ stream = "Loaded image: rsx/busybox:1\n" },
         driver.decode("stream_line", 200, '{"stream":"Loaded image: rsx/busybox:1\\n"}'))
     end)
+  end)
+
+  it("decodes the bridge network's gateway", function()
+    assert.same({ gateway = "172.17.0.1" }, driver.decode("network", 200,
+      '{"Name":"bridge","IPAM":{"Driver":"default","Config":[{"Subnet":"172.17.0.0/16",'
+      .. '"Gateway":"172.17.0.1"}]}}'))
+  end)
+
+  it("decodes a bridge network without a gateway", function()
+    assert.same({}, driver.decode("network", 200, '{"Name":"bridge","IPAM":{"Config":[]}}'))
+    assert.same({}, driver.decode("network", 200, '{"Name":"bridge","IPAM":{"Config":null}}'))
   end)
 
   it("decodes a version response", function()

@@ -175,7 +175,7 @@ job "j" {
   }
 }
 ]])
-    assert.same({ { attribute = "${driver.docker.version}", operator = "version", value = "1.2" } },
+    assert.same({ { attribute = "${driver.docker.version}", operator = "version", value = "> 1.2" } },
       j.constraints)
   end)
 
@@ -286,12 +286,6 @@ image = "x:1"]]))
     }, { p[1].message, p[2].message, p[3].message })
   end)
 
-  it("refuses options that are not supported yet", function()
-    local p = problems(docker_task('image = "x:1"\nprivileged = true'))
-    assert.same({ { kind = "type",
-      message = 'job.hcl:7:1: task "web" config option "privileged" is not supported yet' } }, p)
-  end)
-
   it("accepts SSL with a deprecation warning", function()
     local _, warnings = valid(docker_task('image = "x:1"\nSSL = true'))
     assert.same({ 'job.hcl:7:1: task "web" config option "SSL" is deprecated and has no effect' },
@@ -327,5 +321,130 @@ image = "x:1"]]))
       "Tasks": [{"Name": "t", "Driver": "docker", "Config": {"image": "x", "tty": "yes"}}]}]}}]],
       "job.json")
     assert.same({ "type", "type" }, { p[1].kind, p[2].kind })
+  end)
+
+  describe("constraints", function()
+    local function job_with(block, level)
+      local job = string.format([[
+job "j" {
+%s
+  group "g" {
+%s
+    task "web" {
+      driver = "docker"
+      config { image = "x:1" }
+%s
+    }
+  }
+}
+]], level == "job" and block or "", level == "group" and block or "",
+        level == "task" and block or "")
+      return job
+    end
+
+    it("reads a task constraint with the default operator", function()
+      local j = valid(job_with('constraint {\n  attribute = "${attr.kernel.name}"\n  value = "linux"\n}', "task"))
+      assert.same({ { attribute = "${attr.kernel.name}", operator = "=", value = "linux" } },
+        j.groups[1].tasks[1].constraints)
+    end)
+
+    it("reads a group constraint", function()
+      local j = valid(job_with('constraint {\n  attribute = "${meta.rack}"\n  operator = "is_set"\n}', "group"))
+      assert.same({ { attribute = "${meta.rack}", operator = "is_set" } }, j.groups[1].constraints)
+    end)
+
+    it("remembers where each constraint was written", function()
+      local j = valid(job_with('  constraint {\n    attribute = "${attr.kernel.name}"\n    value = "linux"\n  }', "job"))
+      assert.equal("job.hcl:2:3", jobspec.origin(j.constraints[1]))
+    end)
+
+    it("takes the regexp shorthand", function()
+      local j = valid(job_with('constraint {\n  attribute = "${attr.cpu.arch}"\n  regexp = "^(amd|arm)64$"\n}', "task"))
+      assert.same({ attribute = "${attr.cpu.arch}", operator = "regexp", value = "^(amd|arm)64$" },
+        j.groups[1].tasks[1].constraints[1])
+    end)
+
+    it("takes the version shorthand as written when it has an operator", function()
+      local j = valid(job_with('constraint {\n  attribute = "${attr.driver.docker.version}"\n  version = ">= 1.2, < 3"\n}', "task"))
+      assert.equal(">= 1.2, < 3", j.groups[1].tasks[1].constraints[1].value)
+    end)
+
+    it("keeps set_contains values", function()
+      local j = valid(job_with('constraint {\n  attribute = "${meta.tags}"\n  set_contains = "a,b"\n}', "task"))
+      assert.same({ attribute = "${meta.tags}", operator = "set_contains", value = "a,b" },
+        j.groups[1].tasks[1].constraints[1])
+    end)
+
+    it("accepts distinct_hosts and warns that it is ignored", function()
+      local j, warnings = valid(job_with('  constraint {\n    distinct_hosts = true\n  }', "job"))
+      assert.equal("distinct_hosts", j.constraints[1].operator)
+      assert.same({ 'job.hcl:2:3: constraint "distinct_hosts" in job "j" is ignored: '
+        .. "drvctl places every task on this host" }, warnings)
+    end)
+
+    it("accepts distinct_property and warns that it is ignored", function()
+      local _, warnings = valid(job_with('constraint {\n  distinct_property = "${meta.rack}"\n}', "group"))
+      assert.equal(1, #warnings)
+      assert.matches('constraint "distinct_property" in group "g" is ignored', warnings[1], 1, true)
+    end)
+
+    it("refuses an unknown operator at its position", function()
+      local p = problems(job_with('    constraint {\n      attribute = "${attr.kernel.name}"\n'
+        .. '      operator = "like"\n      value = "linux"\n    }', "task"))
+      assert.same({ { kind = "type",
+        message = 'job.hcl:8:5: task "web": unknown constraint operator "like"' } }, p)
+    end)
+
+    it("refuses a malformed regexp", function()
+      local p = problems(job_with('constraint {\n  attribute = "${attr.cpu.arch}"\n  regexp = "(amd"\n}', "task"))
+      assert.equal("type", p[1].kind)
+      assert.matches('task "web": invalid regexp "(amd": missing closing )', p[1].message, 1, true)
+    end)
+
+    it("refuses a malformed version constraint", function()
+      local p = problems(job_with('constraint {\n  attribute = "${attr.driver.docker.version}"\n  version = ">> 1"\n}', "task"))
+      assert.matches('task "web": malformed version constraint ">> 1"', p[1].message, 1, true)
+    end)
+
+    it("refuses a constraint without a value", function()
+      local p = problems(job_with('constraint {\n  attribute = "${attr.kernel.name}"\n}', "task"))
+      assert.matches('task "web": constraint operator "=" needs a value', p[1].message, 1, true)
+    end)
+
+    it("reads the JSON form", function()
+      local j = valid([[{"Job": {"ID": "j", "Constraints": [{"LTarget": "${attr.kernel.name}",
+        "RTarget": "linux", "Operand": "="}], "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t",
+        "Driver": "docker", "Config": {"image": "x:1"}, "Constraints": [{"LTarget":
+        "${attr.driver.docker.version}", "RTarget": ">= 1.2", "Operand": "version"}]}]}]}}]])
+      assert.same({ { attribute = "${attr.kernel.name}", operator = "=", value = "linux" } },
+        j.constraints)
+      assert.same({ { attribute = "${attr.driver.docker.version}", operator = "version",
+        value = ">= 1.2" } }, j.groups[1].tasks[1].constraints)
+    end)
+  end)
+
+  describe("networks", function()
+    local function with_resources(body)
+      return docker_task('image = "x:1"', "resources {\n" .. body .. "\n}")
+    end
+
+    it("refuses a second network block", function()
+      local p = problems(with_resources('network {\n  port "a" {}\n}\nnetwork {\n  port "b" {}\n}'))
+      assert.same({ { kind = "type", message = 'job.hcl:12:1: task "web": only one network block '
+        .. "per task is supported, found 2" } }, p)
+    end)
+
+    it("refuses a port label used twice", function()
+      local p = problems(with_resources('network {\n  port "a" {}\n  port "a" { static = 80 }\n}'))
+      assert.equal(1, #p)
+      assert.same({ "type", 'job.hcl:11:3: task "web": duplicate network port "a"' },
+        { p[1].kind, p[1].message })
+    end)
+
+    it("refuses a static port out of range", function()
+      local p = problems(with_resources('network {\n  port "a" { static = 70000 }\n}'))
+      assert.same({ "type", 'job.hcl:10:14: task "web": port "a" static must be between 0 and 65535, '
+        .. "found 70000" }, { p[1].kind, p[1].message })
+    end)
   end)
 end)
