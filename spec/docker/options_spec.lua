@@ -472,6 +472,11 @@ describe("task config option", function()
       assert.equal("hello-from-httpd\n", w.curl.stdout, w.curl.output .. "\n" .. w.output)
     end)
 
+    it("is bound to the agent's network_interface address (lo here)", function()
+      local w = web()
+      assert.equal("127.0.0.1", w.host_ip, w.output)
+    end)
+
     it("is published on udp too", function()
       local w = web()
       local ports = w.inspect.NetworkSettings.Ports or {}
