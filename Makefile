@@ -101,7 +101,7 @@ test-unit:
 test-cli: drvctl
 	$(Q)LUA=$(LUA) scripts/run-tests cli
 
-test-docker: drvctl
+test-docker: drvctl $(BUILD)/tests/test_ports
 	$(Q)LUA=$(LUA) scripts/run-tests docker
 
 bench: drvctl

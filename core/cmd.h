@@ -27,5 +27,6 @@ void cmd_print_exit_codes(void);
 int cmd_run(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_fingerprint(int argc, char **argv);
 
 #endif

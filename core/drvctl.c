@@ -25,6 +25,8 @@ static const command commands[] = {
       "print what would be created (JSON); changes nothing, needs no Docker" },
     { "policy", cmd_policy, "policy check [-config FILE] [DIR]",
       "load and validate the policies (defaults overridden by DIR)" },
+    { "fingerprint", cmd_fingerprint, "fingerprint [-json] [-config FILE]",
+      "print this node's attributes (kernel, cpu, memory, network, driver.docker)" },
     { "version", cmd_version, "version", "print the version" },
 };
 

@@ -65,6 +65,9 @@ typedef struct agent_conf {
     char *network_interface; /* NULL: the default-route interface */
     int min_dynamic_port;
     int max_dynamic_port;
+    long cpu_total_compute;  /* MHz override; 0: fingerprinted */
+    int volumes_enabled;     /* docker.volumes.enabled */
+    int privileged_enabled;  /* docker.privileged.enabled */
 } agent_conf;
 
 /* Problems reported by Lua ("kind" picks the exit code of the first one). */

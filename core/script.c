@@ -352,6 +352,13 @@ int script_agent(script *s, const script_source *agent, const host_facts *h,
             out->network_interface = get_str(L, t, "network_interface");
             out->min_dynamic_port = (int)get_int(L, t, "min_dynamic_port", 20000);
             out->max_dynamic_port = (int)get_int(L, t, "max_dynamic_port", 32000);
+            out->cpu_total_compute = (long)get_int(L, t, "cpu_total_compute", 0);
+            lua_getfield(L, t, "options");
+            if (lua_istable(L, -1)) {
+                out->volumes_enabled = get_bool(L, lua_gettop(L), "volumes_enabled");
+                out->privileged_enabled = get_bool(L, lua_gettop(L), "privileged_enabled");
+            }
+            lua_pop(L, 1);
         } else {
             rc = read_problems(s, lua_gettop(L), probs, err);
         }

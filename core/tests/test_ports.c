@@ -308,6 +308,7 @@ TEST(entry_of_live_process_is_respected)
     if (pid == 0) {
         char c = 0;
         port_req r = { "other/t/p", base, 0 };
+        close(go[1]);    /* so the parent's close is seen as EOF */
         c = ports_reserve(data_dir, "127.0.0.1", base, base, "other", &r, 1, NULL) == 0 ? 'y' : 'n';
         if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) < 0) {
             _exit(1);
