@@ -313,7 +313,9 @@ int job_load(job *j, const job_args *a, drv_err *err)
     script_kv *kv = NULL;
     set_node(&h, &j->node, &kv);
     h.network_ip = j->node.network_ip;
+    h.skip_policies = 1;
     rc = script_plan(j->script, &job_src, agent_p, &h, &j->plan, &j->problems, err);
+    h.skip_policies = 0;
     free(kv);
     if (rc < 0) {
         goto done;

@@ -219,6 +219,8 @@ static void push_host(lua_State *L, const host_facts *h)
     }
     lua_pushboolean(L, h->docker_facts);
     lua_setfield(L, -2, "docker_facts");
+    lua_pushboolean(L, h->skip_policies);
+    lua_setfield(L, -2, "skip_policies");
 }
 
 /* Copies t[key] (a string) or NULL. */

@@ -47,6 +47,7 @@ typedef struct host_facts {
     const script_port *ports;    /* pass 2: allocated host ports */
     size_t nports;
     int docker_facts;            /* node holds driver.docker.* answers */
+    int skip_policies;           /* pass 1: validate only; pass 2 judges */
 } host_facts;
 
 /* One decoded Docker response (driver.decode); absent fields are NULL/0. */
