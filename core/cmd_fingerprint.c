@@ -102,19 +102,6 @@ static void print_facts(const node_facts *f, int json)
     fputs("}\n", stdout);
 }
 
-static void default_data_dir(char *out, size_t len)
-{
-    const char *xdg = getenv("XDG_STATE_HOME");
-    const char *home = getenv("HOME");
-    if (geteuid() == 0) {
-        snprintf(out, len, "/var/lib/drvctl");
-    } else if (xdg != NULL && *xdg == '/') {
-        snprintf(out, len, "%s/drvctl", xdg);
-    } else {
-        snprintf(out, len, "%s/.local/state/drvctl", home ? home : "/tmp");
-    }
-}
-
 /* driver.agent on the -config file (or defaults). Prints problems itself. */
 static int load_agent(script *s, const char *config_path, agent_conf *agent, drv_err *err)
 {
@@ -131,7 +118,7 @@ static int load_agent(script *s, const char *config_path, agent_conf *agent, drv
             return DRV_ECONFIG;
         }
     }
-    default_data_dir(ddir, sizeof ddir);
+    job_default_data_dir(ddir, sizeof ddir);
     if (getcwd(cwd, sizeof cwd) == NULL) {
         snprintf(cwd, sizeof cwd, "/");
     }

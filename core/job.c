@@ -227,7 +227,7 @@ static void set_node(host_facts *h, const node_facts *f, script_kv **kv)
     h->nnode = f->n;
 }
 
-static void default_data_dir(char *out, size_t len)
+void job_default_data_dir(char *out, size_t len)
 {
     const char *xdg = getenv("XDG_STATE_HOME");
     const char *home = getenv("HOME");
@@ -276,7 +276,7 @@ int job_load(job *j, const job_args *a, drv_err *err)
     if (rc < 0) {
         goto done;
     }
-    default_data_dir(ddir, sizeof ddir);
+    job_default_data_dir(ddir, sizeof ddir);
     if (getcwd(cwd, sizeof cwd) == NULL) {
         snprintf(cwd, sizeof cwd, "/");
     }

@@ -57,6 +57,10 @@ void job_free(job *j);
 /// Prints every problem as "drvctl: <message>" to stderr.
 void job_print_problems(const job *j);
 
+/// The data dir when neither -data-dir nor the agent config names one:
+/// /var/lib/drvctl as root, else $XDG_STATE_HOME/drvctl or ~/.local/state/drvctl.
+void job_default_data_dir(char *out, size_t len);
+
 /// Resolves the Lua module directory (override, source tree, install path).
 const char *job_lua_dir(const char *override);
 

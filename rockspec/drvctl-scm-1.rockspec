@@ -32,6 +32,7 @@ build = {
     ["drv.interp"] = "lua/drv/interp.lua",
     ["drv.jobspec"] = "lua/drv/jobspec.lua",
     ["drv.meta"] = "lua/drv/meta.lua",
+    ["drv.path"] = "lua/drv/path.lua",
     ["drv.policy"] = "lua/drv/policy.lua",
     ["drv.ports"] = "lua/drv/ports.lua",
     ["drv.sandbox"] = "lua/drv/sandbox.lua",

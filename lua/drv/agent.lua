@@ -1,5 +1,6 @@
 --- Agent configuration (HCL): data dir, Docker endpoint, docker.* client
 --- options and the `plugin "docker" { config { ... } }` block.
+local path = require("drv.path")
 local schema = require("drv.schema")
 
 local agent = {}
@@ -73,23 +74,9 @@ local DEFAULT_MIN_DYNAMIC_PORT = 20000
 local DEFAULT_MAX_DYNAMIC_PORT = 32000
 
 
----Resolves path against cwd when relative and removes "." and ".." parts.
----@param path string
----@param cwd string|nil
----@return string
-function agent.absolute(path, cwd)
-  if path:sub(1, 1) ~= "/" and cwd then
-    path = cwd .. "/" .. path
-  end
-  local parts = {}
-  for part in path:gmatch("[^/]+") do
-    if part == ".." then
-      parts[#parts] = nil
-    elseif part ~= "." then
-      parts[#parts + 1] = part
-    end
-  end
-  return "/" .. table.concat(parts, "/")
+---Makes `p` absolute against `cwd` (or /) and cleans it lexically.
+function agent.absolute(p, cwd)
+  return path.join(cwd or "/", p)
 end
 
 

@@ -1,6 +1,7 @@
 --- Task config schema, its checks, and the mapping of one task instance to
 --- a Docker `POST /containers/create` body (ARCHITECTURE §7).
 local interp = require("drv.interp")
+local path = require("drv.path")
 
 local container = {}
 
@@ -551,22 +552,6 @@ function container.clean_relative(rel)
 end
 
 
----Cleans an absolute path: removes ".", "..", repeated and trailing slashes
----(".." at the root stays at the root, as Go's filepath.Clean does).
----@param path string
----@return string
-function container.clean_path(path)
-  local parts = {}
-  for part in path:gmatch("[^/]+") do
-    if part == ".." then
-      parts[#parts] = nil
-    elseif part ~= "." then
-      parts[#parts + 1] = part
-    end
-  end
-  return "/" .. table.concat(parts, "/")
-end
-
 
 local function sub_path(base, rel)
   if rel == nil or rel == "" then
@@ -700,9 +685,9 @@ local function user_binds(config, task_dir, label, scope, unknown)
       src, dst, mode = s, "", ""
     end
     if src:sub(1, 1) == "/" then
-      src = container.clean_path(src)
+      src = path.clean(src)
     elseif not config.volume_driver then
-      src = container.clean_path(task_dir .. "/" .. src)
+      src = path.clean(task_dir .. "/" .. src)
     end
     local opts = mode
     if label then
@@ -727,7 +712,7 @@ local function mounts(config, task_dir, scope, unknown)
       }
       local src = m.source and m.source ~= "" and interp.expand(m.source, scope, unknown) or nil
       if src and mtype == "bind" and src:sub(1, 1) ~= "/" then
-        src = container.clean_path(task_dir .. "/" .. src)
+        src = path.clean(task_dir .. "/" .. src)
       end
       dm.Source = src
       local vo = m.volume_options
