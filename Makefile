@@ -42,12 +42,13 @@ endif
 
 OPT       ?= -O2 -g
 DRV_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARNFLAGS) $(SANFLAGS) $(DEP_CFLAGS) \
-             -DDRV_LUADIR='"$(LUADIR)"' -DDRV_POLICYDIR='"$(POLICYDIR)"' -MMD -MP
+             -I$(BUILD) -MMD -MP
 ALL_CFLAGS = $(DRV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS       = $(DEP_LIBS) -lm
 
 BUILD      = build
+BIN       ?= drvctl
 CORE_SRC   = $(filter-out core/drvctl.c,$(wildcard core/*.c))
 CORE_OBJ   = $(CORE_SRC:core/%.c=$(BUILD)/%.o)
 MAIN_OBJ   = $(BUILD)/drvctl.o
@@ -60,13 +61,24 @@ else
 Q = @
 endif
 
-.PHONY: all run test test-c test-unit test-cli test-docker bootstrap install uninstall clean bench
+.PHONY: FORCE all run test test-c test-unit test-cli test-docker bootstrap install uninstall clean bench
 
-all: drvctl
+all: $(BIN)
 
-drvctl: $(MAIN_OBJ) $(CORE_OBJ)
+$(BIN): $(MAIN_OBJ) $(CORE_OBJ)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Install paths the binary falls back to (after its own directory): rewritten
+# only when PREFIX/LUADIR/POLICYDIR change, so `make install PREFIX=...`
+# rebuilds exactly what depends on them.
+$(BUILD)/paths.h: FORCE | $(BUILD)
+	$(Q)printf '#define DRV_LUADIR "%s"\n#define DRV_POLICYDIR "%s"\n' '$(LUADIR)' '$(POLICYDIR)' > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILD)/job.o: $(BUILD)/paths.h
+
+FORCE:
 
 $(BUILD)/%.o: core/%.c | $(BUILD)
 	@echo "  CC      $<"
@@ -107,9 +119,9 @@ test-docker: drvctl $(BUILD)/tests/test_ports
 bench: drvctl
 	$(Q)bench/start_overhead
 
-install: drvctl
+install: $(BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUADIR)/drv $(DESTDIR)$(POLICYDIR)
-	install -m 0755 drvctl $(DESTDIR)$(BINDIR)/drvctl
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/drvctl
 	install -m 0644 lua/drv/*.lua $(DESTDIR)$(LUADIR)/drv/
 	if ls policies/*.lua >/dev/null 2>&1; then install -m 0644 policies/*.lua $(DESTDIR)$(POLICYDIR)/; fi
 
@@ -118,6 +130,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(LUADIR) $(DESTDIR)$(POLICYDIR)
 
 clean:
-	rm -rf $(BUILD) drvctl
+	rm -rf $(BUILD) $(BIN)
 
 -include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
