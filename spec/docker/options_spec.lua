@@ -538,8 +538,10 @@ describe("task config option", function()
       assert.same({}, duplicates(ports), r.output)
     end)
 
-    it("never hands one host port to two of 12 concurrent drvctl runs", function()
-      local N = 12
+    it("never hands one host port to two of 50 concurrent drvctl runs", function()
+      -- 50 processes sharing one data dir (one port ledger), all running at
+      -- once: 100 dynamic ports, each checked in the containers themselves
+      local N = 50
       local dir = drv.tmpdir()
       local job = drv.fixture("docker/options/ports.hcl", dir, { COUNT = 1 })
       local procs = {}
@@ -554,7 +556,7 @@ describe("task config option", function()
           done = done + (p:exited() and 1 or 0)
         end
         return (#running == N or #running + done >= N) and running
-      end, 60) or drv.containers({ "status=running" })
+      end, 150) or drv.containers({ "status=running" })
       local ports = {}
       if #ids > 0 then
         local args = { "inspect", "--type", "container" }
@@ -569,7 +571,7 @@ describe("task config option", function()
         p:signal("INT")
       end
       for i, p in ipairs(procs) do
-        p:wait(30)
+        p:wait(60)
         outputs[i] = p.output or ""
       end
       local all = table.concat(outputs, "\n")
