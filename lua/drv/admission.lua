@@ -141,8 +141,15 @@ function admission.apply(entry, body, ctx)
   if not result.allowed then
     local problems = {}
     for _, p in ipairs(result.problems or {}) do
-      problems[#problems + 1] = denied(string.format("task %q: %s", task.name or "?",
-        p.message or tostring(p)))
+      -- origin first: "policies/x.lua[:line]: task "web": what is wrong"
+      local msg = p.message or tostring(p)
+      local origin, rest = msg:match("^(%S-%.lua[:%d]*): (.*)$")
+      if origin then
+        msg = string.format("%s: task %q: %s", origin, task.name or "?", rest)
+      else
+        msg = string.format("task %q: %s", task.name or "?", msg)
+      end
+      problems[#problems + 1] = denied(msg)
     end
     if #problems == 0 then
       problems[1] = denied(string.format("task %q: denied by policy", task.name or "?"))

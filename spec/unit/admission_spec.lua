@@ -1,0 +1,155 @@
+-- drv.admission: the policy set between driver.plan and the policy engine.
+local admission = require("drv.admission")
+local kit = require("policykit")
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local SHIPPED = {}
+for _, name in ipairs({ "capabilities", "hardening", "privileged", "registries", "resources",
+                        "runtimes", "volumes" }) do
+  SHIPPED[#SHIPPED + 1] = { path = "policies/" .. name .. ".lua",
+    source = read("policies/" .. name .. ".lua") }
+end
+
+local ALLOC = "/var/lib/drvctl/alloc/11111111-2222-4333-8444-555555555555"
+
+local function agent(options)
+  local o = { volumes_enabled = false, privileged_enabled = false, allow_runtimes = { "runc" },
+    policy_options = {} }
+  for k, v in pairs(options or {}) do
+    o[k] = v
+  end
+  return { options = o }
+end
+
+local function body(extra)
+  local b = {
+    Image = "busybox:1",
+    HostConfig = {
+      Binds = { ALLOC .. "/alloc:/alloc", ALLOC .. "/web/local:/local",
+        ALLOC .. "/web/secrets:/secrets" },
+    },
+  }
+  for k, v in pairs(extra or {}) do
+    b.HostConfig[k] = v
+  end
+  return b
+end
+
+local function apply(config, b, a)
+  local entry = {}
+  local out, verdicts = admission.apply(entry, b or body(), {
+    task = { name = "web", config = config or {} }, agent = a or agent(), node = {},
+    alloc_dir = ALLOC, task_dir = ALLOC .. "/web",
+  })
+  return out, verdicts, entry
+end
+
+describe("admission", function()
+  describe("without a policy engine (host.policies = nil)", function()
+    before_each(function()
+      assert(admission.prepare({ guard = kit.default_guard }, agent()))
+    end)
+
+    it("passes a task that asks for nothing gated, unchanged", function()
+      local b = body()
+      local out, verdicts = apply({ image = "busybox:1" }, b)
+      assert.equal(b, out)
+      assert.same({}, verdicts)
+    end)
+
+    it("refuses each gated option by name", function()
+      local out, problems = apply({ privileged = true, cap_add = { "NET_ADMIN" } })
+      assert.is_nil(out)
+      assert.equal(2, #problems)
+      assert.equal("denied", problems[1].kind)
+      assert.matches('config option "cap_add" needs a policy', problems[1].message, 1, true)
+      assert.matches('config option "privileged" needs a policy', problems[2].message, 1, true)
+    end)
+
+    it("treats network_mode host as gated", function()
+      local out, problems = apply({ network_mode = "host" })
+      assert.is_nil(out)
+      assert.matches('"network_mode"', problems[1].message, 1, true)
+    end)
+  end)
+
+  it("denies every task when C found no policy files (fail closed)", function()
+    local ok, problems = admission.prepare({ policies = {}, guard = kit.default_guard }, agent())
+    assert.is_nil(ok)
+    assert.equal("denied", problems[1].kind)
+    assert.matches("no policy files found", problems[1].message, 1, true)
+  end)
+
+  it("fails closed when no budget guard exists", function()
+    local ok, problems = admission.prepare({ policies = SHIPPED }, agent())
+    assert.is_nil(ok)
+    assert.matches("no budget guard", problems[1].message, 1, true)
+  end)
+
+  describe("with the shipped policies", function()
+    before_each(function()
+      assert(admission.prepare({ policies = SHIPPED, guard = kit.default_guard }, agent()))
+    end)
+
+    it("denies with the policy file first, then the task", function()
+      local out, problems = apply({ cap_add = { "SYS_ADMIN" } }, body({ CapAdd = { "SYS_ADMIN" } }))
+      assert.is_nil(out)
+      assert.matches('^policies/capabilities%.lua: task "web": .*SYS_ADMIN', problems[1].message)
+    end)
+
+    it("returns the mutated body and every verdict", function()
+      local out, verdicts = apply({})
+      assert.same({ "NET_RAW" }, out.HostConfig.CapDrop)
+      local names = {}
+      for _, v in ipairs(verdicts) do
+        names[#names + 1] = v.policy
+      end
+      assert.same({ "policies/capabilities.lua", "policies/hardening.lua",
+        "policies/privileged.lua", "policies/registries.lua", "policies/resources.lua",
+        "policies/runtimes.lua", "policies/volumes.lua" }, names)
+    end)
+
+    it("hands C the alloc-dir bind sources to re-check with realpath", function()
+      local _, _, entry = apply({ volumes = { "local/data:/data" } },
+        body({ Binds = { ALLOC .. "/alloc:/alloc", ALLOC .. "/web/local/data:/data" } }))
+      assert.same({ ALLOC .. "/alloc", ALLOC .. "/web/local/data" }, entry.confined)
+    end)
+
+    it("hands C nothing to re-check when host volumes are enabled", function()
+      assert(admission.prepare({ policies = SHIPPED, guard = kit.default_guard },
+        agent({ volumes_enabled = true })))
+      local _, _, entry = apply({}, body(), agent({ volumes_enabled = true }))
+      assert.is_nil(entry.confined)
+    end)
+  end)
+
+  it("keeps the previous set when a new one is broken (reload on SIGHUP)", function()
+    assert(admission.prepare({ policies = SHIPPED, guard = kit.default_guard }, agent()))
+    local broken = { { path = "policies/broken.lua", source = "return {" } }
+    local ok = admission.prepare({ policies = broken, guard = kit.default_guard }, agent())
+    assert.is_nil(ok)
+    local out, problems = apply({ cap_add = { "SYS_ADMIN" } }, body({ CapAdd = { "SYS_ADMIN" } }))
+    assert.is_nil(out)
+    assert.matches("policies/capabilities.lua", problems[1].message, 1, true)
+  end)
+
+  describe("check", function()
+    it("accepts the shipped policies", function()
+      assert.is_true(admission.check(SHIPPED, kit.default_guard))
+    end)
+
+    it("reports a broken file with its path, kind config", function()
+      local ok, problems = admission.check({ { path = "policies/broken.lua", source = "return 42" } },
+        kit.default_guard)
+      assert.is_nil(ok)
+      assert.equal("config", problems[1].kind)
+      assert.matches("policies/broken.lua", problems[1].message, 1, true)
+    end)
+  end)
+end)
