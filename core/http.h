@@ -22,7 +22,8 @@ typedef struct http_req http_req;
 /// negative code to abort the transfer (on_done then gets that code).
 typedef int (*http_data_cb)(void *ud, const char *data, size_t len);
 
-/// Called once the status line and headers are in (optional).
+/// Called once the status line and headers are in (optional). Runs inside
+/// libcurl: it must not start or cancel requests (defer that to the loop).
 typedef void (*http_head_cb)(void *ud, http_req *r, long status);
 
 /// `rc` is 0 when a response arrived (any status), else a negative code with

@@ -17,7 +17,7 @@
 #define LOG_DRAIN_MS 2000      /* how long to wait for the log stream after exit */
 
 typedef enum {
-    ST_NEW, ST_ARTIFACTS, ST_IMAGE, ST_LOAD, ST_CREATE, ST_START, ST_RUNNING,
+    ST_NEW, ST_ARTIFACTS, ST_IMAGE, ST_LOAD, ST_CREATE, ST_ATTACH, ST_START, ST_RUNNING,
     ST_EXITED, ST_REMOVE, ST_DONE,
 } task_state;
 
@@ -39,7 +39,8 @@ struct task {
     size_t next_artifact;
     artifact *art;             /* fetch in flight */
     http_req *main_req;        /* the step in flight */
-    http_req *logs_req;
+    http_req *logs_req;        /* the attach stream (stdout and stderr) */
+    int attached;              /* the attach stream answered: start may go */
     int pending;               /* requests in flight (any kind) */
     int logs_done;
     int exited;
@@ -58,15 +59,18 @@ struct task {
 };
 
 typedef void (*step_fn)(task *t, int rc, long status, const buf *body, const drv_err *err);
+typedef void (*head_fn)(task *t, long status);
 
 typedef struct call_ctx {
     task *t;
     step_fn next;
+    head_fn head;              /* status line in; runs inside libcurl: no requests */
     http_req **slot;
 } call_ctx;
 
 static void advance(task *t);
 static void finish(task *t);
+static void start_container(task *t);
 static void maybe_done(task *t);
 static void remove_container(task *t);
 
@@ -88,9 +92,18 @@ static void on_call_done(void *ud, http_req *r, int rc, long status, const buf *
     maybe_done(t);
 }
 
-/* Starts a Docker request whose result goes to `next`. */
-static int call(task *t, http_req **slot, const char *method, const char *path,
-                const char *json, FILE *tar, http_data_cb on_data, step_fn next)
+static void on_call_head(void *ud, http_req *r, long status)
+{
+    call_ctx *c = ud;
+    (void)r;
+    c->head(c->t, status);
+}
+
+/* Starts a Docker request whose result goes to `next` (and whose status
+ * line, if `head` is set, goes to `head` as soon as it arrives). */
+static int call_head(task *t, http_req **slot, const char *method, const char *path,
+                     const char *json, FILE *tar, http_data_cb on_data, head_fn head,
+                     step_fn next)
 {
     call_ctx *c = drv_xcalloc(1, sizeof *c);
     docker_req q;
@@ -99,6 +112,7 @@ static int call(task *t, http_req **slot, const char *method, const char *path,
 
     c->t = t;
     c->next = next;
+    c->head = head;
     c->slot = slot;
     memset(&q, 0, sizeof q);
     q.method = method;
@@ -106,6 +120,7 @@ static int call(task *t, http_req **slot, const char *method, const char *path,
     q.json = json;
     q.tar = tar;
     q.on_data = on_data;
+    q.on_head = head != NULL ? on_call_head : NULL;
     q.on_done = on_call_done;
     q.ud = c;
     q.timeout_ms = (on_data != NULL || tar != NULL || strstr(path, "/wait") != NULL) ? 0 : 120000;
@@ -122,6 +137,12 @@ static int call(task *t, http_req **slot, const char *method, const char *path,
         *slot = r;
     }
     return 0;
+}
+
+static int call(task *t, http_req **slot, const char *method, const char *path,
+                const char *json, FILE *tar, http_data_cb on_data, step_fn next)
+{
+    return call_head(t, slot, method, path, json, tar, on_data, NULL, next);
 }
 
 /* Records the first failure; the task then winds down. */
@@ -430,7 +451,9 @@ static void on_image_inspect(task *t, int rc, long status, const buf *body, cons
     finish(t);
 }
 
-/* Logs: GET /containers/{id}/logs?follow=1 demultiplexed into the log sink. */
+/* Output: the attach stream, opened before start, demultiplexed into the log
+ * sink. Attaching (rather than following /logs) sees every byte whatever the
+ * container's log driver, and loses nothing when json-file rotates. */
 static int on_frame(void *ud, int stream, const char *data, size_t len)
 {
     task *t = ud;
@@ -461,13 +484,18 @@ static void on_logs(task *t, int rc, long status, const buf *body, const drv_err
         }
     }
     t->logs_done = 1;
-    if (t->state == ST_EXITED) {
+    if (t->state == ST_ATTACH) {
+        /* the attach never answered 2xx: run the task without collecting output */
+        log_warn("task \"%s\": output is not collected: attach failed", t->pt->task);
+        start_container(t);
+    } else if (t->state == ST_EXITED) {
         advance(t);
     }
 }
 
 static void on_wait(task *t, int rc, long status, const buf *body, const drv_err *err);
 static void on_start(task *t, int rc, long status, const buf *body, const drv_err *err);
+static void on_attached(task *t, long status);
 
 static void on_create(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
@@ -492,12 +520,48 @@ static void on_create(task *t, int rc, long status, const buf *body, const drv_e
         return;
     }
     buf path = BUF_INIT;
+    buf_appendf(&path, "/containers/%s/attach?stream=1&stdout=1&stderr=1", t->id);
+    t->state = ST_ATTACH;
+    frame_init(&t->frames, t->pt->tty, on_frame, t);
+    if (call_head(t, &t->logs_req, "POST", buf_str(&path), NULL, NULL, on_logs_data,
+                  on_attached, on_logs) < 0) {
+        t->logs_done = 1;
+        start_container(t);
+    }
+    buf_free(&path);
+}
+
+static void start_container(task *t)
+{
+    if (t->state != ST_ATTACH) {
+        return;
+    }
+    if (t->stopping) {
+        remove_container(t);
+        return;
+    }
+    buf path = BUF_INIT;
     buf_appendf(&path, "/containers/%s/start", t->id);
     t->state = ST_START;
     if (call(t, &t->main_req, "POST", buf_str(&path), NULL, NULL, NULL, on_start) < 0) {
         remove_container(t);
     }
     buf_free(&path);
+}
+
+static void on_attach_timer(uv_timer_t *timer)
+{
+    start_container(timer->data);
+}
+
+/* The attach stream is open: start the container, but from the loop, since
+ * this runs inside libcurl, which takes no new request here. */
+static void on_attached(task *t, long status)
+{
+    if (ok(status) || status == 101) {
+        t->attached = 1;
+        uv_timer_start(&t->timer, on_attach_timer, 0, 0);
+    }
 }
 
 static void on_signal_sent(task *t, int rc, long status, const buf *body, const drv_err *err)
@@ -563,12 +627,6 @@ static void on_start(task *t, int rc, long status, const buf *body, const drv_er
         buf_free(&path);
         remove_container(t);
         return;
-    }
-    buf_reset(&path);
-    buf_appendf(&path, "/containers/%s/logs?follow=1&stdout=1&stderr=1", t->id);
-    frame_init(&t->frames, t->pt->tty, on_frame, t);
-    if (call(t, &t->logs_req, "GET", buf_str(&path), NULL, NULL, on_logs_data, on_logs) < 0) {
-        t->logs_done = 1;
     }
     buf_free(&path);
     if (t->stopping) {
