@@ -44,7 +44,7 @@ static void docker_facts(script *s, const agent_conf *agent, node_facts *facts)
 {
     drv_err err;
     drv_err_clear(&err);
-    if (probe_docker(agent, s, facts, &err) < 0) {
+    if (probe_docker(agent, s, facts, 1, NULL, &err) < 0) {
         /* first line only: the rest is advice on starting a daemon */
         const char *nl = strchr(err.msg, '\n');
         int len = nl ? (int)(nl - err.msg) : (int)strlen(err.msg);

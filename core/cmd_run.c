@@ -232,7 +232,11 @@ int cmd_run(int argc, char **argv)
     if (rc == 0) {
         rc = docker_new(&r.docker, r.http, &dopts, &err);
     }
-    if (rc == 0) {
+    if (rc == 0 && r.job.api_version[0] != '\0') {
+        /* planning just negotiated with this endpoint: no second ping */
+        docker_set_api_version(r.docker, r.job.api_version);
+        start_tasks(&r);
+    } else if (rc == 0) {
         rc = docker_ping(r.docker, on_ping, &r, &err);
     }
     if (rc < 0) {

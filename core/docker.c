@@ -11,6 +11,7 @@ struct docker {
     char *socket;            /* unix socket path or NULL */
     char *ca, *cert, *key;
     char version[16];
+    char server[64];         /* engine version from the Server header */
 };
 
 static char *dup_or_null(const char *s)
@@ -75,9 +76,34 @@ const char *docker_api_version(const docker *d)
     return d->version;
 }
 
+void docker_set_api_version(docker *d, const char *version)
+{
+    snprintf(d->version, sizeof d->version, "%s", version);
+}
+
 const char *docker_endpoint(const docker *d)
 {
     return d->endpoint;
+}
+
+const char *docker_server_version(const docker *d)
+{
+    return d->server;
+}
+
+/* "Docker/20.10.24+dfsg1 (linux)" -> "20.10.24+dfsg1" */
+static void parse_server(docker *d, const char *h)
+{
+    d->server[0] = '\0';
+    if (h == NULL || strncmp(h, "Docker/", 7) != 0) {
+        return;
+    }
+    h += 7;
+    size_t n = strcspn(h, " \t");
+    if (n > 0 && n < sizeof d->server) {
+        memcpy(d->server, h, n);
+        d->server[n] = '\0';
+    }
 }
 
 /* Compares "1.41"-style versions. */
@@ -122,6 +148,7 @@ static void on_ping(void *ud, http_req *r, int rc, long status, const buf *body,
     } else if (rc < 0) {
         rc = docker_unreachable(d, cause, &err);
     } else {
+        parse_server(d, http_header(r, "Server"));
         const char *v = http_header(r, "Api-Version");
         if (v == NULL || *v == '\0') {
             v = DOCKER_API_MIN;

@@ -47,7 +47,14 @@ int docker_ping(docker *d, docker_ping_cb cb, void *ud, drv_err *err);
 
 /// Negotiated version ("1.41"), or DOCKER_API_MAX before docker_ping.
 const char *docker_api_version(const docker *d);
+
+/// Uses `version`, negotiated by an earlier ping of the same endpoint.
+void docker_set_api_version(docker *d, const char *version);
 const char *docker_endpoint(const docker *d);
+
+/// The engine version from the ping's Server header ("20.10.24+dfsg1"), or
+/// "" when the daemon sent none (then ask GET /version).
+const char *docker_server_version(const docker *d);
 
 int docker_request(docker *d, const docker_req *q, http_req **out, drv_err *err);
 

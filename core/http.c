@@ -262,7 +262,10 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     if (timeout_ms < 0) {
         uv_timer_stop(&c->timer);
     } else {
-        uv_timer_start(&c->timer, on_timeout, timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
+        /* 0 means "act now": a 0 ms libuv timer runs on the next loop
+         * iteration without sleeping (mapping it to 1 ms, as curl's
+         * multi-uv example does, costs a millisecond per state change) */
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
     }
     return 0;
 }

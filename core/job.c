@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "log.h"
 #include "ports.h"
 #include "probe.h"
 
@@ -210,6 +211,17 @@ static int policy_sources_load(policy_sources *ps, const char *dflt, const char 
     return rc;
 }
 
+/* Milliseconds since the first call, for DRVCTL_LOG=debug step timings. */
+static double elapsed_ms(void)
+{
+    static uint64_t t0;
+    uint64_t now = uv_hrtime();
+    if (t0 == 0) {
+        t0 = now;
+    }
+    return (double)(now - t0) / 1e6;
+}
+
 /* Points h->node at `f` (the array is allocated into *kv; free it). */
 static void set_node(host_facts *h, const node_facts *f, script_kv **kv)
 {
@@ -258,6 +270,7 @@ int job_load(job *j, const job_args *a, drv_err *err)
 
     memset(j, 0, sizeof *j);
     memset(&ps, 0, sizeof ps);
+    elapsed_ms();
     rc = job_read_file(a->job_path, "job file", &job_text, err);
     if (rc == 0 && a->config_path != NULL) {
         rc = job_read_file(a->config_path, "agent config", &agent_text, err);
@@ -289,6 +302,7 @@ int job_load(job *j, const job_args *a, drv_err *err)
     script_source job_src = { a->job_path, job_text.data };
     const script_source *agent_p = a->config_path ? &agent_src : NULL;
 
+    log_debug("%.1f ms: Lua VM open", elapsed_ms());
     rc = script_agent(j->script, agent_p, &h, &j->agent, &j->problems, err);
     if (rc < 0) {
         goto done;
@@ -301,6 +315,7 @@ int job_load(job *j, const job_args *a, drv_err *err)
     h.npolicies = ps.n;
 
     /* node facts, then pass 1: validate and map; collect port requests */
+    log_debug("%.1f ms: agent config and policy files read", elapsed_ms());
     rc = node_facts_gather(&j->node, j->agent.network_interface, err);
     if (rc < 0) {
         goto done;
@@ -309,8 +324,10 @@ int job_load(job *j, const job_args *a, drv_err *err)
     set_node(&h, &j->node, &kv);
     h.network_ip = j->node.network_ip;
     h.skip_policies = 1;
+    log_debug("%.1f ms: node facts gathered", elapsed_ms());
     rc = script_plan(j->script, &job_src, agent_p, &h, &j->plan, &j->problems, err);
     h.skip_policies = 0;
+    log_debug("%.1f ms: plan pass 1 (validate, port requests)", elapsed_ms());
     free(kv);
     if (rc < 0) {
         goto done;
@@ -318,7 +335,9 @@ int job_load(job *j, const job_args *a, drv_err *err)
 
     /* Docker facts (constraints on driver.docker.*): required to run */
     drv_err derr;
-    if (probe_docker(&j->agent, j->script, &j->node, &derr) == 0) {
+    /* the bridge gateway costs a request: ask only when the job names it */
+    int want_bridge = strstr(buf_str(&job_text), "bridge_ip") != NULL;
+    if (probe_docker(&j->agent, j->script, &j->node, want_bridge, j->api_version, &derr) == 0) {
         h.docker_facts = 1;
     } else if (a->mode == JOB_RUN) {
         if (err != NULL) {
@@ -329,6 +348,8 @@ int job_load(job *j, const job_args *a, drv_err *err)
     } else {
         j->docker_warning = drv_xstrdup(derr.msg);
     }
+
+    log_debug("%.1f ms: Docker facts", elapsed_ms());
 
     /* ports: reserved for run, only looked at for plan */
     size_t n = j->plan.nport_requests;
@@ -367,6 +388,7 @@ int job_load(job *j, const job_args *a, drv_err *err)
     rc = script_plan(j->script, &job_src, agent_p, &h, &j->plan, &j->problems, err);
     free(kv);
     free(sp);
+    log_debug("%.1f ms: plan pass 2 (ports, policies)", elapsed_ms());
     /* the port keys point into the first plan: keep it until job_free */
     j->pass1 = drv_xmalloc(sizeof *j->pass1);
     *j->pass1 = first;

@@ -35,6 +35,7 @@ typedef struct job {
     size_t nports;
     int ports_reserved;         /* release them in job_free */
     plan *pass1;                /* first pass (owns the port keys) */
+    char api_version[16];       /* negotiated by the Docker probe, or "" */
 } job;
 
 /* Policy files: the shipped defaults, overridden by file name from the

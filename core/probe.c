@@ -17,6 +17,7 @@ typedef struct probe {
     drv_err err;
     char version[64];
     char gateway[64];
+    int want_bridge;
 } probe;
 
 static void done(probe *p, int rc, const drv_err *err)
@@ -48,6 +49,24 @@ static void on_network(void *ud, http_req *r, int rc, long status, const buf *bo
     done(p, 0, NULL);   /* no bridge network is fine: the attribute is absent */
 }
 
+static void ask_network(probe *p)
+{
+    drv_err e;
+    if (!p->want_bridge) {
+        done(p, 0, NULL);
+        return;
+    }
+    docker_req q;
+    memset(&q, 0, sizeof q);
+    q.path = "/networks/bridge";
+    q.timeout_ms = 5000;
+    q.on_done = on_network;
+    q.ud = p;
+    if (docker_request(p->docker, &q, NULL, &e) < 0) {
+        done(p, 0, NULL);
+    }
+}
+
 static void on_version(void *ud, http_req *r, int rc, long status, const buf *body, const drv_err *err)
 {
     probe *p = ud;
@@ -65,16 +84,9 @@ static void on_version(void *ud, http_req *r, int rc, long status, const buf *bo
             decoded_free(&d);
         }
     }
-    docker_req q;
-    memset(&q, 0, sizeof q);
-    q.path = "/networks/bridge";
-    q.timeout_ms = 5000;
-    q.on_done = on_network;
-    q.ud = p;
-    if (docker_request(p->docker, &q, NULL, &e) < 0) {
-        done(p, 0, NULL);
-    }
+    ask_network(p);
 }
+
 
 static void on_ping(void *ud, int rc, const drv_err *err)
 {
@@ -82,6 +94,13 @@ static void on_ping(void *ud, int rc, const drv_err *err)
     drv_err e;
     if (rc < 0) {
         done(p, rc, err);
+        return;
+    }
+    /* the ping's Server header names the engine version: GET /version,
+     * which asks containerd and runc for theirs, is slow (about 20 ms) */
+    if (docker_server_version(p->docker)[0] != '\0') {
+        copy_field(p->version, sizeof p->version, docker_server_version(p->docker));
+        ask_network(p);
         return;
     }
     docker_req q;
@@ -95,12 +114,14 @@ static void on_ping(void *ud, int rc, const drv_err *err)
     }
 }
 
-int probe_docker(const agent_conf *a, script *s, node_facts *f, drv_err *err)
+int probe_docker(const agent_conf *a, script *s, node_facts *f, int want_bridge,
+                 char *api_version, drv_err *err)
 {
     probe p;
     int rc;
 
     memset(&p, 0, sizeof p);
+    p.want_bridge = want_bridge;
     p.script = s;
     p.facts = f;
     uv_loop_init(&p.loop);
@@ -117,6 +138,9 @@ int probe_docker(const agent_conf *a, script *s, node_facts *f, drv_err *err)
     }
     uv_run(&p.loop, UV_RUN_DEFAULT);
     uv_loop_close(&p.loop);
+    if (rc == 0 && p.rc == 0 && api_version != NULL) {
+        snprintf(api_version, 16, "%s", docker_api_version(p.docker));
+    }
     docker_free(p.docker);
     if (rc < 0) {
         return rc;

@@ -11,9 +11,12 @@
 #include "plan.h"
 #include "script.h"
 
-/// Adds the driver.docker.* attributes to `f`. On failure returns
-/// DRV_EDOCKER with the "cannot reach the Docker daemon" message and leaves
-/// `f` unchanged.
-int probe_docker(const agent_conf *a, script *s, node_facts *f, drv_err *err);
+/// Adds the driver.docker.* attributes to `f` (driver.docker.bridge_ip only
+/// with `want_bridge`: it costs one more request) and copies the negotiated
+/// API version into `api_version` (16 bytes) when not NULL. On failure
+/// returns DRV_EDOCKER with the "cannot reach the Docker daemon" message and
+/// leaves `f` unchanged.
+int probe_docker(const agent_conf *a, script *s, node_facts *f, int want_bridge,
+                 char *api_version, drv_err *err);
 
 #endif

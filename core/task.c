@@ -17,7 +17,7 @@
 #define LOG_DRAIN_MS 2000      /* how long to wait for the log stream after exit */
 
 typedef enum {
-    ST_NEW, ST_ARTIFACTS, ST_IMAGE, ST_LOAD, ST_CREATE, ST_ATTACH, ST_START, ST_RUNNING,
+    ST_NEW, ST_ARTIFACTS, ST_LOAD, ST_CREATE, ST_ATTACH, ST_START, ST_RUNNING,
     ST_EXITED, ST_REMOVE, ST_DONE,
 } task_state;
 
@@ -33,7 +33,6 @@ struct task {
     int forced;                /* SIGKILL requested */
     int kill_sent;
     char *id;                  /* container id once created */
-    char *stop_signal;         /* image STOPSIGNAL */
     int loaded;                /* image came from `load` */
 
     size_t next_artifact;
@@ -250,18 +249,7 @@ static void fetch_artifact(task *t)
     t->pending++;
 }
 
-static void on_image_inspect(task *t, int rc, long status, const buf *body, const drv_err *err);
-
-static void inspect_image(task *t)
-{
-    buf path = BUF_INIT;
-    buf_appendf(&path, "/images/%s/json", t->pt->image);
-    t->state = ST_IMAGE;
-    if (call(t, &t->main_req, "GET", buf_str(&path), NULL, NULL, NULL, on_image_inspect) < 0) {
-        finish(t);
-    }
-    buf_free(&path);
-}
+static void create_container(task *t);
 
 static int on_load_line(void *ud, const char *line, size_t len)
 {
@@ -312,7 +300,7 @@ static void on_load(task *t, int rc, long status, const buf *body, const drv_err
         return;
     }
     t->loaded = 1;
-    inspect_image(t);
+    create_container(t);
 }
 
 static void load_image(task *t)
@@ -405,52 +393,6 @@ static void create_container(task *t)
     buf_free(&path);
 }
 
-static void on_image_inspect(task *t, int rc, long status, const buf *body, const drv_err *err)
-{
-    if (t->stopping) {
-        finish(t);
-        return;
-    }
-    if (rc == 0 && ok(status)) {
-        decoded d;
-        if (script_decode(t->ctx.script, "image_inspect", status, buf_str(body), &d, NULL) == 0) {
-            free(t->stop_signal);
-            t->stop_signal = d.stop_signal;
-            d.stop_signal = NULL;
-            decoded_free(&d);
-        }
-        if (!t->loaded && t->pt->pull != NULL && strcmp(t->pt->pull, "always") == 0) {
-            log_warn("task \"%s\": using local image \"%s\": registry pulls are not supported yet",
-                     t->pt->task, t->pt->image);
-        }
-        create_container(t);
-        return;
-    }
-    if (rc == 0 && status == 404 && t->pt->load != NULL && !t->loaded) {
-        load_image(t);
-        return;
-    }
-    if (rc == 0 && status == 404) {
-        drv_err e;
-        if (t->loaded) {
-            drv_err_set(&e, DRV_EIMAGE,
-                        "task \"%s\": image \"%s\" is not in the archive loaded from \"%s\"",
-                        t->pt->task, t->pt->image, t->pt->load);
-        } else {
-            drv_err_set(&e, DRV_EIMAGE,
-                        "task \"%s\": image \"%s\" is not present locally and registry pulls are "
-                        "not supported yet; load it with config { load = \"image.tar\" } and an "
-                        "artifact, or `docker load` it first",
-                        t->pt->task, t->pt->image);
-        }
-        fail(t, &e);
-        finish(t);
-        return;
-    }
-    docker_failure(t, DRV_EIMAGE, "image inspect", rc, status, body, err);
-    finish(t);
-}
-
 /* Output: the attach stream, opened before start, demultiplexed into the log
  * sink. Attaching (rather than following /logs) sees every byte whatever the
  * container's log driver, and loses nothing when json-file rotates. */
@@ -497,6 +439,40 @@ static void on_wait(task *t, int rc, long status, const buf *body, const drv_err
 static void on_start(task *t, int rc, long status, const buf *body, const drv_err *err);
 static void on_attached(task *t, long status);
 
+/* Create answered 404: the image is not here. Load it once when the job says
+ * how (then create again), else fail with what to do. Returns 1 when it
+ * handled the answer. */
+static int missing_image(task *t, const buf *body)
+{
+    decoded d;
+    int is_image = 0;
+    if (script_decode(t->ctx.script, "error", 404, buf_str(body), &d, NULL) == 0) {
+        is_image = d.message != NULL && strstr(d.message, "No such image") != NULL;
+        decoded_free(&d);
+    }
+    if (!is_image) {
+        return 0;
+    }
+    if (t->pt->load != NULL && !t->loaded) {
+        load_image(t);
+        return 1;
+    }
+    drv_err e;
+    if (t->loaded) {
+        drv_err_set(&e, DRV_EIMAGE, "task \"%s\": image \"%s\" is not in the archive loaded from \"%s\"",
+                    t->pt->task, t->pt->image, t->pt->load);
+    } else {
+        drv_err_set(&e, DRV_EIMAGE,
+                    "task \"%s\": image \"%s\" is not present locally and registry pulls are "
+                    "not supported yet; load it with config { load = \"image.tar\" } and an "
+                    "artifact, or `docker load` it first",
+                    t->pt->task, t->pt->image);
+    }
+    fail(t, &e);
+    finish(t);
+    return 1;
+}
+
 static void on_create(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
     if (rc == 0 && ok(status)) {
@@ -508,12 +484,19 @@ static void on_create(task *t, int rc, long status, const buf *body, const drv_e
         }
         decoded_free(&d);
     }
+    if (t->id == NULL && rc == 0 && status == 404 && !t->stopping && missing_image(t, body)) {
+        return;
+    }
     if (t->id == NULL) {
         if (!t->stopping || rc != DRV_ECANCELED) {
             docker_failure(t, DRV_ETASK, "create container", rc, status, body, err);
         }
         finish(t);
         return;
+    }
+    if (!t->loaded && t->pt->pull != NULL && strcmp(t->pt->pull, "always") == 0) {
+        log_warn("task \"%s\": using local image \"%s\": registry pulls are not supported yet",
+                 t->pt->task, t->pt->image);
     }
     if (t->stopping) {
         remove_container(t);
@@ -566,10 +549,10 @@ static void on_attached(task *t, long status)
 
 static void on_signal_sent(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
-    /* 404 (gone) and 409 (not running) mean it already stopped */
+    /* 304 (stop: not running), 404 (gone), 409 (kill: not running): stopped */
     if (rc < 0 && rc != DRV_ECANCELED) {
         log_warn("task \"%s\": signal: %s", t->pt->task, err->msg);
-    } else if (rc == 0 && !ok(status) && status != 404 && status != 409) {
+    } else if (rc == 0 && !ok(status) && status != 304 && status != 404 && status != 409) {
         log_warn("task \"%s\": signal: docker: HTTP %ld: %s", t->pt->task, status, buf_str(body));
     }
 }
@@ -604,11 +587,24 @@ static void signal_running(task *t)
         return;
     }
     t->kill_sent = 1;
-    const char *sig = t->pt->kill_signal ? t->pt->kill_signal
-                    : (t->stop_signal ? t->stop_signal : "SIGTERM");
-    log_info("task \"%s\": sending %s (kill_timeout %ld ms)", t->pt->task, sig, t->pt->kill_timeout_ms);
-    send_signal(t, sig);
-    uv_timer_start(&t->timer, on_kill_timer, (uint64_t)t->pt->kill_timeout_ms, 0);
+    if (t->pt->kill_signal != NULL) {
+        /* kill_signal, then SIGKILL after kill_timeout */
+        log_info("task \"%s\": sending %s (kill_timeout %ld ms)", t->pt->task, t->pt->kill_signal,
+                 t->pt->kill_timeout_ms);
+        send_signal(t, t->pt->kill_signal);
+        uv_timer_start(&t->timer, on_kill_timer, (uint64_t)t->pt->kill_timeout_ms, 0);
+        return;
+    }
+    /* no kill_signal: Docker sends the container's STOPSIGNAL (the image's,
+     * else SIGTERM) and SIGKILL after t seconds; the timer is a backstop */
+    long secs = (t->pt->kill_timeout_ms + 999) / 1000;
+    buf path = BUF_INIT;
+    buf_appendf(&path, "/containers/%s/stop?t=%ld", t->id, secs);
+    log_info("task \"%s\": stopping with the image's stop signal (kill_timeout %ld ms)",
+             t->pt->task, t->pt->kill_timeout_ms);
+    call(t, NULL, "POST", buf_str(&path), NULL, NULL, NULL, on_signal_sent);
+    buf_free(&path);
+    uv_timer_start(&t->timer, on_kill_timer, (uint64_t)(secs * 1000 + 1000), 0);
 }
 
 static void on_start(task *t, int rc, long status, const buf *body, const drv_err *err)
@@ -752,7 +748,7 @@ static void advance(task *t)
             fetch_artifact(t);
             return;
         }
-        inspect_image(t);
+        create_container(t);
         return;
     case ST_EXITED:
         if (!t->logs_done) {
@@ -837,7 +833,6 @@ void task_stop(task *t, int force)
             artifact_cancel(t->art);
         }
         break;
-    case ST_IMAGE:
     case ST_LOAD:
         if (t->main_req != NULL) {
             http_cancel(t->main_req);
@@ -876,7 +871,6 @@ static void on_task_close(uv_handle_t *h)
 {
     task *t = h->data;
     free(t->id);
-    free(t->stop_signal);
     free(t->load_error);
     free(t);
 }

@@ -24,6 +24,11 @@ describe("make install", function()
     assert.is_true(drv.exists(prefix .. "/share/drvctl/policies/capabilities.lua"))
   end)
 
+  it("installs the Lua modules precompiled and the policies as text", function()
+    assert.equal("\27Lua", drv.read(prefix .. "/share/drvctl/lua/drv/driver.lua"):sub(1, 4))
+    assert.matches("^%-%-", drv.read(prefix .. "/share/drvctl/policies/capabilities.lua"))
+  end)
+
   it("plans a job from another directory with the installed modules and policies", function()
     local job = drv.write(tmp .. "/hello.hcl", drv.read(drv.root .. "/examples/hello.hcl"))
     local r = drv.sh(drv.quote(installed) .. " plan " .. drv.quote(job),
