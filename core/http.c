@@ -37,7 +37,11 @@ struct http_req {
     int head_done;
     int abort_rc;              /* negative: on_data asked to abort */
     int canceled;
-    http_opts o;               /* callbacks and ud; pointers not owned */
+    http_opts o;               /* callbacks and ud; url and unix_socket point
+                                  into the copies below, other pointers are
+                                  used only inside http_start */
+    char *url;                 /* owned copies of what messages use later */
+    char *unix_socket;
     char errbuf[CURL_ERROR_SIZE];
     http_req *prev, *next;
 };
@@ -76,6 +80,8 @@ static void req_free(http_req *r)
     }
     curl_slist_free_all(r->hdrs);
     free(r->body_copy);
+    free(r->url);
+    free(r->unix_socket);
     buf_free(&r->body);
     buf_free(&r->head);
     free(r);
@@ -436,6 +442,14 @@ int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err)
     http_req *r = drv_xcalloc(1, sizeof *r);
     r->c = c;
     r->o = *o;
+    /* the caller's strings may die when http_start returns: keep copies of
+     * the ones used later (messages, and libcurl's unix socket option) */
+    r->url = drv_xstrdup(o->url);
+    r->o.url = r->url;
+    if (o->unix_socket != NULL) {
+        r->unix_socket = drv_xstrdup(o->unix_socket);
+        r->o.unix_socket = r->unix_socket;
+    }
     r->easy = curl_easy_init();
     if (r->easy == NULL) {
         free(r);

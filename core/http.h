@@ -35,7 +35,7 @@ typedef void (*http_done_cb)(void *ud, http_req *r, int rc, long status, const b
 
 typedef struct http_opts {
     const char *method;        /* "GET" (default), "POST", "DELETE", "HEAD" */
-    const char *url;           /* absolute URL: http://, https://, file:// */
+    const char *url;           /* absolute URL: http://, https://, file:// (copied) */
     const char *unix_socket;   /* connect through this socket, or NULL */
     const char *content_type;  /* sets Content-Type when not NULL */
     const char *body;          /* request body (copied), or NULL */

@@ -39,11 +39,10 @@ struct task {
     artifact *art;             /* fetch in flight */
     http_req *main_req;        /* the step in flight */
     http_req *logs_req;        /* the attach stream (stdout and stderr) */
-    int attached;              /* the attach stream answered: start may go */
     int pending;               /* requests in flight (any kind) */
     int logs_done;
     int exited;
-    uv_timer_t timer;          /* kill escalation, then log drain */
+    uv_timer_t timer;          /* attach-to-start hop, kill escalation, log drain */
 
     FILE *load_file;
     lines load_lines;
@@ -427,8 +426,12 @@ static void on_logs(task *t, int rc, long status, const buf *body, const drv_err
     }
     t->logs_done = 1;
     if (t->state == ST_ATTACH) {
-        /* the attach never answered 2xx: run the task without collecting output */
-        log_warn("task \"%s\": output is not collected: attach failed", t->pt->task);
+        /* the attach ended before the container started: cancelled by a
+         * stop (start_container then removes it), or refused by Docker (the
+         * task runs without its output collected) */
+        if (!t->stopping) {
+            log_warn("task \"%s\": output is not collected: attach failed", t->pt->task);
+        }
         start_container(t);
     } else if (t->state == ST_EXITED) {
         advance(t);
@@ -542,7 +545,6 @@ static void on_attach_timer(uv_timer_t *timer)
 static void on_attached(task *t, long status)
 {
     if (ok(status) || status == 101) {
-        t->attached = 1;
         uv_timer_start(&t->timer, on_attach_timer, 0, 0);
     }
 }
@@ -836,6 +838,13 @@ void task_stop(task *t, int force)
     case ST_LOAD:
         if (t->main_req != NULL) {
             http_cancel(t->main_req);
+        }
+        break;
+    case ST_ATTACH:
+        /* not started yet: a pending attach ends in on_logs, which then
+         * sees `stopping` and removes the container instead of starting it */
+        if (t->logs_req != NULL && !uv_is_active((uv_handle_t *)&t->timer)) {
+            http_cancel(t->logs_req);
         }
         break;
     case ST_RUNNING:
