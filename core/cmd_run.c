@@ -29,8 +29,6 @@ typedef struct runner {
     int signal;              /* first stop signal received */
     int interrupts;
     int failed;              /* a task failed before it ran: stop the rest */
-    int ping_rc;
-    drv_err ping_err;
 } runner;
 
 static void usage(void)
@@ -135,23 +133,6 @@ static void start_tasks(runner *r)
     }
 }
 
-static void on_ping(void *ud, int rc, const drv_err *err)
-{
-    runner *r = ud;
-    if (rc < 0) {
-        r->ping_rc = rc;
-        r->ping_err = *err;
-        shutdown_loop(r);
-        return;
-    }
-    log_debug("docker: %s, API %s", docker_endpoint(r->docker), docker_api_version(r->docker));
-    if (r->signal != 0) {
-        shutdown_loop(r);
-        return;
-    }
-    start_tasks(r);
-}
-
 /* Picks the exit code: a signal wins, then the first non-zero task result. */
 static int exit_code(const runner *r)
 {
@@ -232,25 +213,18 @@ int cmd_run(int argc, char **argv)
     if (rc == 0) {
         rc = docker_new(&r.docker, r.http, &dopts, &err);
     }
-    if (rc == 0 && r.job.api_version[0] != '\0') {
-        /* planning just negotiated with this endpoint: no second ping */
-        docker_set_api_version(r.docker, r.job.api_version);
-        start_tasks(&r);
-    } else if (rc == 0) {
-        rc = docker_ping(r.docker, on_ping, &r, &err);
-    }
     if (rc < 0) {
         fprintf(stderr, "drvctl: %s\n", err.msg);
         shutdown_loop(&r);
         code = drv_err_exit_code(rc);
     } else {
+        /* job_load (JOB_RUN) only succeeds once its probe reached Docker and
+         * negotiated the API version: use it, no second ping */
+        docker_set_api_version(r.docker, r.job.api_version);
+        log_debug("docker: %s, API %s", docker_endpoint(r.docker), docker_api_version(r.docker));
+        start_tasks(&r);
         uv_run(&r.loop, UV_RUN_DEFAULT);
-        if (r.ping_rc < 0) {
-            fprintf(stderr, "drvctl: %s\n", r.ping_err.msg);
-            code = drv_err_exit_code(r.ping_rc);
-        } else {
-            code = exit_code(&r);
-        }
+        code = exit_code(&r);
     }
     for (size_t i = 0; i < r.ntasks; i++) {
         task_free(r.tasks[i]);

@@ -497,10 +497,8 @@ int script_decode(script *s, const char *op, long status, const char *body,
             out->error = get_str(L, t, "error");
             out->status = get_str(L, t, "status");
             out->stream = get_str(L, t, "stream");
-            out->stop_signal = get_str(L, t, "stop_signal");
             out->gateway = get_str(L, t, "gateway");
             out->version = get_str(L, t, "version");
-            out->api_version = get_str(L, t, "api_version");
             out->exit_code = (long)get_int(L, t, "exit_code", 0);
             out->running = get_bool(L, t, "running");
             out->oom_killed = get_bool(L, t, "oom_killed");
@@ -521,10 +519,8 @@ void decoded_free(decoded *d)
     free(d->error);
     free(d->status);
     free(d->stream);
-    free(d->stop_signal);
     free(d->gateway);
     free(d->version);
-    free(d->api_version);
     memset(d, 0, sizeof *d);
 }
 

@@ -57,10 +57,8 @@ typedef struct decoded {
     char *error;
     char *status;
     char *stream;
-    char *stop_signal;
     char *gateway;
     char *version;
-    char *api_version;
     long exit_code;
     int running;
     int oom_killed;
