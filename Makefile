@@ -21,7 +21,7 @@ LUAC       ?= luac5.4
 BUSTED     ?= $(LUA) /usr/bin/busted
 LUA_PC     ?= $(firstword $(foreach p,lua5.4 lua-5.4 lua54,$(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo $(p))))
 
-DEP_PKGS    = $(LUA_PC) libcurl libuv libcrypto
+DEP_PKGS    = $(LUA_PC) libcurl libuv libcrypto libarchive
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEP_PKGS) 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEP_PKGS) 2>/dev/null)
 
