@@ -130,7 +130,7 @@ static int load_agent(script *s, const char *config_path, agent_conf *agent, drv
         .docker_cert_path = getenv("DOCKER_CERT_PATH"),
         .cwd = cwd,
     };
-    script_source src = { config_path, text.data };
+    script_source src = { config_path, text.data, text.len };
     rc = script_agent(s, config_path ? &src : NULL, &h, agent, &probs, err);
     if (rc < 0 && probs.n > 0) {
         for (size_t i = 0; i < probs.n; i++) {

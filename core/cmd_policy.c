@@ -16,7 +16,7 @@ static int agent_policy_dir(script *s, const char *config, char **out, drv_err *
 
     *out = NULL;
     if (rc == 0) {
-        script_source src = { config, buf_str(&text) };
+        script_source src = { config, buf_str(&text), text.len };
         host_facts h;
         memset(&h, 0, sizeof h);
         rc = script_agent(s, &src, &h, &agent, &probs, err);

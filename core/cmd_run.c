@@ -213,14 +213,16 @@ int cmd_run(int argc, char **argv)
     if (rc == 0) {
         rc = docker_new(&r.docker, r.http, &dopts, &err);
     }
+    if (rc == 0) {
+        /* job_load (JOB_RUN) only succeeds once its probe reached Docker and
+         * negotiated the API version: use it, no second ping */
+        rc = docker_set_api_version(r.docker, r.job.api_version, &err);
+    }
     if (rc < 0) {
         fprintf(stderr, "drvctl: %s\n", err.msg);
         shutdown_loop(&r);
         code = drv_err_exit_code(rc);
     } else {
-        /* job_load (JOB_RUN) only succeeds once its probe reached Docker and
-         * negotiated the API version: use it, no second ping */
-        docker_set_api_version(r.docker, r.job.api_version);
         log_debug("docker: %s, API %s", docker_endpoint(r.docker), docker_api_version(r.docker));
         start_tasks(&r);
         uv_run(&r.loop, UV_RUN_DEFAULT);

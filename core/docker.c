@@ -1,8 +1,13 @@
-/* docker.c: Docker Engine API endpoint and version negotiation. */
+/* docker.c: Docker Engine API: endpoint, version negotiation, typed calls. */
 #include "docker.h"
 
+#include <ctype.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
+
+#define DEFAULT_TIMEOUT_MS 120000L
 
 struct docker {
     http_client *http;
@@ -19,36 +24,142 @@ static char *dup_or_null(const char *s)
     return s ? drv_xstrdup(s) : NULL;
 }
 
+/* --- endpoint ------------------------------------------------------------ */
+
+static int is_host_char(int c)
+{
+    return isalnum(c) || c == '.' || c == '-' || c == '_';
+}
+
+/* "host:port" or "[v6]:port", then an optional "/". Returns 1 when valid and
+ * sets *len to the length without the trailing "/". */
+static int valid_hostport(const char *s, size_t *len)
+{
+    size_t n = strlen(s);
+    if (n > 0 && s[n - 1] == '/') {
+        n--;
+    }
+    size_t i = 0;
+    if (s[0] == '[') {
+        for (i = 1; i < n && s[i] != ']'; i++) {
+            if (!isxdigit((unsigned char)s[i]) && s[i] != ':' && s[i] != '.') {
+                return 0;
+            }
+        }
+        if (i >= n || i == 1) {
+            return 0;
+        }
+        i++;   /* past ']' */
+    } else {
+        while (i < n && is_host_char((unsigned char)s[i])) {
+            i++;
+        }
+        if (i == 0) {
+            return 0;
+        }
+    }
+    if (i >= n || s[i] != ':') {
+        return 0;
+    }
+    i++;
+    size_t digits = n - i;
+    if (digits < 1 || digits > 5) {
+        return 0;
+    }
+    unsigned long port = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+        port = port * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (port < 1 || port > 65535) {
+        return 0;
+    }
+    *len = n;
+    return 1;
+}
+
+static int valid_socket_path(const char *p)
+{
+    struct sockaddr_un sun;
+    size_t n = strlen(p);
+    if (p[0] != '/' || n < 2 || n >= sizeof sun.sun_path) {
+        return 0;
+    }
+    for (const unsigned char *c = (const unsigned char *)p; *c != '\0'; c++) {
+        if (*c < 0x20 || *c == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Quotes `s` for a message, with control bytes as \xNN. */
+static void quote(buf *out, const char *s)
+{
+    buf_puts(out, "\"");
+    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
+        if (*c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\') {
+            buf_appendf(out, "\\x%02x", *c);
+        } else {
+            buf_append(out, c, 1);
+        }
+    }
+    buf_puts(out, "\"");
+}
+
+int docker_endpoint_check(const char *ep, const char *field, drv_err *err)
+{
+    const char *why = NULL;
+    size_t n;
+    if (field == NULL) {
+        field = "agent config: docker.endpoint";
+    }
+    if (strncmp(ep, "unix://", 7) == 0) {
+        if (!valid_socket_path(ep + 7)) {
+            why = "unix:// needs an absolute socket path (unix:///var/run/docker.sock)";
+        }
+    } else if (strncmp(ep, "tcp://", 6) == 0) {
+        if (!valid_hostport(ep + 6, &n)) {
+            why = "tcp:// needs host:port with a port from 1 to 65535 (tcp://127.0.0.1:2376)";
+        }
+    } else {
+        why = "use unix:///path or tcp://host:port";
+    }
+    if (why == NULL) {
+        return 0;
+    }
+    buf q = BUF_INIT;
+    quote(&q, ep);
+    int rc = drv_err_set(err, DRV_ECONFIG, "%s: invalid Docker endpoint (%s): %s",
+                         field, why, buf_str(&q));
+    buf_free(&q);
+    return rc;
+}
+
 int docker_new(docker **out, http_client *http, const docker_opts *o, drv_err *err)
 {
     const char *ep = o->endpoint ? o->endpoint : "unix:///var/run/docker.sock";
+    int rc = docker_endpoint_check(ep, o->field, err);
+    if (rc < 0) {
+        return rc;
+    }
     docker *d = drv_xcalloc(1, sizeof *d);
-    buf b = BUF_INIT;
-
     d->http = http;
     d->endpoint = drv_xstrdup(ep);
     snprintf(d->version, sizeof d->version, "%s", DOCKER_API_MAX);
     if (strncmp(ep, "unix://", 7) == 0) {
-        if (ep[7] != '/') {
-            docker_free(d);
-            return drv_err_set(err, DRV_ECONFIG, "docker: endpoint must be an absolute socket path: \"%s\"", ep);
-        }
         d->socket = drv_xstrdup(ep + 7);
         d->base = drv_xstrdup("http://docker");
-    } else if (strncmp(ep, "tcp://", 6) == 0 || strncmp(ep, "http://", 7) == 0 ||
-               strncmp(ep, "https://", 8) == 0) {
-        const char *hostport = strstr(ep, "://") + 3;
-        int tls = strncmp(ep, "https://", 8) == 0 || (o->tls_cert != NULL || o->tls_ca != NULL);
-        buf_appendf(&b, "%s://%s", tls ? "https" : "http", hostport);
-        while (b.len > 0 && b.data[b.len - 1] == '/') {
-            b.data[--b.len] = '\0';
-        }
+    } else {
+        buf b = BUF_INIT;
+        size_t n = 0;
+        int tls = o->tls_cert != NULL || o->tls_ca != NULL;
+        (void)valid_hostport(ep + 6, &n);
+        buf_appendf(&b, "%s://%.*s", tls ? "https" : "http", (int)n, ep + 6);
         d->base = drv_xstrdup(buf_str(&b));
         buf_free(&b);
-    } else {
-        docker_free(d);
-        return drv_err_set(err, DRV_ECONFIG,
-                           "docker: unsupported endpoint (use unix:// or tcp://): \"%s\"", ep);
     }
     d->ca = dup_or_null(o->tls_ca);
     d->cert = dup_or_null(o->tls_cert);
@@ -71,14 +182,44 @@ void docker_free(docker *d)
     free(d);
 }
 
+/* --- API version ----------------------------------------------------------- */
+
+int docker_api_version_valid(const char *v)
+{
+    size_t a = 0, b = 0;
+    if (v == NULL) {
+        return 0;
+    }
+    while (v[a] >= '0' && v[a] <= '9') {
+        a++;
+    }
+    if (a < 1 || a > 4 || v[a] != '.') {
+        return 0;
+    }
+    const char *m = v + a + 1;
+    while (m[b] >= '0' && m[b] <= '9') {
+        b++;
+    }
+    return b >= 1 && b <= 4 && m[b] == '\0';
+}
+
 const char *docker_api_version(const docker *d)
 {
     return d->version;
 }
 
-void docker_set_api_version(docker *d, const char *version)
+int docker_set_api_version(docker *d, const char *version, drv_err *err)
 {
+    if (!docker_api_version_valid(version)) {
+        buf q = BUF_INIT;
+        quote(&q, version ? version : "");
+        int rc = drv_err_set(err, DRV_EINVALID, "docker: invalid API version (want N.N): %s",
+                             buf_str(&q));
+        buf_free(&q);
+        return rc;
+    }
     snprintf(d->version, sizeof d->version, "%s", version);
+    return 0;
 }
 
 const char *docker_endpoint(const docker *d)
@@ -106,7 +247,7 @@ static void parse_server(docker *d, const char *h)
     }
 }
 
-/* Compares "1.41"-style versions. */
+/* Compares valid "1.41"-style versions. */
 static int version_cmp(const char *a, const char *b)
 {
     unsigned long amaj = strtoul(a, NULL, 10), bmaj = strtoul(b, NULL, 10);
@@ -128,6 +269,76 @@ int docker_unreachable(const docker *d, const drv_err *cause, drv_err *err)
         d->endpoint, cause && cause->msg[0] ? cause->msg : "no answer");
 }
 
+/* --- paths ----------------------------------------------------------------- */
+
+static int unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+void docker_escape(buf *out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
+        if (unreserved(*c)) {
+            buf_append(out, c, 1);
+        } else {
+            char e[3] = { '%', hex[*c >> 4], hex[*c & 15] };
+            buf_append(out, e, 3);
+        }
+    }
+}
+
+static int vpath(buf *out, drv_err *err, const char *tmpl, va_list ap)
+{
+    const char *p = tmpl;
+    while (*p != '\0') {
+        const char *hole = strstr(p, "{}");
+        if (hole == NULL) {
+            buf_puts(out, p);
+            break;
+        }
+        buf_append(out, p, (size_t)(hole - p));
+        const char *seg = va_arg(ap, const char *);
+        if (seg == NULL || seg[0] == '\0' || strcmp(seg, ".") == 0 || strcmp(seg, "..") == 0) {
+            buf q = BUF_INIT;
+            quote(&q, seg ? seg : "");
+            int rc = drv_err_set(err, DRV_EINVALID, "docker: %s: invalid path parameter: %s",
+                                 tmpl, buf_str(&q));
+            buf_free(&q);
+            return rc;
+        }
+        docker_escape(out, seg);
+        p = hole + 2;
+    }
+    char sep = '?';
+    const char *key;
+    while ((key = va_arg(ap, const char *)) != NULL) {
+        const char *val = va_arg(ap, const char *);
+        if (val == NULL) {
+            continue;
+        }
+        buf_append(out, &sep, 1);
+        docker_escape(out, key);
+        buf_puts(out, "=");
+        docker_escape(out, val);
+        sep = '&';
+    }
+    return 0;
+}
+
+int docker_path(buf *out, drv_err *err, const char *tmpl, ...)
+{
+    va_list ap;
+    va_start(ap, tmpl);
+    int rc = vpath(out, err, tmpl, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* --- requests -------------------------------------------------------------- */
+
 typedef struct ping_ctx {
     docker *d;
     docker_ping_cb cb;
@@ -139,7 +350,6 @@ static void on_ping(void *ud, http_req *r, int rc, long status, const buf *body,
     ping_ctx *p = ud;
     docker *d = p->d;
     drv_err err;
-    (void)body;
 
     drv_err_clear(&err);
     if (rc == 0 && (status < 200 || status >= 300) && status != 500) {
@@ -153,7 +363,14 @@ static void on_ping(void *ud, http_req *r, int rc, long status, const buf *body,
         if (v == NULL || *v == '\0') {
             v = DOCKER_API_MIN;
         }
-        if (version_cmp(v, DOCKER_API_MIN) < 0) {
+        if (!docker_api_version_valid(v)) {
+            buf q = BUF_INIT;
+            quote(&q, v);
+            rc = drv_err_set(&err, DRV_EDOCKER,
+                             "docker: \"%s\" sent an invalid Api-Version header (want N.N): %s",
+                             d->endpoint, buf_str(&q));
+            buf_free(&q);
+        } else if (version_cmp(v, DOCKER_API_MIN) < 0) {
             rc = drv_err_set(&err, DRV_EDOCKER,
                              "docker: daemon API %s is older than the oldest supported (%s): \"%s\"",
                              v, DOCKER_API_MIN, d->endpoint);
@@ -166,61 +383,159 @@ static void on_ping(void *ud, http_req *r, int rc, long status, const buf *body,
     free(p);
 }
 
-static int start(docker *d, const docker_req *q, const char *url, http_req **out, drv_err *err)
+/* Starts `method` on base + "/v<version>" + path (or base + path when
+ * `versioned` is 0). `def_timeout_ms` applies when cb->timeout_ms is 0. */
+static int start(docker *d, const char *method, const buf *path, int versioned, const char *json,
+                 FILE *tar, long def_timeout_ms, size_t max_body, const docker_cb *cb,
+                 http_req **out, drv_err *err)
 {
+    buf url = BUF_INIT;
     http_opts o;
+
+    if (versioned) {
+        buf_appendf(&url, "%s/v%s%s", d->base, d->version, buf_str(path));
+    } else {
+        buf_appendf(&url, "%s%s", d->base, buf_str(path));
+    }
     memset(&o, 0, sizeof o);
-    o.method = q->method;
-    o.url = url;
+    o.method = method;
+    o.url = buf_str(&url);
     o.unix_socket = d->socket;
     o.ca_file = d->ca;
     o.cert_file = d->cert;
     o.key_file = d->key;
-    o.headers = q->headers;
-    o.timeout_ms = q->timeout_ms;
+    o.timeout_ms = cb->timeout_ms > 0 ? cb->timeout_ms : def_timeout_ms;
     o.connect_timeout_ms = 5000;
-    if (q->json != NULL) {
+    o.max_body = max_body;
+    if (json != NULL) {
         o.content_type = "application/json";
-        o.body = q->json;
-        o.body_len = strlen(q->json);
-    } else if (q->tar != NULL) {
+        o.body = json;
+        o.body_len = strlen(json);
+    } else if (tar != NULL) {
         o.content_type = "application/x-tar";
-        o.upload = q->tar;
+        o.upload = tar;
     }
-    o.on_head = q->on_head;
-    o.on_data = q->on_data;
-    o.on_done = q->on_done;
-    o.ud = q->ud;
-    return http_start(d->http, &o, out, err);
+    o.on_head = cb->on_head;
+    o.on_data = cb->on_data;
+    o.on_done = cb->on_done;
+    o.ud = cb->ud;
+    int rc = http_start(d->http, &o, out, err);
+    buf_free(&url);
+    return rc;
 }
 
 int docker_ping(docker *d, docker_ping_cb cb, void *ud, drv_err *err)
 {
     ping_ctx *p = drv_xcalloc(1, sizeof *p);
-    docker_req q;
-    buf url = BUF_INIT;
+    buf path = BUF_INIT;
 
     p->d = d;
     p->cb = cb;
     p->ud = ud;
-    memset(&q, 0, sizeof q);
-    q.timeout_ms = 10000;
-    q.on_done = on_ping;
-    q.ud = p;
-    buf_appendf(&url, "%s/_ping", d->base);
-    int rc = start(d, &q, buf_str(&url), NULL, err);
-    buf_free(&url);
+    docker_cb c = { .on_done = on_ping, .ud = p, .timeout_ms = 10000 };
+    buf_puts(&path, "/_ping");
+    int rc = start(d, "GET", &path, 0, NULL, NULL, 0, DOCKER_MAX_PING_BODY, &c, NULL, err);
+    buf_free(&path);
     if (rc < 0) {
         free(p);
     }
     return rc;
 }
 
-int docker_request(docker *d, const docker_req *q, http_req **out, drv_err *err)
+/* A JSON call: builds the path from `tmpl` and its arguments, then starts it
+ * with the default timeout and body cap. */
+static int json_call(docker *d, const char *method, const char *json, long def_timeout_ms,
+                     const docker_cb *cb, http_req **out, drv_err *err, const char *tmpl, ...)
 {
-    buf url = BUF_INIT;
-    buf_appendf(&url, "%s/v%s%s", d->base, d->version, q->path);
-    int rc = start(d, q, buf_str(&url), out, err);
-    buf_free(&url);
+    buf path = BUF_INIT;
+    va_list ap;
+    va_start(ap, tmpl);
+    int rc = vpath(&path, err, tmpl, ap);
+    va_end(ap);
+    if (rc == 0) {
+        rc = start(d, method, &path, 1, json, NULL, def_timeout_ms, DOCKER_MAX_BODY, cb, out, err);
+    }
+    buf_free(&path);
     return rc;
+}
+
+int docker_container_create(docker *d, const char *name, const char *json,
+                            const docker_cb *cb, http_req **out, drv_err *err)
+{
+    return json_call(d, "POST", json, DEFAULT_TIMEOUT_MS, cb, out, err,
+                     "/containers/create", "name", name, NULL);
+}
+
+int docker_container_attach(docker *d, const char *id, const docker_cb *cb,
+                            http_req **out, drv_err *err)
+{
+    return json_call(d, "POST", NULL, 0, cb, out, err, "/containers/{}/attach", id,
+                     "stream", "1", "stdout", "1", "stderr", "1", NULL);
+}
+
+int docker_container_start(docker *d, const char *id, const docker_cb *cb,
+                           http_req **out, drv_err *err)
+{
+    return json_call(d, "POST", NULL, DEFAULT_TIMEOUT_MS, cb, out, err,
+                     "/containers/{}/start", id, NULL);
+}
+
+int docker_container_wait(docker *d, const char *id, const char *condition,
+                          const docker_cb *cb, http_req **out, drv_err *err)
+{
+    return json_call(d, "POST", NULL, 0, cb, out, err, "/containers/{}/wait", id,
+                     "condition", condition, NULL);
+}
+
+int docker_container_kill(docker *d, const char *id, const char *signal,
+                          const docker_cb *cb, http_req **out, drv_err *err)
+{
+    return json_call(d, "POST", NULL, DEFAULT_TIMEOUT_MS, cb, out, err,
+                     "/containers/{}/kill", id, "signal", signal, NULL);
+}
+
+int docker_container_stop(docker *d, const char *id, long seconds,
+                          const docker_cb *cb, http_req **out, drv_err *err)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%ld", seconds);
+    return json_call(d, "POST", NULL, DEFAULT_TIMEOUT_MS, cb, out, err,
+                     "/containers/{}/stop", id, "t", t, NULL);
+}
+
+int docker_container_inspect(docker *d, const char *id, const docker_cb *cb,
+                             http_req **out, drv_err *err)
+{
+    return json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err,
+                     "/containers/{}/json", id, NULL);
+}
+
+int docker_container_remove(docker *d, const char *id, int force, int volumes,
+                            const docker_cb *cb, http_req **out, drv_err *err)
+{
+    return json_call(d, "DELETE", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/containers/{}", id,
+                     "force", force ? "1" : NULL, "v", volumes ? "1" : NULL, NULL);
+}
+
+int docker_image_load(docker *d, FILE *tar, int quiet, const docker_cb *cb,
+                      http_req **out, drv_err *err)
+{
+    buf path = BUF_INIT;
+    int rc = docker_path(&path, err, "/images/load", "quiet", quiet ? "1" : NULL, NULL);
+    if (rc == 0) {
+        rc = start(d, "POST", &path, 1, NULL, tar, 0, DOCKER_MAX_BODY, cb, out, err);
+    }
+    buf_free(&path);
+    return rc;
+}
+
+int docker_network_inspect(docker *d, const char *name, const docker_cb *cb,
+                           http_req **out, drv_err *err)
+{
+    return json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/networks/{}", name, NULL);
+}
+
+int docker_version(docker *d, const docker_cb *cb, http_req **out, drv_err *err)
+{
+    return json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/version", NULL);
 }

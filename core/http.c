@@ -36,6 +36,7 @@ struct http_req {
     long status;
     int head_done;
     int abort_rc;              /* negative: on_data asked to abort */
+    int too_big;               /* 1: body over max_body, 2: head over HTTP_MAX_HEAD */
     int canceled;
     http_opts o;               /* callbacks and ud; url and unix_socket point
                                   into the copies below, other pointers are
@@ -125,6 +126,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
         }
         return len;
     }
+    if (r->head.len + len > HTTP_MAX_HEAD) {
+        r->too_big = 2;
+        return 0;   /* aborts the transfer */
+    }
     buf_append(&r->head, data, len);
     return len;
 }
@@ -152,6 +157,10 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud)
             return 0;
         }
         return len;
+    }
+    if (len > r->o.max_body - r->body.len) {
+        r->too_big = 1;
+        return 0;   /* aborts the transfer */
     }
     buf_append(&r->body, data, len);
     return len;
@@ -297,6 +306,14 @@ static void check_done(http_client *c)
         if (r->abort_rc < 0) {
             rc = r->abort_rc;
             drv_err_set(&err, rc, "%s: transfer aborted", r->o.url);
+        } else if (r->too_big == 1) {
+            rc = DRV_EINVALID;
+            drv_err_set(&err, rc, "%s: response body larger than %zu bytes", r->o.url,
+                        r->o.max_body);
+        } else if (r->too_big == 2) {
+            rc = DRV_EINVALID;
+            drv_err_set(&err, rc, "%s: response headers larger than %zu bytes", r->o.url,
+                        HTTP_MAX_HEAD);
         } else if (res == CURLE_COULDNT_CONNECT && r->o.unix_socket != NULL) {
             long os_errno = 0;
             curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
@@ -444,6 +461,9 @@ int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err)
     r->o = *o;
     /* the caller's strings may die when http_start returns: keep copies of
      * the ones used later (messages, and libcurl's unix socket option) */
+    if (r->o.max_body == 0) {
+        r->o.max_body = HTTP_MAX_BODY;
+    }
     r->url = drv_xstrdup(o->url);
     r->o.url = r->url;
     if (o->unix_socket != NULL) {

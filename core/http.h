@@ -14,6 +14,11 @@
 #include "buf.h"
 #include "err.h"
 
+/* Default cap on a collected response body, and the fixed cap on the
+ * response header block (status line and headers together). */
+#define HTTP_MAX_BODY ((size_t)16 * 1024 * 1024)
+#define HTTP_MAX_HEAD ((size_t)64 * 1024)
+
 typedef struct http_client http_client;
 typedef struct http_req http_req;
 
@@ -48,6 +53,9 @@ typedef struct http_opts {
     const char *cert_file;
     const char *key_file;
     int insecure;              /* TLS: skip peer verification */
+    size_t max_body;           /* collected body limit; 0 = HTTP_MAX_BODY.
+                                  A larger body ends the transfer with
+                                  DRV_EINVALID (streamed bytes not counted) */
     http_head_cb on_head;
     http_data_cb on_data;      /* NULL: collect the body */
     http_done_cb on_done;      /* required */

@@ -98,6 +98,20 @@ int job_read_file(const char *path, const char *what, buf *out, drv_err *err)
     if (out->data == NULL) {
         buf_append(out, "", 0);
     }
+    /* C strings end at a NUL: text after one must not vanish unseen */
+    const char *nul = memchr(out->data, '\0', out->len);
+    if (nul != NULL) {
+        size_t line = 1, col = 1;
+        for (const char *p = out->data; p < nul; p++) {
+            if (*p == '\n') {
+                line++;
+                col = 1;
+            } else {
+                col++;
+            }
+        }
+        return drv_err_set(err, DRV_ESYNTAX, "%s:%zu:%zu: NUL byte in %s", path, line, col, what);
+    }
     return 0;
 }
 
@@ -188,6 +202,7 @@ static int policy_sources_load(policy_sources *ps, const char *dflt, const char 
         ps->paths[ps->n] = drv_xstrdup(buf_str(&path));
         ps->v[ps->n].path = ps->paths[ps->n];
         ps->v[ps->n].text = buf_str(&ps->texts[ps->n]);
+        ps->v[ps->n].len = ps->texts[ps->n].len;
         ps->n++;
         buf_free(&path);
         if (from_ops) {
@@ -298,8 +313,8 @@ int job_load(job *j, const job_args *a, drv_err *err)
         .docker_cert_path = getenv("DOCKER_CERT_PATH"),
         .cwd = cwd,
     };
-    script_source agent_src = { a->config_path, agent_text.data };
-    script_source job_src = { a->job_path, job_text.data };
+    script_source agent_src = { a->config_path, agent_text.data, agent_text.len };
+    script_source job_src = { a->job_path, job_text.data, job_text.len };
     const script_source *agent_p = a->config_path ? &agent_src : NULL;
 
     log_debug("%.1f ms: Lua VM open", elapsed_ms());
@@ -339,7 +354,8 @@ int job_load(job *j, const job_args *a, drv_err *err)
     int want_bridge = strstr(buf_str(&job_text), "bridge_ip") != NULL;
     if (probe_docker(&j->agent, j->script, &j->node, want_bridge, j->api_version, &derr) == 0) {
         h.docker_facts = 1;
-    } else if (a->mode == JOB_RUN) {
+    } else if (a->mode == JOB_RUN || derr.code == DRV_ECONFIG) {
+        /* a bad endpoint is a configuration error for plan too */
         if (err != NULL) {
             *err = derr;
         }

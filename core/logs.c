@@ -48,7 +48,14 @@ static void file_path(const logs *l, const logs_stream *s, unsigned long idx,
     snprintf(out, n, "%s/%s.%s.%lu", l->dir, l->task, s->name, idx);
 }
 
-/* Parses "<task>.<stream>.<digits>"; returns 1 and sets *idx on a match. */
+/* Largest index accepted: far beyond any real rotation count, and small
+ * enough that index + max_files never wraps. */
+#define LOGS_MAX_INDEX 999999999UL
+
+/* Parses "<task>.<stream>.<index>"; returns 1 and sets *idx on a match. Only
+ * canonical indexes match: decimal digits, no leading zero (except "0"),
+ * at most LOGS_MAX_INDEX. Other names ("t.stdout.007", a huge number) are
+ * not ours: never counted, never deleted. */
 static int parse_index(const char *name, const char *task, const char *stream,
                        unsigned long *idx)
 {
@@ -58,14 +65,18 @@ static int parse_index(const char *name, const char *task, const char *stream,
         return 0;
     }
     const char *d = name + tl + sl + 2;
-    if (*d < '0' || *d > '9') {
+    if (d[0] == '\0' || (d[0] == '0' && d[1] != '\0')) {
         return 0;
     }
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(d, &end, 10);
-    if (*end != '\0' || errno != 0) {
-        return 0;
+    unsigned long v = 0;
+    for (; *d != '\0'; d++) {
+        if (*d < '0' || *d > '9') {
+            return 0;
+        }
+        v = v * 10 + (unsigned long)(*d - '0');
+        if (v > LOGS_MAX_INDEX) {
+            return 0;
+        }
     }
     *idx = v;
     return 1;

@@ -1,6 +1,7 @@
 /* probe.c: Docker facts for planning, on a private loop (see probe.h). */
 #include "probe.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -56,13 +57,8 @@ static void ask_network(probe *p)
         done(p, 0, NULL);
         return;
     }
-    docker_req q;
-    memset(&q, 0, sizeof q);
-    q.path = "/networks/bridge";
-    q.timeout_ms = 5000;
-    q.on_done = on_network;
-    q.ud = p;
-    if (docker_request(p->docker, &q, NULL, &e) < 0) {
+    docker_cb cb = { .on_done = on_network, .ud = p, .timeout_ms = 5000 };
+    if (docker_network_inspect(p->docker, "bridge", &cb, NULL, &e) < 0) {
         done(p, 0, NULL);
     }
 }
@@ -103,15 +99,22 @@ static void on_ping(void *ud, int rc, const drv_err *err)
         ask_network(p);
         return;
     }
-    docker_req q;
-    memset(&q, 0, sizeof q);
-    q.path = "/version";
-    q.timeout_ms = 5000;
-    q.on_done = on_version;
-    q.ud = p;
-    if (docker_request(p->docker, &q, NULL, &e) < 0) {
+    docker_cb cb = { .on_done = on_version, .ud = p, .timeout_ms = 5000 };
+    if (docker_version(p->docker, &cb, NULL, &e) < 0) {
         done(p, e.code, &e);
     }
+}
+
+/* Names where the endpoint came from: the agent config wins over
+ * DOCKER_HOST (lua/drv/agent.lua), so a value equal to DOCKER_HOST is most
+ * likely from it. */
+static const char *endpoint_field(const char *endpoint)
+{
+    const char *env = getenv("DOCKER_HOST");
+    if (endpoint != NULL && env != NULL && strcmp(env, endpoint) == 0) {
+        return "environment: DOCKER_HOST";
+    }
+    return "agent config: docker.endpoint";
 }
 
 int probe_docker(const agent_conf *a, script *s, node_facts *f, int want_bridge,
@@ -125,7 +128,10 @@ int probe_docker(const agent_conf *a, script *s, node_facts *f, int want_bridge,
     p.script = s;
     p.facts = f;
     uv_loop_init(&p.loop);
-    docker_opts o = { a->endpoint, a->tls_ca, a->tls_cert, a->tls_key };
+    docker_opts o = {
+        .endpoint = a->endpoint, .field = endpoint_field(a->endpoint),
+        .tls_ca = a->tls_ca, .tls_cert = a->tls_cert, .tls_key = a->tls_key,
+    };
     rc = http_client_new(&p.http, &p.loop, err);
     if (rc == 0) {
         rc = docker_new(&p.docker, p.http, &o, err);

@@ -196,7 +196,7 @@ static void push_host(lua_State *L, const host_facts *h)
         lua_createtable(L, 0, 2);
         lua_pushstring(L, h->policies[i].path);
         lua_setfield(L, -2, "path");
-        lua_pushstring(L, h->policies[i].text);
+        lua_pushlstring(L, h->policies[i].text, h->policies[i].len);
         lua_setfield(L, -2, "source");
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
@@ -319,7 +319,7 @@ static int read_problems(script *s, int idx, problem_list *probs, drv_err *err)
 static void push_source(lua_State *L, const script_source *src)
 {
     if (src != NULL && src->text != NULL) {
-        lua_pushstring(L, src->text);
+        lua_pushlstring(L, src->text, src->len);
         lua_pushstring(L, src->path);
     } else {
         lua_pushnil(L);
@@ -540,7 +540,7 @@ int script_check_policies(script *s, const script_source *policies, size_t n,
         lua_createtable(L, 0, 2);
         lua_pushstring(L, policies[i].path);
         lua_setfield(L, -2, "path");
-        lua_pushstring(L, policies[i].text);
+        lua_pushlstring(L, policies[i].text, policies[i].len);
         lua_setfield(L, -2, "source");
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }

@@ -18,6 +18,7 @@ typedef struct script script;
 typedef struct script_source {
     const char *path;        /* shown in messages */
     const char *text;
+    size_t len;              /* bytes in text: pushed whole, NUL bytes included */
 } script_source;
 
 typedef struct script_kv {

@@ -54,6 +54,7 @@ struct task {
     long exit_code;
     int oom_killed;
     drv_err err;               /* failure before the container ran */
+    drv_err sink_err;          /* why the log sink refused a frame */
 };
 
 typedef void (*step_fn)(task *t, int rc, long status, const buf *body, const drv_err *err);
@@ -64,6 +65,9 @@ typedef struct call_ctx {
     step_fn next;
     head_fn head;              /* status line in; runs inside libcurl: no requests */
     http_req **slot;
+    docker_cb cb;              /* what the docker_* call reports to */
+    http_req *r;               /* the request it started */
+    drv_err err;               /* why it could not start */
 } call_ctx;
 
 static void advance(task *t);
@@ -97,50 +101,42 @@ static void on_call_head(void *ud, http_req *r, long status)
     c->head(c->t, status);
 }
 
-/* Starts a Docker request whose result goes to `next` (and whose status
- * line, if `head` is set, goes to `head` as soon as it arrives). */
-static int call_head(task *t, http_req **slot, const char *method, const char *path,
-                     const char *json, FILE *tar, http_data_cb on_data, head_fn head,
-                     step_fn next)
+/* Prepares a Docker call whose result goes to `next` (and whose status line,
+ * if `head` is set, goes to `head` as soon as it arrives). Pass c->cb, &c->r
+ * and &c->err to the docker_* function, and its result to call_end:
+ *     call_end(c, docker_container_start(d, id, &c->cb, &c->r, &c->err)) */
+static call_ctx *call_new(task *t, http_req **slot, http_data_cb on_data, head_fn head,
+                          step_fn next)
 {
     call_ctx *c = drv_xcalloc(1, sizeof *c);
-    docker_req q;
-    http_req *r = NULL;
-    drv_err err;
-
     c->t = t;
     c->next = next;
     c->head = head;
     c->slot = slot;
-    memset(&q, 0, sizeof q);
-    q.method = method;
-    q.path = path;
-    q.json = json;
-    q.tar = tar;
-    q.on_data = on_data;
-    q.on_head = head != NULL ? on_call_head : NULL;
-    q.on_done = on_call_done;
-    q.ud = c;
-    q.timeout_ms = (on_data != NULL || tar != NULL || strstr(path, "/wait") != NULL) ? 0 : 120000;
-    int rc = docker_request(t->ctx.docker, &q, &r, &err);
+    c->cb.on_data = on_data;
+    c->cb.on_head = head != NULL ? on_call_head : NULL;
+    c->cb.on_done = on_call_done;
+    c->cb.ud = c;
+    drv_err_clear(&c->err);
+    return c;
+}
+
+/* Accounts for a started call, or records why it did not start. */
+static int call_end(call_ctx *c, int rc)
+{
+    task *t = c->t;
     if (rc < 0) {
-        free(c);
         if (t->err.code == 0) {
-            t->err = err;
+            t->err = c->err;
         }
+        free(c);
         return rc;
     }
     t->pending++;
-    if (slot != NULL) {
-        *slot = r;
+    if (c->slot != NULL) {
+        *c->slot = c->r;
     }
     return 0;
-}
-
-static int call(task *t, http_req **slot, const char *method, const char *path,
-                const char *json, FILE *tar, http_data_cb on_data, step_fn next)
-{
-    return call_head(t, slot, method, path, json, tar, on_data, NULL, next);
 }
 
 /* Records the first failure; the task then winds down. */
@@ -316,8 +312,8 @@ static void load_image(task *t)
     }
     log_info("task \"%s\": loading image \"%s\" from \"%s\"", t->pt->task, t->pt->image, t->pt->load);
     lines_init(&t->load_lines, 0, on_load_line, t);
-    if (call(t, &t->main_req, "POST", "/images/load?quiet=1", NULL, t->load_file,
-             on_load_data, on_load) < 0) {
+    call_ctx *c = call_new(t, &t->main_req, on_load_data, NULL, on_load);
+    if (call_end(c, docker_image_load(t->ctx.docker, t->load_file, 1, &c->cb, &c->r, &c->err)) < 0) {
         fclose(t->load_file);
         t->load_file = NULL;
         lines_free(&t->load_lines);
@@ -376,7 +372,6 @@ static int check_confined(task *t, drv_err *err)
 
 static void create_container(task *t)
 {
-    buf path = BUF_INIT;
     drv_err e;
 
     if (check_confined(t, &e) < 0) {
@@ -384,12 +379,12 @@ static void create_container(task *t)
         finish(t);
         return;
     }
-    buf_appendf(&path, "/containers/create?name=%s", t->pt->name);
     t->state = ST_CREATE;
-    if (call(t, &t->main_req, "POST", buf_str(&path), t->pt->body, NULL, NULL, on_create) < 0) {
+    call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_create);
+    if (call_end(c, docker_container_create(t->ctx.docker, t->pt->name, t->pt->body, &c->cb,
+                                            &c->r, &c->err)) < 0) {
         finish(t);
     }
-    buf_free(&path);
 }
 
 /* Output: the attach stream, opened before start, demultiplexed into the log
@@ -398,7 +393,8 @@ static void create_container(task *t)
 static int on_frame(void *ud, int stream, const char *data, size_t len)
 {
     task *t = ud;
-    return logs_write(t->logs, stream == FRAME_STDERR ? FRAME_STDERR : FRAME_STDOUT, data, len, NULL);
+    return logs_write(t->logs, stream == FRAME_STDERR ? FRAME_STDERR : FRAME_STDOUT, data, len,
+                      &t->sink_err);
 }
 
 static int on_logs_data(void *ud, const char *data, size_t len)
@@ -406,9 +402,14 @@ static int on_logs_data(void *ud, const char *data, size_t len)
     call_ctx *c = ud;
     task *t = c->t;
     drv_err err;
+    /* a refusal of the sink (on_frame) leaves `err` alone: its reason is in
+     * t->sink_err */
+    drv_err_clear(&err);
+    drv_err_clear(&t->sink_err);
     int rc = frame_feed(&t->frames, data, len, &err);
     if (rc < 0) {
-        log_warn("task \"%s\": log stream: %s", t->pt->task, err.msg);
+        log_warn("task \"%s\": log stream: %s", t->pt->task,
+                 err.code != 0 ? err.msg : t->sink_err.code != 0 ? t->sink_err.msg : "aborted");
     }
     return rc;
 }
@@ -505,16 +506,13 @@ static void on_create(task *t, int rc, long status, const buf *body, const drv_e
         remove_container(t);
         return;
     }
-    buf path = BUF_INIT;
-    buf_appendf(&path, "/containers/%s/attach?stream=1&stdout=1&stderr=1", t->id);
     t->state = ST_ATTACH;
     frame_init(&t->frames, t->pt->tty, on_frame, t);
-    if (call_head(t, &t->logs_req, "POST", buf_str(&path), NULL, NULL, on_logs_data,
-                  on_attached, on_logs) < 0) {
+    call_ctx *c = call_new(t, &t->logs_req, on_logs_data, on_attached, on_logs);
+    if (call_end(c, docker_container_attach(t->ctx.docker, t->id, &c->cb, &c->r, &c->err)) < 0) {
         t->logs_done = 1;
         start_container(t);
     }
-    buf_free(&path);
 }
 
 static void start_container(task *t)
@@ -526,13 +524,11 @@ static void start_container(task *t)
         remove_container(t);
         return;
     }
-    buf path = BUF_INIT;
-    buf_appendf(&path, "/containers/%s/start", t->id);
     t->state = ST_START;
-    if (call(t, &t->main_req, "POST", buf_str(&path), NULL, NULL, NULL, on_start) < 0) {
+    call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_start);
+    if (call_end(c, docker_container_start(t->ctx.docker, t->id, &c->cb, &c->r, &c->err)) < 0) {
         remove_container(t);
     }
-    buf_free(&path);
 }
 
 static void on_attach_timer(uv_timer_t *timer)
@@ -561,11 +557,9 @@ static void on_signal_sent(task *t, int rc, long status, const buf *body, const 
 
 static void send_signal(task *t, const char *sig)
 {
-    buf path = BUF_INIT;
-    buf_appendf(&path, "/containers/%s/kill?signal=%s", t->id, sig);
     /* 409 (not running) and 404 (gone) mean it already stopped: ignore */
-    call(t, NULL, "POST", buf_str(&path), NULL, NULL, NULL, on_signal_sent);
-    buf_free(&path);
+    call_ctx *c = call_new(t, NULL, NULL, NULL, on_signal_sent);
+    (void)call_end(c, docker_container_kill(t->ctx.docker, t->id, sig, &c->cb, &c->r, &c->err));
 }
 
 static void on_kill_timer(uv_timer_t *timer)
@@ -600,12 +594,10 @@ static void signal_running(task *t)
     /* no kill_signal: Docker sends the container's STOPSIGNAL (the image's,
      * else SIGTERM) and SIGKILL after t seconds; the timer is a backstop */
     long secs = (t->pt->kill_timeout_ms + 999) / 1000;
-    buf path = BUF_INIT;
-    buf_appendf(&path, "/containers/%s/stop?t=%ld", t->id, secs);
     log_info("task \"%s\": stopping with the image's stop signal (kill_timeout %ld ms)",
              t->pt->task, t->pt->kill_timeout_ms);
-    call(t, NULL, "POST", buf_str(&path), NULL, NULL, NULL, on_signal_sent);
-    buf_free(&path);
+    call_ctx *c = call_new(t, NULL, NULL, NULL, on_signal_sent);
+    (void)call_end(c, docker_container_stop(t->ctx.docker, t->id, secs, &c->cb, &c->r, &c->err));
     uv_timer_start(&t->timer, on_kill_timer, (uint64_t)(secs * 1000 + 1000), 0);
 }
 
@@ -619,14 +611,12 @@ static void on_start(task *t, int rc, long status, const buf *body, const drv_er
         return;
     }
     t->state = ST_RUNNING;
-    buf path = BUF_INIT;
-    buf_appendf(&path, "/containers/%s/wait?condition=not-running", t->id);
-    if (call(t, &t->main_req, "POST", buf_str(&path), NULL, NULL, NULL, on_wait) < 0) {
-        buf_free(&path);
+    call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_wait);
+    if (call_end(c, docker_container_wait(t->ctx.docker, t->id, "not-running", &c->cb, &c->r,
+                                          &c->err)) < 0) {
         remove_container(t);
         return;
     }
-    buf_free(&path);
     if (t->stopping) {
         signal_running(t);
     }
@@ -662,13 +652,11 @@ static void on_wait(task *t, int rc, long status, const buf *body, const drv_err
     } else if (!(t->stopping && rc == DRV_ECANCELED)) {
         docker_failure(t, DRV_ETASK, "wait for container", rc, status, body, err);
     }
-    buf path = BUF_INIT;
-    buf_appendf(&path, "/containers/%s/json", t->id);
-    if (call(t, &t->main_req, "GET", buf_str(&path), NULL, NULL, NULL, on_container_inspect) < 0) {
+    call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_container_inspect);
+    if (call_end(c, docker_container_inspect(t->ctx.docker, t->id, &c->cb, &c->r, &c->err)) < 0) {
         t->state = ST_EXITED;
         advance(t);
     }
-    buf_free(&path);
 }
 
 static void on_drain_timeout(uv_timer_t *timer)
@@ -697,17 +685,16 @@ static void on_remove(task *t, int rc, long status, const buf *body, const drv_e
 
 static void remove_container(task *t)
 {
-    buf path = BUF_INIT;
     t->state = ST_REMOVE;
     if (t->logs_req != NULL) {
         http_cancel(t->logs_req);
     }
-    buf_appendf(&path, "/containers/%s?force=1&v=1", t->id);
-    if (call(t, NULL, "DELETE", buf_str(&path), NULL, NULL, NULL, on_remove) < 0) {
+    call_ctx *c = call_new(t, NULL, NULL, NULL, on_remove);
+    if (call_end(c, docker_container_remove(t->ctx.docker, t->id, 1, 1, &c->cb, &c->r,
+                                            &c->err)) < 0) {
         log_error("task \"%s\": could not remove container \"%s\"", t->pt->task, t->pt->name);
         finish(t);
     }
-    buf_free(&path);
 }
 
 /* Moves through the steps that have no request of their own. */

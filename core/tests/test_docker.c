@@ -1,0 +1,372 @@
+/* test_docker.c: the Engine API layer: every path parameter and query value
+ * is percent-escaped (checked on the request line a fake daemon on a unix
+ * socket receives), API versions are "N.N" only, endpoints are validated. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "docker.h"
+#include "fake_server.h"
+#include "test.h"
+
+static char tmpdir[64];
+
+/* every byte class that must not pass through: & ? # / space % and UTF-8 */
+#define NASTY "a&b?c#d/e f%g\xc3\xa9=h+i;j"
+#define NASTY_ESCAPED "a%26b%3Fc%23d%2Fe%20f%25g%C3%A9%3Dh%2Bi%3Bj"
+
+TEST(escape_keeps_only_unreserved)
+{
+    buf b = BUF_INIT;
+    docker_escape(&b, "AZaz09-._~");
+    ASSERT_STR_EQ("AZaz09-._~", buf_str(&b));
+    buf_reset(&b);
+    docker_escape(&b, NASTY);
+    ASSERT_STR_EQ(NASTY_ESCAPED, buf_str(&b));
+    buf_reset(&b);
+    docker_escape(&b, "\x01\x7f\xff:@!$'()*,[]");
+    ASSERT_STR_EQ("%01%7F%FF%3A%40%21%24%27%28%29%2A%2C%5B%5D", buf_str(&b));
+    buf_free(&b);
+}
+
+TEST(path_escapes_segments_and_query_values)
+{
+    buf b = BUF_INIT;
+    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/containers/{}/kill", NASTY, "signal", "SIG&X=1", NULL));
+    ASSERT_STR_EQ("/containers/" NASTY_ESCAPED "/kill?signal=SIG%26X%3D1", buf_str(&b));
+    buf_reset(&b);
+    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/containers/create", "name", "web&platform=x", NULL));
+    ASSERT_STR_EQ("/containers/create?name=web%26platform%3Dx", buf_str(&b));
+    buf_reset(&b);
+    /* a NULL value leaves its pair out; no query at all gives no "?" */
+    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/containers/{}", "c1", "force", "1", "v", NULL,
+                                 "x", "2", NULL));
+    ASSERT_STR_EQ("/containers/c1?force=1&x=2", buf_str(&b));
+    buf_reset(&b);
+    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/version", NULL));
+    ASSERT_STR_EQ("/version", buf_str(&b));
+    buf_free(&b);
+}
+
+TEST(path_refuses_empty_and_dot_segments)
+{
+    const char *bad[] = { "", ".", ".." };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        buf b = BUF_INIT;
+        drv_err err;
+        drv_err_clear(&err);
+        ASSERT_INT_EQ(DRV_EINVALID, docker_path(&b, &err, "/containers/{}/start", bad[i], NULL));
+        ASSERT_CONTAINS(err.msg, "invalid path parameter");
+        buf_free(&b);
+    }
+    buf b = BUF_INIT;
+    ASSERT_INT_EQ(DRV_EINVALID, docker_path(&b, NULL, "/containers/{}/start", (const char *)NULL, NULL));
+    buf_reset(&b);
+    /* dots inside a longer segment are fine (unreserved) */
+    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/networks/{}", "...", NULL));
+    ASSERT_STR_EQ("/networks/...", buf_str(&b));
+    buf_free(&b);
+}
+
+TEST(api_version_must_be_digits_dot_digits)
+{
+    ASSERT(docker_api_version_valid("1.41"));
+    ASSERT(docker_api_version_valid("1.24"));
+    ASSERT(docker_api_version_valid("10.0"));
+    const char *bad[] = { "", "1", "1.", ".1", "1.30/../../x?", "1.41 ", " 1.41", "1.4.1",
+                          "v1.41", "1.41\r\nX: y", "12345.1", "1.12345", "1.x", "-1.2" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (docker_api_version_valid(bad[i])) {
+            TEST_FAIL_("accepted API version \"%s\"", bad[i]);
+        }
+    }
+    ASSERT(!docker_api_version_valid(NULL));
+}
+
+TEST(set_api_version_refuses_and_keeps_the_old_one)
+{
+    docker *d = NULL;
+    drv_err err;
+    docker_opts o = { .endpoint = "unix:///run/x.sock" };
+    ASSERT_INT_EQ(0, docker_new(&d, NULL, &o, NULL));
+    ASSERT_INT_EQ(0, docker_set_api_version(d, "1.41", NULL));
+    ASSERT_STR_EQ("1.41", docker_api_version(d));
+    ASSERT_INT_EQ(DRV_EINVALID, docker_set_api_version(d, "1.30/../../x?", &err));
+    ASSERT_CONTAINS(err.msg, "\"1.30/../../x?\"");
+    ASSERT_STR_EQ("1.41", docker_api_version(d));
+    docker_free(d);
+}
+
+TEST(endpoints_are_validated)
+{
+    const char *good[] = { "unix:///var/run/docker.sock", "unix:///x", "tcp://127.0.0.1:2375",
+                           "tcp://docker-host.example:1", "tcp://h:65535", "tcp://h:2376/",
+                           "tcp://[::1]:2375", "tcp://my_host:80" };
+    const char *bad[] = { "tcp://", "tcp://:2375", "tcp://host", "tcp://host:", "tcp://host:0",
+                          "tcp://host:65536", "tcp://host:99999999", "tcp://host:12a",
+                          "tcp://user@host:1", "tcp://host:1/x", "tcp://host:1?x",
+                          "tcp://[]:1", "tcp://[::1]", "tcp://host:-1", "unix://", "unix://rel",
+                          "unix:///", "unix:///a\nb", "http://127.0.0.1:2375", "https://h:1",
+                          "ssh://h", "fd://", "", "/var/run/docker.sock" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        drv_err err;
+        if (docker_endpoint_check(good[i], NULL, &err) != 0) {
+            TEST_FAIL_("refused endpoint \"%s\": %s", good[i], err.msg);
+        }
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (docker_endpoint_check(bad[i], NULL, NULL) != DRV_ECONFIG) {
+            TEST_FAIL_("accepted endpoint \"%s\"", bad[i]);
+        }
+    }
+    drv_err err;
+    docker *d = NULL;
+    docker_opts o = { .endpoint = "tcp://", .field = "agent config: docker.endpoint" };
+    ASSERT_INT_EQ(DRV_ECONFIG, docker_new(&d, NULL, &o, &err));
+    ASSERT(d == NULL);
+    ASSERT_CONTAINS(err.msg, "agent config: docker.endpoint: ");
+    ASSERT_CONTAINS(err.msg, "\"tcp://\"");
+    /* control bytes are shown escaped, not printed raw */
+    ASSERT_INT_EQ(DRV_ECONFIG, docker_endpoint_check("unix:///a\nb", NULL, &err));
+    ASSERT_CONTAINS(err.msg, "\"unix:///a\\x0ab\"");
+}
+
+/* --- against a fake daemon --------------------------------------------------- */
+
+typedef struct result {
+    int calls;
+    int rc;
+    long status;
+    char msg[DRV_ERR_MSG_MAX];
+    http_client *http;
+    fake_server *srv;
+} result;
+
+static void on_done(void *ud, http_req *r, int rc, long status, const buf *body,
+                    const drv_err *err)
+{
+    result *res = ud;
+    (void)r;
+    (void)body;
+    res->calls++;
+    res->rc = rc;
+    res->status = status;
+    snprintf(res->msg, sizeof res->msg, "%s", err ? err->msg : "");
+    http_client_close(res->http);
+    fake_server_close(res->srv);
+}
+
+static void on_ping_done(void *ud, int rc, const drv_err *err)
+{
+    result *res = ud;
+    res->calls++;
+    res->rc = rc;
+    snprintf(res->msg, sizeof res->msg, "%s", err ? err->msg : "");
+    http_client_close(res->http);
+    fake_server_close(res->srv);
+}
+
+#define OK_RESPONSE "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" \
+                    "Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+
+typedef int (*call_fn)(docker *d, const docker_cb *cb);
+
+static int call_create(docker *d, const docker_cb *cb)
+{
+    return docker_container_create(d, "web&platform=x", "{\"Image\":\"x\"}", cb, NULL, NULL);
+}
+
+static int call_kill(docker *d, const docker_cb *cb)
+{
+    return docker_container_kill(d, NASTY, "SIGTERM&x=1", cb, NULL, NULL);
+}
+
+static int call_remove(docker *d, const docker_cb *cb)
+{
+    return docker_container_remove(d, "../../images/x", 1, 1, cb, NULL, NULL);
+}
+
+static int call_network(docker *d, const docker_cb *cb)
+{
+    return docker_network_inspect(d, "bridge?x#y", cb, NULL, NULL);
+}
+
+/* Runs one call against the fake daemon; returns the request line. */
+static void run_call(call_fn fn, const char *response, result *res, char *line, size_t n)
+{
+    uv_loop_t loop;
+    fake_server srv;
+    docker *d = NULL;
+    memset(res, 0, sizeof *res);
+    uv_loop_init(&loop);
+    if (fake_server_start(&srv, &loop, tmpdir, response, strlen(response)) != 0) {
+        snprintf(line, n, "fake server failed");
+        return;
+    }
+    char ep[160];
+    snprintf(ep, sizeof ep, "unix://%s", srv.path);
+    docker_opts o = { .endpoint = ep };
+    http_client_new(&res->http, &loop, NULL);
+    res->srv = &srv;
+    docker_new(&d, res->http, &o, NULL);
+    docker_set_api_version(d, "1.41", NULL);
+    docker_cb cb = { .on_done = on_done, .ud = res };
+    if (fn(d, &cb) != 0) {
+        http_client_close(res->http);
+        fake_server_close(&srv);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    snprintf(line, n, "%s", srv.request_line);
+    docker_free(d);
+    fake_server_free(&srv);
+}
+
+TEST(create_escapes_the_name_on_the_wire)
+{
+    result res;
+    char line[2048];
+    run_call(call_create, OK_RESPONSE, &res, line, sizeof line);
+    ASSERT_INT_EQ(1, res.calls);
+    ASSERT_INT_EQ(0, res.rc);
+    ASSERT_STR_EQ("POST /v1.41/containers/create?name=web%26platform%3Dx HTTP/1.1", line);
+}
+
+TEST(kill_escapes_the_id_and_the_signal)
+{
+    result res;
+    char line[2048];
+    run_call(call_kill, OK_RESPONSE, &res, line, sizeof line);
+    ASSERT_INT_EQ(0, res.rc);
+    ASSERT_STR_EQ("POST /v1.41/containers/" NASTY_ESCAPED "/kill?signal=SIGTERM%26x%3D1 HTTP/1.1",
+                  line);
+}
+
+TEST(remove_cannot_climb_out_of_containers)
+{
+    result res;
+    char line[2048];
+    run_call(call_remove, OK_RESPONSE, &res, line, sizeof line);
+    ASSERT_INT_EQ(0, res.rc);
+    ASSERT_STR_EQ("DELETE /v1.41/containers/..%2F..%2Fimages%2Fx?force=1&v=1 HTTP/1.1", line);
+}
+
+TEST(network_inspect_escapes_the_name)
+{
+    result res;
+    char line[2048];
+    run_call(call_network, OK_RESPONSE, &res, line, sizeof line);
+    ASSERT_INT_EQ(0, res.rc);
+    ASSERT_STR_EQ("GET /v1.41/networks/bridge%3Fx%23y HTTP/1.1", line);
+}
+
+/* Pings a fake daemon answering with `api_header`; fills res and version. */
+static void run_ping(const char *api_header, result *res, char *version, size_t n)
+{
+    uv_loop_t loop;
+    fake_server srv;
+    docker *d = NULL;
+    char response[512];
+    snprintf(response, sizeof response,
+             "HTTP/1.1 200 OK\r\nApi-Version: %s\r\nServer: Docker/24.0.5 (linux)\r\n"
+             "Content-Length: 2\r\nConnection: close\r\n\r\nOK", api_header);
+    memset(res, 0, sizeof *res);
+    uv_loop_init(&loop);
+    if (fake_server_start(&srv, &loop, tmpdir, response, strlen(response)) != 0) {
+        return;
+    }
+    char ep[160];
+    snprintf(ep, sizeof ep, "unix://%s", srv.path);
+    docker_opts o = { .endpoint = ep };
+    http_client_new(&res->http, &loop, NULL);
+    res->srv = &srv;
+    docker_new(&d, res->http, &o, NULL);
+    if (docker_ping(d, on_ping_done, res, NULL) != 0) {
+        http_client_close(res->http);
+        fake_server_close(&srv);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    snprintf(version, n, "%s", docker_api_version(d));
+    docker_free(d);
+    fake_server_free(&srv);
+}
+
+TEST(ping_takes_a_valid_api_version)
+{
+    result res;
+    char v[32];
+    run_ping("1.41", &res, v, sizeof v);
+    ASSERT_INT_EQ(1, res.calls);
+    ASSERT_INT_EQ(0, res.rc);
+    ASSERT_STR_EQ("1.41", v);
+    run_ping("1.99", &res, v, sizeof v);
+    ASSERT_INT_EQ(0, res.rc);
+    ASSERT_STR_EQ(DOCKER_API_MAX, v);
+}
+
+TEST(ping_refuses_a_path_in_the_api_version)
+{
+    result res;
+    char v[32];
+    run_ping("1.30/../../x?", &res, v, sizeof v);
+    ASSERT_INT_EQ(1, res.calls);
+    ASSERT_INT_EQ(DRV_EDOCKER, res.rc);
+    ASSERT_CONTAINS(res.msg, "invalid Api-Version header");
+    ASSERT_CONTAINS(res.msg, "\"1.30/../../x?\"");
+    ASSERT_STR_EQ(DOCKER_API_MAX, v);   /* unchanged */
+}
+
+TEST(error_body_over_the_cap_is_refused)
+{
+    /* a 20 MiB error body: more than DOCKER_MAX_BODY */
+    size_t big = DOCKER_MAX_BODY + 4 * 1024 * 1024;
+    char head[256];
+    snprintf(head, sizeof head, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n", big);
+    buf resp = BUF_INIT;
+    buf_puts(&resp, head);
+    char *pad = malloc(big + 1);
+    memset(pad, ' ', big);
+    pad[big] = '\0';
+    buf_append(&resp, pad, big);
+    free(pad);
+    result res;
+    char line[2048];
+    run_call(call_network, buf_str(&resp), &res, line, sizeof line);
+    buf_free(&resp);
+    ASSERT_INT_EQ(1, res.calls);
+    ASSERT_INT_EQ(DRV_EINVALID, res.rc);
+    ASSERT_CONTAINS(res.msg, "response body larger than");
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);   /* the fake daemon writes to clients that left */
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/drvctl-test-docker.XXXXXX");
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(escape_keeps_only_unreserved);
+    RUN(path_escapes_segments_and_query_values);
+    RUN(path_refuses_empty_and_dot_segments);
+    RUN(api_version_must_be_digits_dot_digits);
+    RUN(set_api_version_refuses_and_keeps_the_old_one);
+    RUN(endpoints_are_validated);
+    RUN(create_escapes_the_name_on_the_wire);
+    RUN(kill_escapes_the_id_and_the_signal);
+    RUN(remove_cannot_climb_out_of_containers);
+    RUN(network_inspect_escapes_the_name);
+    RUN(ping_takes_a_valid_api_version);
+    RUN(ping_refuses_a_path_in_the_api_version);
+    RUN(error_body_over_the_cap_is_refused);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    }
+    return test_summary();
+}
