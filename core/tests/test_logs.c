@@ -278,6 +278,91 @@ TEST(unrelated_files_are_ignored)
     remove_dir(dir);
 }
 
+TEST(huge_index_neither_wraps_nor_deletes_the_newest)
+{
+    const char *dir = fresh_dir();
+    logs_opts o = opts(dir, 3, 4);
+    logs *l = NULL;
+    buf b = BUF_INIT;
+    /* ULONG_MAX: once taken as the newest index, the next rotation wrapped
+     * to 0 and deleted ULONG_MAX - 1 ... and the newest file went away */
+    touch(dir, "web.stdout.18446744073709551615", "evil");
+    touch(dir, "web.stdout.1000000000", "big");
+    touch(dir, "web.stdout.1", "old");
+    ASSERT_INT_EQ(logs_open(&l, &o, NULL), 0);
+    ASSERT_INT_EQ(logs_write(l, FRAME_STDOUT, "abcdefgh", 8, NULL), 0);
+    logs_close(l);
+    /* writing went on from index 1 (the highest canonical one) */
+    ASSERT_INT_EQ(read_file(dir, "web.stdout.1", &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "olda");
+    ASSERT_INT_EQ(read_file(dir, "web.stdout.2", &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "bcde");
+    ASSERT_INT_EQ(read_file(dir, "web.stdout.3", &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "fgh");
+    ASSERT(!exists(dir, "web.stdout.0"));
+    /* the strangers are untouched */
+    ASSERT_INT_EQ(read_file(dir, "web.stdout.18446744073709551615", &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "evil");
+    ASSERT_INT_EQ(read_file(dir, "web.stdout.1000000000", &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "big");
+    buf_free(&b);
+    remove_dir(dir);
+}
+
+TEST(leading_zero_index_is_not_counted_nor_deleted)
+{
+    const char *dir = fresh_dir();
+    logs_opts o = opts(dir, 2, 2);
+    logs *l = NULL;
+    buf b = BUF_INIT;
+    touch(dir, "web.stdout.007", "seven");
+    touch(dir, "web.stdout.00", "zero");
+    touch(dir, "web.stdout.+3", "plus");
+    touch(dir, "web.stdout. 4", "space");
+    ASSERT_INT_EQ(logs_open(&l, &o, NULL), 0);
+    /* 12 bytes in 2-byte files: indexes 0..5, of which 4 and 5 are kept */
+    ASSERT_INT_EQ(logs_write(l, FRAME_STDOUT, "aabbccddeeff", 12, NULL), 0);
+    logs_close(l);
+    ASSERT(!exists(dir, "web.stdout.0"));
+    ASSERT(!exists(dir, "web.stdout.3"));
+    ASSERT_INT_EQ(read_file(dir, "web.stdout.4", &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "ee");
+    ASSERT_INT_EQ(read_file(dir, "web.stdout.5", &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "ff");
+    ASSERT_INT_EQ(read_file(dir, "web.stdout.007", &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "seven");
+    ASSERT(exists(dir, "web.stdout.00"));
+    ASSERT(exists(dir, "web.stdout.+3"));
+    ASSERT(exists(dir, "web.stdout. 4"));
+    /* reopening still starts from 5, not 7 */
+    ASSERT_INT_EQ(logs_open(&l, &o, NULL), 0);
+    ASSERT_INT_EQ(logs_write(l, FRAME_STDOUT, "g", 1, NULL), 0);
+    logs_close(l);
+    ASSERT_INT_EQ(read_file(dir, "web.stdout.6", &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "g");
+    ASSERT(!exists(dir, "web.stdout.8"));
+    buf_free(&b);
+    remove_dir(dir);
+}
+
+TEST(largest_canonical_index_is_accepted)
+{
+    const char *dir = fresh_dir();
+    logs_opts o = opts(dir, 2, 100);
+    logs *l = NULL;
+    buf b = BUF_INIT;
+    touch(dir, "web.stdout.999999999", "max");
+    touch(dir, "web.stdout.999999997", "gone");
+    ASSERT_INT_EQ(logs_open(&l, &o, NULL), 0);
+    ASSERT_INT_EQ(logs_write(l, FRAME_STDOUT, "!", 1, NULL), 0);
+    logs_close(l);
+    ASSERT_INT_EQ(read_file(dir, "web.stdout.999999999", &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "max!");
+    ASSERT(!exists(dir, "web.stdout.999999997"));
+    buf_free(&b);
+    remove_dir(dir);
+}
+
 TEST(missing_directory_is_an_error)
 {
     logs_opts o = opts("/nonexistent/drvctl/logs", 2, 100);
@@ -378,6 +463,9 @@ int main(void)
     RUN(restart_appends_to_highest_index);
     RUN(open_prunes_indexes_beyond_max_files);
     RUN(unrelated_files_are_ignored);
+    RUN(huge_index_neither_wraps_nor_deletes_the_newest);
+    RUN(leading_zero_index_is_not_counted_nor_deleted);
+    RUN(largest_canonical_index_is_accepted);
     RUN(missing_directory_is_an_error);
     RUN(echo_prefixes_lines_per_stream);
     RUN(no_echo_without_prefix);
