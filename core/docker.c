@@ -463,35 +463,35 @@ int docker_container_create(docker *d, const char *name, const char *json,
                             const docker_cb *cb, http_req **out, drv_err *err)
 {
     return json_call(d, "POST", json, DEFAULT_TIMEOUT_MS, cb, out, err,
-                     "/containers/create", "name", name, NULL);
+                     "/containers/create", "name", name, DOCKER_END);
 }
 
 int docker_container_attach(docker *d, const char *id, const docker_cb *cb,
                             http_req **out, drv_err *err)
 {
     return json_call(d, "POST", NULL, 0, cb, out, err, "/containers/{}/attach", id,
-                     "stream", "1", "stdout", "1", "stderr", "1", NULL);
+                     "stream", "1", "stdout", "1", "stderr", "1", DOCKER_END);
 }
 
 int docker_container_start(docker *d, const char *id, const docker_cb *cb,
                            http_req **out, drv_err *err)
 {
     return json_call(d, "POST", NULL, DEFAULT_TIMEOUT_MS, cb, out, err,
-                     "/containers/{}/start", id, NULL);
+                     "/containers/{}/start", id, DOCKER_END);
 }
 
 int docker_container_wait(docker *d, const char *id, const char *condition,
                           const docker_cb *cb, http_req **out, drv_err *err)
 {
     return json_call(d, "POST", NULL, 0, cb, out, err, "/containers/{}/wait", id,
-                     "condition", condition, NULL);
+                     "condition", condition, DOCKER_END);
 }
 
 int docker_container_kill(docker *d, const char *id, const char *signal,
                           const docker_cb *cb, http_req **out, drv_err *err)
 {
     return json_call(d, "POST", NULL, DEFAULT_TIMEOUT_MS, cb, out, err,
-                     "/containers/{}/kill", id, "signal", signal, NULL);
+                     "/containers/{}/kill", id, "signal", signal, DOCKER_END);
 }
 
 int docker_container_stop(docker *d, const char *id, long seconds,
@@ -500,28 +500,29 @@ int docker_container_stop(docker *d, const char *id, long seconds,
     char t[32];
     snprintf(t, sizeof t, "%ld", seconds);
     return json_call(d, "POST", NULL, DEFAULT_TIMEOUT_MS, cb, out, err,
-                     "/containers/{}/stop", id, "t", t, NULL);
+                     "/containers/{}/stop", id, "t", t, DOCKER_END);
 }
 
 int docker_container_inspect(docker *d, const char *id, const docker_cb *cb,
                              http_req **out, drv_err *err)
 {
     return json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err,
-                     "/containers/{}/json", id, NULL);
+                     "/containers/{}/json", id, DOCKER_END);
 }
 
 int docker_container_remove(docker *d, const char *id, int force, int volumes,
                             const docker_cb *cb, http_req **out, drv_err *err)
 {
     return json_call(d, "DELETE", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/containers/{}", id,
-                     "force", force ? "1" : NULL, "v", volumes ? "1" : NULL, NULL);
+                     "force", force ? "1" : DOCKER_END, "v", volumes ? "1" : DOCKER_END, DOCKER_END);
 }
 
 int docker_image_load(docker *d, FILE *tar, int quiet, const docker_cb *cb,
                       http_req **out, drv_err *err)
 {
     buf path = BUF_INIT;
-    int rc = docker_path(&path, err, "/images/load", "quiet", quiet ? "1" : NULL, NULL);
+    int rc = docker_path(&path, err, "/images/load", "quiet", quiet ? "1" : DOCKER_END,
+                         DOCKER_END);
     if (rc == 0) {
         rc = start(d, "POST", &path, 1, NULL, tar, 0, DOCKER_MAX_BODY, cb, out, err);
     }
@@ -532,10 +533,11 @@ int docker_image_load(docker *d, FILE *tar, int quiet, const docker_cb *cb,
 int docker_network_inspect(docker *d, const char *name, const docker_cb *cb,
                            http_req **out, drv_err *err)
 {
-    return json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/networks/{}", name, NULL);
+    return json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/networks/{}", name,
+                     DOCKER_END);
 }
 
 int docker_version(docker *d, const docker_cb *cb, http_req **out, drv_err *err)
 {
-    return json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/version", NULL);
+    return json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/version", DOCKER_END);
 }

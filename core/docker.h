@@ -71,12 +71,15 @@ const char *docker_endpoint(const docker *d);
 /// "" when the daemon sent none (then ask GET /version).
 const char *docker_server_version(const docker *d);
 
+/* Ends docker_path's argument list (a typed NULL: a bare NULL may be an int). */
+#define DOCKER_END ((const char *)NULL)
+
 /// Appends a request path to `out`: each "{}" in `tmpl` is replaced by the
 /// next argument, percent-escaped as one path segment; the arguments after
-/// those are query key/value pairs ending with a NULL key (a NULL value
+/// those are query key/value pairs ending with DOCKER_END (a NULL value
 /// leaves its pair out). Only RFC 3986 unreserved characters stay as they
 /// are. An empty, ".", ".." or missing segment is DRV_EINVALID.
-///     docker_path(&b, "/containers/{}/kill", id, "signal", sig, NULL)
+///     docker_path(&b, err, "/containers/{}/kill", id, "signal", sig, DOCKER_END)
 int docker_path(buf *out, drv_err *err, const char *tmpl, ...);
 
 /// Percent-escapes `s` (RFC 3986 unreserved characters kept) onto `out`.

@@ -34,18 +34,20 @@ TEST(escape_keeps_only_unreserved)
 TEST(path_escapes_segments_and_query_values)
 {
     buf b = BUF_INIT;
-    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/containers/{}/kill", NASTY, "signal", "SIG&X=1", NULL));
+    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/containers/{}/kill", NASTY, "signal", "SIG&X=1",
+                                 DOCKER_END));
     ASSERT_STR_EQ("/containers/" NASTY_ESCAPED "/kill?signal=SIG%26X%3D1", buf_str(&b));
     buf_reset(&b);
-    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/containers/create", "name", "web&platform=x", NULL));
+    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/containers/create", "name", "web&platform=x",
+                                 DOCKER_END));
     ASSERT_STR_EQ("/containers/create?name=web%26platform%3Dx", buf_str(&b));
     buf_reset(&b);
     /* a NULL value leaves its pair out; no query at all gives no "?" */
-    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/containers/{}", "c1", "force", "1", "v", NULL,
-                                 "x", "2", NULL));
+    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/containers/{}", "c1", "force", "1", "v", (const char *)NULL,
+                                 "x", "2", DOCKER_END));
     ASSERT_STR_EQ("/containers/c1?force=1&x=2", buf_str(&b));
     buf_reset(&b);
-    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/version", NULL));
+    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/version", DOCKER_END));
     ASSERT_STR_EQ("/version", buf_str(&b));
     buf_free(&b);
 }
@@ -57,15 +59,17 @@ TEST(path_refuses_empty_and_dot_segments)
         buf b = BUF_INIT;
         drv_err err;
         drv_err_clear(&err);
-        ASSERT_INT_EQ(DRV_EINVALID, docker_path(&b, &err, "/containers/{}/start", bad[i], NULL));
+        ASSERT_INT_EQ(DRV_EINVALID, docker_path(&b, &err, "/containers/{}/start", bad[i],
+                                                DOCKER_END));
         ASSERT_CONTAINS(err.msg, "invalid path parameter");
         buf_free(&b);
     }
     buf b = BUF_INIT;
-    ASSERT_INT_EQ(DRV_EINVALID, docker_path(&b, NULL, "/containers/{}/start", (const char *)NULL, NULL));
+    ASSERT_INT_EQ(DRV_EINVALID, docker_path(&b, NULL, "/containers/{}/start",
+                                            (const char *)NULL, DOCKER_END));
     buf_reset(&b);
     /* dots inside a longer segment are fine (unreserved) */
-    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/networks/{}", "...", NULL));
+    ASSERT_INT_EQ(0, docker_path(&b, NULL, "/networks/{}", "...", DOCKER_END));
     ASSERT_STR_EQ("/networks/...", buf_str(&b));
     buf_free(&b);
 }
@@ -141,7 +145,8 @@ typedef struct result {
     long status;
     char msg[DRV_ERR_MSG_MAX];
     http_client *http;
-    fake_server *srv;
+    fake_server srv;
+    int has_srv;
 } result;
 
 static void on_done(void *ud, http_req *r, int rc, long status, const buf *body,
@@ -155,7 +160,7 @@ static void on_done(void *ud, http_req *r, int rc, long status, const buf *body,
     res->status = status;
     snprintf(res->msg, sizeof res->msg, "%s", err ? err->msg : "");
     http_client_close(res->http);
-    fake_server_close(res->srv);
+    fake_server_close(&res->srv);
 }
 
 static void on_ping_done(void *ud, int rc, const drv_err *err)
@@ -165,7 +170,7 @@ static void on_ping_done(void *ud, int rc, const drv_err *err)
     res->rc = rc;
     snprintf(res->msg, sizeof res->msg, "%s", err ? err->msg : "");
     http_client_close(res->http);
-    fake_server_close(res->srv);
+    fake_server_close(&res->srv);
 }
 
 #define OK_RESPONSE "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" \
@@ -197,31 +202,31 @@ static int call_network(docker *d, const docker_cb *cb)
 static void run_call(call_fn fn, const char *response, result *res, char *line, size_t n)
 {
     uv_loop_t loop;
-    fake_server srv;
+    fake_server *srv = &res->srv;
     docker *d = NULL;
     memset(res, 0, sizeof *res);
     uv_loop_init(&loop);
-    if (fake_server_start(&srv, &loop, tmpdir, response, strlen(response)) != 0) {
+    if (fake_server_start(srv, &loop, tmpdir, response, strlen(response)) != 0) {
         snprintf(line, n, "fake server failed");
         return;
     }
     char ep[160];
-    snprintf(ep, sizeof ep, "unix://%s", srv.path);
+    snprintf(ep, sizeof ep, "unix://%s", srv->path);
     docker_opts o = { .endpoint = ep };
     http_client_new(&res->http, &loop, NULL);
-    res->srv = &srv;
+    res->has_srv = 1;
     docker_new(&d, res->http, &o, NULL);
     docker_set_api_version(d, "1.41", NULL);
     docker_cb cb = { .on_done = on_done, .ud = res };
     if (fn(d, &cb) != 0) {
         http_client_close(res->http);
-        fake_server_close(&srv);
+        fake_server_close(srv);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    snprintf(line, n, "%s", srv.request_line);
+    snprintf(line, n, "%s", srv->request_line);
     docker_free(d);
-    fake_server_free(&srv);
+    fake_server_free(srv);
 }
 
 TEST(create_escapes_the_name_on_the_wire)
@@ -266,7 +271,7 @@ TEST(network_inspect_escapes_the_name)
 static void run_ping(const char *api_header, result *res, char *version, size_t n)
 {
     uv_loop_t loop;
-    fake_server srv;
+    fake_server *srv = &res->srv;
     docker *d = NULL;
     char response[512];
     snprintf(response, sizeof response,
@@ -274,24 +279,24 @@ static void run_ping(const char *api_header, result *res, char *version, size_t 
              "Content-Length: 2\r\nConnection: close\r\n\r\nOK", api_header);
     memset(res, 0, sizeof *res);
     uv_loop_init(&loop);
-    if (fake_server_start(&srv, &loop, tmpdir, response, strlen(response)) != 0) {
+    if (fake_server_start(srv, &loop, tmpdir, response, strlen(response)) != 0) {
         return;
     }
     char ep[160];
-    snprintf(ep, sizeof ep, "unix://%s", srv.path);
+    snprintf(ep, sizeof ep, "unix://%s", srv->path);
     docker_opts o = { .endpoint = ep };
     http_client_new(&res->http, &loop, NULL);
-    res->srv = &srv;
+    res->has_srv = 1;
     docker_new(&d, res->http, &o, NULL);
     if (docker_ping(d, on_ping_done, res, NULL) != 0) {
         http_client_close(res->http);
-        fake_server_close(&srv);
+        fake_server_close(srv);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     snprintf(version, n, "%s", docker_api_version(d));
     docker_free(d);
-    fake_server_free(&srv);
+    fake_server_free(srv);
 }
 
 TEST(ping_takes_a_valid_api_version)

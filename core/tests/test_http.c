@@ -18,7 +18,8 @@ typedef struct result {
     char body[256];
     char msg[DRV_ERR_MSG_MAX];
     http_client *close_me;     /* closed from inside on_done when set */
-    fake_server *srv;          /* closed from inside on_done when set */
+    fake_server srv;           /* closed from inside on_done when has_srv */
+    int has_srv;
     size_t body_len;
     size_t streamed;
 } result;
@@ -39,8 +40,8 @@ static void on_done(void *ud, http_req *r, int rc, long status, const buf *body,
     if (res->close_me != NULL) {
         http_client_close(res->close_me);
     }
-    if (res->srv != NULL) {
-        fake_server_close(res->srv);
+    if (res->has_srv) {
+        fake_server_close(&res->srv);
     }
 }
 
@@ -57,7 +58,7 @@ static void fetch(const char *head, size_t body_len, size_t max_body, int stream
 {
     uv_loop_t loop;
     http_client *c = NULL;
-    fake_server srv;
+    fake_server *srv = &res->srv;
     buf resp = BUF_INIT;
     memset(res, 0, sizeof *res);
     buf_puts(&resp, head);
@@ -66,23 +67,23 @@ static void fetch(const char *head, size_t body_len, size_t max_body, int stream
     buf_append(&resp, pad, body_len);
     free(pad);
     uv_loop_init(&loop);
-    if (fake_server_start(&srv, &loop, tmpdir, resp.data, resp.len) != 0) {
+    if (fake_server_start(srv, &loop, tmpdir, resp.data, resp.len) != 0) {
         buf_free(&resp);
         return;
     }
     buf_free(&resp);
     http_client_new(&c, &loop, NULL);
     res->close_me = c;
-    res->srv = &srv;
-    http_opts o = { .url = "http://docker/x", .unix_socket = srv.path, .max_body = max_body,
+    res->has_srv = 1;
+    http_opts o = { .url = "http://docker/x", .unix_socket = srv->path, .max_body = max_body,
                     .on_data = stream ? on_stream : NULL, .on_done = on_done, .ud = res };
     if (http_start(c, &o, NULL, NULL) != 0) {
         http_client_close(c);
-        fake_server_close(&srv);
+        fake_server_close(srv);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    fake_server_free(&srv);
+    fake_server_free(srv);
 }
 
 static const char *head_for(long status, size_t len)
