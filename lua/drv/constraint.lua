@@ -23,7 +23,11 @@
 -- escapes `\d \D \w \W \s \S` and backslash-escaped punctuation, `\n \t \r`.
 -- Anything else (`\b`, `(?i)`, POSIX classes, back references) is refused
 -- as invalid rather than matched wrongly.
+local util = require("drv.util")
+
 local constraint = {}
+
+local fmt = util.format
 
 
 constraint.OPERATORS = {
@@ -62,7 +66,7 @@ local function re_parse(src)
   local parse_alt
 
   local function fail(text)
-    error({ re = string.format("%s at offset %d", text, pos - 1) }, 0)
+    error({ re = fmt("%s at offset %d", text, pos - 1) }, 0)
   end
 
   local function peek()
@@ -84,7 +88,7 @@ local function re_parse(src)
       return { lit = c }
     end
     pos = pos - 2 -- report the backslash
-    fail(string.format("unsupported escape \\%s", c))
+    fail(fmt("unsupported escape \\%s", c))
   end
 
   local function parse_class()
@@ -179,7 +183,7 @@ local function re_parse(src)
       return escape_char()
     elseif c == "*" or c == "+" or c == "?" then
       pos = pos - 1
-      fail(string.format("missing argument to repetition operator %s", c))
+      fail(fmt("missing argument to repetition operator %s", c))
     elseif c == ")" then
       pos = pos - 1
       fail("unexpected )")
@@ -338,7 +342,7 @@ function constraint.parse_version(s)
   if type(s) ~= "string" then
     return nil
   end
-  s = s:match("^%s*(.-)%s*$")
+  s = util.trim(s)
   local nums, rest = s:match("^v?(%d+[%.%d]*)(.*)$")
   if not nums or nums:match("%.%.") or nums:match("%.$") then
     return nil
@@ -473,13 +477,14 @@ local VERSION_OPS = {
 function constraint.parse_version_constraint(s)
   local list = {}
   for part in (s .. ","):gmatch("([^,]*),") do
-    local op, ver = part:match("^%s*([=!<>~]*)%s*(.-)%s*$")
+    local op, ver = util.trim(part):match("^([=!<>~]*)(.*)$")
+    ver = util.trim(ver)
     if op == "" then
       op = "="
     end
     local v = constraint.parse_version(ver)
     if not VERSION_OPS[op] or not v then
-      return nil, string.format("malformed version constraint %q", part:match("^%s*(.-)%s*$"))
+      return nil, fmt("malformed version constraint %q", util.trim(part))
     end
     list[#list + 1] = { op = op, version = v }
   end
@@ -510,6 +515,15 @@ end
 
 -- Targets and operators ----------------------------------------------------------
 
+-- "${ name }" -> "name"; nil when target is not one interpolation.
+local function interpolation(target)
+  if target:sub(1, 2) ~= "${" or target:sub(-1) ~= "}" or #target < 3 then
+    return nil
+  end
+  return util.trim(target:sub(3, -2))
+end
+
+
 ---Resolves a constraint target to its value (nil when unset).
 ---@param target string|nil
 ---@param attrs table
@@ -520,7 +534,7 @@ function constraint.resolve(target, attrs, meta, node)
   if target == nil then
     return nil
   end
-  local ref = target:match("^%${%s*(.-)%s*}$")
+  local ref = interpolation(target)
   if not ref then
     return target
   end
@@ -547,7 +561,7 @@ end
 ---@param target string|nil
 ---@return string|nil
 function constraint.attribute_name(target)
-  local ref = type(target) == "string" and target:match("^%${%s*(.-)%s*}$")
+  local ref = type(target) == "string" and interpolation(target)
   if not ref then
     return nil
   end
@@ -556,14 +570,7 @@ end
 
 
 local function split_set(s)
-  local out = {}
-  for item in s:gmatch("[^,]+") do
-    item = item:match("^%s*(.-)%s*$")
-    if item ~= "" then
-      out[#out + 1] = item
-    end
-  end
-  return out
+  return util.split_list(s, ",")
 end
 
 
@@ -584,10 +591,10 @@ end
 function constraint.validate(c)
   local op = c.operator or "="
   if not constraint.OPERATORS[op] then
-    return nil, string.format("unknown constraint operator %q", op)
+    return nil, fmt("unknown constraint operator %q", op)
   end
   if not NO_VALUE[op] and c.value == nil then
-    return nil, string.format("constraint operator %q needs a value", op)
+    return nil, fmt("constraint operator %q needs a value", op)
   end
   if op ~= "distinct_hosts" and op ~= "distinct_property" and c.attribute == nil then
     return nil, "constraint needs an attribute"
@@ -595,7 +602,7 @@ function constraint.validate(c)
   if op == "regexp" then
     local _, err = constraint.regexp(c.value)
     if err then
-      return nil, string.format("invalid regexp %q: %s", c.value, err)
+      return nil, fmt("invalid regexp %q: %s", c.value, err)
     end
   elseif (op == "version" or op == "semver") and not c.value:match("%${") then
     local _, err = constraint.parse_version_constraint(c.value)
@@ -613,9 +620,9 @@ end
 function constraint.describe(c)
   local op = c.operator or "="
   if c.value == nil then
-    return string.format("%s %s", c.attribute or "", op)
+    return fmt("%s %s", c.attribute or "", op)
   end
-  return string.format("%s %s %q", c.attribute or "", op, c.value)
+  return fmt("%s %s %q", c.attribute or "", op, c.value)
 end
 
 
@@ -669,7 +676,7 @@ function constraint.check(c, attrs, meta, node)
   elseif op == "regexp" then
     local re, rerr = constraint.regexp(r)
     if not re then
-      return nil, string.format("invalid constraint: invalid regexp %q: %s", r, rerr)
+      return nil, fmt("invalid constraint: invalid regexp %q: %s", r, rerr)
     end
     met = constraint.re_find(re, l)
   elseif op == "set_contains" or op == "set_contains_all" or op == "set_contains_any" then
@@ -693,8 +700,8 @@ function constraint.check(c, attrs, meta, node)
   if met then
     return true
   end
-  return false, string.format("constraint not met: %s (actual: %s)", constraint.describe(c),
-    l == nil and "unset" or string.format("%q", l))
+  return false, fmt("constraint not met: %s (actual: %s)", constraint.describe(c),
+    l == nil and "unset" or fmt("%q", l))
 end
 
 

@@ -4,6 +4,7 @@ local constraint = require("drv.constraint")
 local container = require("drv.container")
 local jobspec = require("drv.jobspec")
 local ports = require("drv.ports")
+local util = require("drv.util")
 local uuid = require("drv.uuid")
 
 local driver = {}
@@ -202,7 +203,7 @@ local function check_port_map(job, job_path, warn)
           table.sort(keys)
           for _, k in ipairs(keys) do
             if not labels[k] then
-              warn(string.format("%s: task %q: port_map label has no network port: %q",
+              warn(util.format("%s: task %q: port_map label has no network port: %q",
                 job_path, task.name, k))
             end
           end
@@ -299,7 +300,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
           goto next_task
         end
         for _, ref in ipairs(unknown) do
-          warn(string.format("%s: task %q: unknown variable left as written: %q",
+          warn(util.format("%s: task %q: unknown variable left as written: %q",
             job_path, task.name, ref))
         end
         local policies = EMPTY_ARRAY
@@ -373,7 +374,7 @@ end
 
 
 local function trim(s)
-  return (s:match("^%s*(.-)%s*$"))
+  return util.trim(s)
 end
 
 
@@ -491,7 +492,7 @@ function driver.decode(op, status, body)
   end
   local fn = DECODERS[op]
   if not fn then
-    return nil, string.format("unknown decode operation %q", tostring(op))
+    return nil, util.format("unknown decode operation %q", tostring(op))
   end
   local t = cjson.decode(body)
   if type(t) ~= "table" then
@@ -499,7 +500,7 @@ function driver.decode(op, status, body)
     if #text > 200 then
       text = text:sub(1, 200) .. "..."
     end
-    return nil, string.format("docker: invalid %s response: %q", op, text)
+    return nil, util.format("docker: invalid %s response: %q", op, text)
   end
   return fn(t)
 end

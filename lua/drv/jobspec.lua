@@ -14,6 +14,9 @@
 local constraint_check = require("drv.constraint")
 local container = require("drv.container")
 local schema = require("drv.schema")
+local util = require("drv.util")
+
+local fmt = util.format
 
 local jobspec = {}
 
@@ -174,7 +177,7 @@ local function walk(src)
     local raw = (type(c) == "table" and origin[c]) or c
     local l, col = linecol(raw, k)
     if l then
-      return string.format("%s:%d:%d", path, l, col)
+      return fmt("%s:%d:%d", path, l, col)
     end
     return path
   end
@@ -197,9 +200,9 @@ local function walk(src)
       POSITIONS[c] = at
       local ok, err = constraint_check.validate(c)
       if not ok then
-        add("type", at, string.format("%s: %s", label, err))
+        add("type", at, fmt("%s: %s", label, err))
       elseif c.operator == "distinct_hosts" or c.operator == "distinct_property" then
-        warnings[#warnings + 1] = string.format(
+        warnings[#warnings + 1] = fmt(
           "%s: constraint %q in %s is ignored: drvctl places every task on this host",
           at, c.operator, label)
       end
@@ -224,7 +227,7 @@ local function walk(src)
         return v
       end
     end
-    add("type", where(container_t, key), string.format(
+    add("type", where(container_t, key), fmt(
       "wrong type for key %q in %s: expected block, found %s", key, label, schema.describe(v)))
     return {}
   end
@@ -232,7 +235,7 @@ local function walk(src)
   local function block_name(obj, list, i, what, label)
     local labels = src.labels_of(obj)
     if #labels ~= 1 or labels[1] == "" then
-      add("missing", where(list, i), string.format("%s in %s needs exactly one name", what, label))
+      add("missing", where(list, i), fmt("%s in %s needs exactly one name", what, label))
       return nil
     end
     return labels[1]
@@ -243,7 +246,7 @@ local function walk(src)
     if not name then
       return nil
     end
-    local label = string.format("task %q", name)
+    local label = fmt("task %q", name)
     local tpos = where(tlist, i)
     local tf = schema.normalize(tobj, { object = TASK }, ctx(label)) or {}
     local task = {
@@ -261,7 +264,7 @@ local function walk(src)
       if ms then
         task.kill_timeout_ms = ms
       else
-        add("type", where(tobj, "kill_timeout"), string.format(
+        add("type", where(tobj, "kill_timeout"), fmt(
           "%s: invalid duration for key \"kill_timeout\": %q", label, tf.kill_timeout))
       end
     end
@@ -270,7 +273,7 @@ local function walk(src)
     local networks = {}
     local seen_labels = {}
     if res.network and #res.network > 1 then
-      add("type", where(res.network, 2), string.format(
+      add("type", where(res.network, 2), fmt(
         "%s: only one network block per task is supported, found %d", label, #res.network))
     end
     for j, net in ipairs(res.network or {}) do
@@ -279,9 +282,9 @@ local function walk(src)
       for k, pobj in ipairs(raw_ports) do
         local plabel = block_name(pobj, raw_ports, k, "port", label .. " network")
         local pf = schema.normalize(pobj, { object = PORT }, ctx(label, "key"),
-          string.format("resources.network[%d].port", j)) or {}
+          fmt("resources.network[%d].port", j)) or {}
         if plabel and seen_labels[plabel] then
-          add("type", where(raw_ports, k), string.format(
+          add("type", where(raw_ports, k), fmt(
             "%s: duplicate network port %q", label, plabel))
           plabel = nil
         elseif plabel then
@@ -290,7 +293,7 @@ local function walk(src)
         for _, field in ipairs({ "static", "to" }) do
           local v = pf[field]
           if v and (v < 0 or v > 65535) then
-            add("type", where(origin[pf] or pobj, field), string.format(
+            add("type", where(origin[pf] or pobj, field), fmt(
               "%s: port %q %s must be between 0 and 65535, found %d", label,
               plabel or "?", field, v))
             plabel = nil
@@ -309,11 +312,11 @@ local function walk(src)
     end
     task.resources = { cpu = res.cpu or 100, memory = res.memory or 300, networks = networks }
     if task.resources.memory * MIB >= 1e14 or task.resources.memory < 0 then
-      add("type", where(tf.resources, "memory"), string.format(
+      add("type", where(tf.resources, "memory"), fmt(
         "%s: memory out of range: %d", label, task.resources.memory))
     end
     if task.resources.cpu < 0 then
-      add("type", where(tf.resources, "cpu"), string.format(
+      add("type", where(tf.resources, "cpu"), fmt(
         "%s: cpu out of range: %d", label, task.resources.cpu))
     end
 
@@ -328,7 +331,7 @@ local function walk(src)
       end
       local dest = a.destination or "local/"
       if container.clean_relative(dest) == nil then
-        add("type", where(a, "destination"), string.format(
+        add("type", where(a, "destination"), fmt(
           "%s artifact destination escapes the task directory: %q", label, dest))
       end
       task.artifacts[j] = { source = a.source, destination = dest, options = a.options or {} }
@@ -338,7 +341,7 @@ local function walk(src)
       add("missing", tpos, label .. ': field "driver" is required')
       task.config = tf.config
     elseif task.driver ~= "docker" then
-      add("driver", where(tobj, "driver"), string.format(
+      add("driver", where(tobj, "driver"), fmt(
         '%s: driver %q is not supported, drvctl runs only "docker" tasks', label, task.driver))
       task.config = tf.config
     else
@@ -359,7 +362,7 @@ local function walk(src)
       local task = load_task(tobj, list, i, label)
       if task then
         if seen[task.name] then
-          add("type", where(list, i), string.format("duplicate task %q in %s", task.name, label))
+          add("type", where(list, i), fmt("duplicate task %q in %s", task.name, label))
         end
         seen[task.name] = true
         tasks[#tasks + 1] = task
@@ -376,8 +379,8 @@ local function walk(src)
   for _, k in ipairs(sorted_keys(tree)) do
     if k ~= "job" then
       local hint = schema.suggest(tostring(k), { "job" })
-      add("unknown", where(tree, k), string.format("unknown key %q%s", tostring(k),
-        hint and string.format(', did you mean "%s"?', hint) or ""))
+      add("unknown", where(tree, k), fmt("unknown key %q%s", tostring(k),
+        hint and fmt(', did you mean "%s"?', hint) or ""))
     end
   end
   local jobs = blocks(tree.job, tree, "job", "the file")
@@ -391,7 +394,7 @@ local function walk(src)
   end
   local jobj = jobs[1]
   local job_name = block_name(jobj, jobs, 1, "job", "the file") or ""
-  local jlabel = string.format("job %q", job_name)
+  local jlabel = fmt("job %q", job_name)
   local jf = schema.normalize(jobj, { object = JOB }, ctx(jlabel)) or {}
   local job = {
     name = job_name,
@@ -407,14 +410,14 @@ local function walk(src)
   for i, gobj in ipairs(glist) do
     local gname = block_name(gobj, glist, i, "group", jlabel)
     if gname then
-      local glabel = string.format("group %q", gname)
+      local glabel = fmt("group %q", gname)
       local gf = schema.normalize(gobj, { object = GROUP }, ctx(glabel)) or {}
       local count = gf.count or 1
       if count < 0 then
-        add("type", where(gobj, "count"), string.format("%s: count must not be negative: %d", glabel, count))
+        add("type", where(gobj, "count"), fmt("%s: count must not be negative: %d", glabel, count))
       end
       if gseen[gname] then
-        add("type", where(glist, i), string.format("duplicate group %q in %s", gname, jlabel))
+        add("type", where(glist, i), fmt("duplicate group %q in %s", gname, jlabel))
       end
       gseen[gname] = true
       job.groups[#job.groups + 1] = {
@@ -429,7 +432,7 @@ local function walk(src)
   -- A task directly in a job gets an implicit group named after it.
   for _, task in ipairs(load_tasks(jf.task, jobj, jlabel)) do
     if gseen[task.name] then
-      add("type", path, string.format("duplicate group %q in %s", task.name, jlabel))
+      add("type", path, fmt("duplicate group %q in %s", task.name, jlabel))
     end
     gseen[task.name] = true
     job.groups[#job.groups + 1] = {
@@ -462,7 +465,7 @@ local function convert_json(root, path)
   -- "warn" (ignored, warned when set), "label", or function(v, out).
   local function fields(src, spec, out, label)
     if type(src) ~= "table" or src[1] ~= nil then
-      problems[#problems + 1] = { kind = "type", message = string.format(
+      problems[#problems + 1] = { kind = "type", message = fmt(
         "%s: %s: expected an object, found %s", path, label, schema.describe(src)) }
       return out
     end
@@ -470,14 +473,14 @@ local function convert_json(root, path)
       local v, s = src[k], spec[k]
       if s == nil then
         local hint = schema.suggest(tostring(k), spec)
-        problems[#problems + 1] = { kind = "unknown", message = string.format(
+        problems[#problems + 1] = { kind = "unknown", message = fmt(
           "%s: unknown key %q in %s%s", path, tostring(k), label,
-          hint and string.format(", did you mean %q?", hint) or "") }
+          hint and fmt(", did you mean %q?", hint) or "") }
       elseif is_null(v) or s == true then
         v = nil -- absent, or known and deliberately ignored
       elseif s == "warn" then
         if meaningful(v) then
-          warnings[#warnings + 1] = string.format(
+          warnings[#warnings + 1] = fmt(
             "%s: key %q in %s is not supported by drvctl and is ignored", path, k, label)
         end
       elseif s == "label" then
@@ -569,7 +572,7 @@ local function convert_json(root, path)
 
   local function kill_timeout(v, out)
     if type(v) == "number" and math.tointeger(v) then
-      out.kill_timeout = string.format("%dms", math.tointeger(v) // 1000000)
+      out.kill_timeout = fmt("%dms", math.tointeger(v) // 1000000)
     else
       out.kill_timeout = v
     end
@@ -602,7 +605,7 @@ local function convert_json(root, path)
     job = root.Job
     for _, k in ipairs(sorted_keys(root)) do
       if k ~= "Job" then
-        problems[#problems + 1] = { kind = "unknown", message = string.format(
+        problems[#problems + 1] = { kind = "unknown", message = fmt(
           "%s: unknown key %q next to \"Job\"", path, tostring(k)) }
       end
     end
@@ -644,7 +647,7 @@ function jobspec.load(src, path)
     local cjson = require("cjson.safe")
     local root, err = cjson.decode(src)
     if root == nil then
-      return nil, { { kind = "syntax", message = string.format("%s: invalid JSON: %s", path, err) } }
+      return nil, { { kind = "syntax", message = fmt("%s: invalid JSON: %s", path, err) } }
     end
     local tree, labels, problems, warnings = convert_json(root, path)
     local job, more, where = walk({
