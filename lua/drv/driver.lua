@@ -144,6 +144,10 @@ local function check_constraints(job, job_path, attrs, a, host, warn)
     class = a.node_class,
   }
   local meta = a.meta or {}
+  -- One regexp work budget for the whole job, and each constraint object
+  -- (a job or group constraint is shared by all its tasks) checked once.
+  local budget = { steps = constraint.MATCH_BUDGET }
+  local results = {}
   for _, group in ipairs(job.groups) do
     for _, task in ipairs(group.tasks) do
       for _, level in ipairs({ job.constraints, group.constraints, task.constraints }) do
@@ -164,7 +168,12 @@ local function check_constraints(job, job_path, attrs, a, host, warn)
             warn(string.format("%s: task %q: constraint not checked, %s: %s",
               at, task.name, skip, constraint.describe(c)))
           else
-            local ok, msg = constraint.check(c, attrs, meta, node)
+            local r = results[c]
+            if not r then
+              r = { constraint.check(c, attrs, meta, node, budget) }
+              results[c] = r
+            end
+            local ok, msg = r[1], r[2]
             if not ok then
               problems[#problems + 1] = {
                 kind = (ok == false) and "constraint" or "type",
