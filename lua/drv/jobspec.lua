@@ -88,20 +88,91 @@ local PORT = { static = "int", to = "int" }
 local MIB = 1048576
 local DEFAULT_KILL_TIMEOUT_MS = 5000
 
+-- Job, group, task names and port labels become path components (alloc
+-- and task dirs), container names, env var names and Engine API URL
+-- parameters: Docker's container-name characters only, no "..".
+local MAX_NAME = 128
+local NAME_RULE = 'letters, digits, "_", "." and "-", starting with a letter or digit, '
+  .. 'no "..", at most 128 bytes'
+jobspec.MAX_NAME = MAX_NAME
+
+-- Caps that keep planning bounded (README "Limits").
+jobspec.MAX_COUNT = 1000       -- count of one group
+jobspec.MAX_INSTANCES = 1000   -- sum over groups of count x tasks
+jobspec.MAX_LOG_FILES = 1000   -- logs.max_files
+jobspec.MAX_LOG_FILE_MB = 10240 -- logs.max_file_size (MB)
+
+-- kill_signal names (Linux), as Docker's /kill?signal= accepts them.
+local SIGNALS = {}
+for _, name in ipairs({ "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE",
+    "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP",
+    "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL",
+    "PWR", "SYS", "RTMIN", "RTMAX" }) do
+  SIGNALS["SIG" .. name] = true
+end
+for i = 1, 15 do
+  SIGNALS["SIGRTMIN+" .. i] = true
+  SIGNALS["SIGRTMAX-" .. i] = true
+end
+jobspec.SIGNALS = SIGNALS
+
+
+---Returns the canonical signal name ("SIGINT") for a kill_signal as written
+---("SIGINT", "sigint", "INT"), or nil when it names no signal.
+---@param s string
+---@return string|nil
+function jobspec.signal(s)
+  if type(s) ~= "string" or #s > 16 then
+    return nil
+  end
+  local up = s:upper()
+  if up:sub(1, 3) ~= "SIG" then
+    up = "SIG" .. up
+  end
+  if SIGNALS[up] then
+    return up
+  end
+  return nil
+end
+
+
+---True when name is a valid job, group or task name or port label.
+---@param name any
+---@return boolean
+function jobspec.valid_name(name)
+  return type(name) == "string" and #name <= MAX_NAME
+    and name:find("^[a-zA-Z0-9][a-zA-Z0-9_.%-]*$") ~= nil
+    and not name:find("..", 1, true)
+end
+
+
+-- A map key that becomes an environment variable or label name: not
+-- empty, no "=", no control characters, valid UTF-8, at most 256 bytes.
+local function valid_key(k)
+  return type(k) == "string" and k ~= "" and #k <= 256 and not k:find("[%c=]")
+    and utf8.len(k) ~= nil
+end
+
+
+-- Docker image references: [registry/]name[:tag][@digest], with "https://"
+-- allowed in front (v0.8.3) and "${name}" kept verbatim (images are not
+-- interpolated). No "?", "#", "%", "&", white space or control characters:
+-- the image goes into Engine API URLs.
+local function valid_image(image)
+  if #image > 512 then
+    return false
+  end
+  local rest = image:gsub("^https://", ""):gsub("%${[a-zA-Z0-9_.%-]*}", "x")
+  return rest:find("^[a-zA-Z0-9][a-zA-Z0-9._/:@%-]*$") ~= nil
+end
+
 
 local function is_null(v)
   return v == nil or type(v) == "userdata"
 end
 
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do
-    keys[#keys + 1] = k
-  end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
+local sorted_keys = util.sorted_keys
 
 
 local function empty_to_nil(s)
@@ -238,7 +309,24 @@ local function walk(src)
       add("missing", where(list, i), fmt("%s in %s needs exactly one name", what, label))
       return nil
     end
-    return labels[1]
+    local name = labels[1]
+    if not jobspec.valid_name(name) then
+      add("type", where(list, i), fmt("%s name not allowed (%s): %q",
+        what == "port" and "port label" or what, NAME_RULE, name))
+      return nil
+    end
+    return name
+  end
+
+  -- Map keys that become env var names (meta, env) or label names.
+  local function check_keys(map, what, label)
+    for _, k in ipairs(util.sorted_keys(map or {})) do
+      if not valid_key(k) then
+        add("type", where(map, k), fmt(
+          '%s: %s key not allowed (not empty, no "=", no control characters): %q',
+          label, what, k))
+      end
+    end
   end
 
   local function load_task(tobj, tlist, i, group_label)
@@ -249,13 +337,24 @@ local function walk(src)
     local label = fmt("task %q", name)
     local tpos = where(tlist, i)
     local tf = schema.normalize(tobj, { object = TASK }, ctx(label)) or {}
+    check_keys(tf.env, "env", label)
+    check_keys(tf.meta, "meta", label)
+    local kill_signal = tf.kill_signal
+    if kill_signal ~= nil then
+      kill_signal = jobspec.signal(tf.kill_signal)
+      if not kill_signal then
+        local hint = util.suggest(tf.kill_signal:upper(), SIGNALS)
+        add("type", where(tobj, "kill_signal"), fmt("%s: unknown kill_signal%s: %q", label,
+          hint and fmt(' (did you mean "%s"?)', hint) or "", tf.kill_signal))
+      end
+    end
     local task = {
       name = name,
       driver = tf.driver,
       env = tf.env or {},
       meta = tf.meta or {},
       user = tf.user,
-      kill_signal = tf.kill_signal,
+      kill_signal = kill_signal,
       kill_timeout_ms = DEFAULT_KILL_TIMEOUT_MS,
       constraints = constraints(tf.constraint, label),
     }
@@ -322,6 +421,14 @@ local function walk(src)
 
     local logs = tf.logs or {}
     task.logs = { max_files = logs.max_files or 10, max_file_size = logs.max_file_size or 10 }
+    for key, max in pairs({ max_files = jobspec.MAX_LOG_FILES,
+                            max_file_size = jobspec.MAX_LOG_FILE_MB }) do
+      local v = task.logs[key]
+      if v < 1 or v > max then
+        add("type", where(tf.logs, key), fmt("%s: logs %s must be between 1 and %d, found %d",
+          label, key, max, v))
+      end
+    end
 
     task.artifacts = {}
     for j, a in ipairs(tf.artifact or {}) do
@@ -330,7 +437,7 @@ local function walk(src)
         add("missing", apos, label .. ' artifact: field "source" is required')
       end
       local dest = a.destination or "local/"
-      if container.clean_relative(dest) == nil then
+      if dest:sub(1, 1) == "/" or dest:find("%c") or container.clean_relative(dest) == nil then
         add("type", where(a, "destination"), fmt(
           "%s artifact destination escapes the task directory: %q", label, dest))
       end
@@ -349,6 +456,15 @@ local function walk(src)
         ctx(label, "option"), "", tobj, "config")
       container.check(config, { problems = problems, warnings = warnings, label = label,
                                 where = where }, tpos)
+      if config and type(config.image) == "string" and config.image ~= ""
+          and not valid_image(config.image) then
+        add("type", where(config, "image"), fmt(
+          "%s config: image reference not allowed (letters, digits and . _ - / : @ only): %q",
+          label, config.image))
+      end
+      if config and type(config.labels) == "table" then
+        check_keys(config.labels, "label", label .. " config")
+      end
       task.config = config or {}
     end
     return task
@@ -396,6 +512,7 @@ local function walk(src)
   local job_name = block_name(jobj, jobs, 1, "job", "the file") or ""
   local jlabel = fmt("job %q", job_name)
   local jf = schema.normalize(jobj, { object = JOB }, ctx(jlabel)) or {}
+  check_keys(jf.meta, "meta", jlabel)
   local job = {
     name = job_name,
     datacenters = jf.datacenters or {},
@@ -412,9 +529,15 @@ local function walk(src)
     if gname then
       local glabel = fmt("group %q", gname)
       local gf = schema.normalize(gobj, { object = GROUP }, ctx(glabel)) or {}
+      check_keys(gf.meta, "meta", glabel)
       local count = gf.count or 1
       if count < 0 then
         add("type", where(gobj, "count"), fmt("%s: count must not be negative: %d", glabel, count))
+        count = 0
+      elseif count > jobspec.MAX_COUNT then
+        add("type", where(gobj, "count"), fmt("%s: count must be at most %d, found %d",
+          glabel, jobspec.MAX_COUNT, count))
+        count = 0
       end
       if gseen[gname] then
         add("type", where(glist, i), fmt("duplicate group %q in %s", gname, jlabel))
@@ -438,6 +561,16 @@ local function walk(src)
     job.groups[#job.groups + 1] = {
       name = task.name, count = 1, meta = {}, constraints = {}, tasks = { task },
     }
+  end
+
+  local instances = 0
+  for _, g in ipairs(job.groups) do
+    instances = instances + g.count * #g.tasks
+  end
+  if instances > jobspec.MAX_INSTANCES then
+    add("type", where(jobs, 1), fmt(
+      "%s: too many task instances (count x tasks, summed over groups): at most %d, found %d",
+      jlabel, jobspec.MAX_INSTANCES, instances))
   end
 
   if #problems > 0 then
