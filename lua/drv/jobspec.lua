@@ -246,6 +246,9 @@ local function walk(src)
 
   local function where(c, k)
     local raw = (type(c) == "table" and origin[c]) or c
+    if src.where then
+      return src.where(raw, k)
+    end
     local l, col = linecol(raw, k)
     if l then
       return fmt("%s:%d:%d", path, l, col)
@@ -360,7 +363,7 @@ local function walk(src)
     }
     if tf.kill_timeout then
       local ms = schema.duration_ms(tf.kill_timeout)
-      if ms then
+      if ms and ms >= 0 then
         task.kill_timeout_ms = ms
       else
         add("type", where(tobj, "kill_timeout"), fmt(
@@ -590,40 +593,108 @@ local function meaningful(v)
 end
 
 
+-- Where each converted table came from in the JSON document:
+-- JPOS[t] = { self = "Job.TaskGroups[0]", keys = { count = "Job.TaskGroups[0].Count" } }.
+local JPOS = setmetatable({}, { __mode = "k" })
+
+
+-- A JSON path step: .Name for plain keys, ["..."] (escaped) for others.
+local function step(at, k)
+  if type(k) == "number" then
+    return fmt("%s[%d]", at, k - 1)
+  elseif type(k) == "string" and #k <= 64 and k:find("^[%a_][%w_]*$") then
+    return at .. "." .. k
+  end
+  return at .. "[" .. util.quote(k, 64) .. "]"
+end
+
+
+-- Records the JSON path of t and of everything under it (values the
+-- converter copies as they are: Config, Env, Meta...).
+local function register(t, at)
+  if type(t) ~= "table" or JPOS[t] then
+    return
+  end
+  local keys = {}
+  JPOS[t] = { self = at, keys = keys }
+  for k, v in pairs(t) do
+    local p = step(at, k)
+    keys[k] = p
+    register(v, p)
+  end
+end
+
+
+local function json_where(path, c, k)
+  local info = type(c) == "table" and JPOS[c]
+  if not info then
+    return path
+  end
+  return path .. ": " .. ((k ~= nil and info.keys[k]) or info.self)
+end
+
+
+local function is_object(v)
+  return type(v) == "table" and (v[1] == nil)
+end
+
+
+local function is_list(v)
+  return type(v) == "table" and (v[1] ~= nil or next(v) == nil)
+end
+
+
 local function convert_json(root, path)
   local labels = setmetatable({}, { __mode = "k" })
   local problems, warnings = {}, {}
 
+  local function wrong(at, expected, v)
+    problems[#problems + 1] = { kind = "type", message = fmt(
+      "%s: %s: wrong type: expected %s, found %s", path, at, expected, schema.describe(v)) }
+  end
+
+  -- A fresh converted table, registered at `at`.
+  local function new(at)
+    local t = {}
+    JPOS[t] = { self = at, keys = {} }
+    return t
+  end
+
   -- spec values: "key" (copy to HCL key), true (silently ignored),
-  -- "warn" (ignored, warned when set), "label", or function(v, out).
-  local function fields(src, spec, out, label)
-    if type(src) ~= "table" or src[1] ~= nil then
-      problems[#problems + 1] = { kind = "type", message = fmt(
-        "%s: %s: expected an object, found %s", path, label, schema.describe(src)) }
+  -- "warn" (ignored, warned when set), "label", or function(v, out, at).
+  local function fields(src, spec, out, label, at)
+    if not is_object(src) then
+      wrong(at, "an object", src)
       return out
     end
+    local keys = JPOS[out].keys
     for _, k in ipairs(sorted_keys(src)) do
       local v, s = src[k], spec[k]
+      local kat = step(at, k)
       if s == nil then
-        local hint = schema.suggest(tostring(k), spec)
+        local hint = util.suggest(tostring(k), spec)
         problems[#problems + 1] = { kind = "unknown", message = fmt(
-          "%s: unknown key %q in %s%s", path, tostring(k), label,
+          "%s: %s: unknown key %q in %s%s", path, kat, tostring(k), label,
           hint and fmt(", did you mean %q?", hint) or "") }
-      elseif is_null(v) or s == true then
-        v = nil -- absent, or known and deliberately ignored
+      elseif is_null(v) or s == true then -- luacheck: ignore 542
+        -- absent, or known and deliberately ignored
       elseif s == "warn" then
         if meaningful(v) then
           warnings[#warnings + 1] = fmt(
-            "%s: key %q in %s is not supported by drvctl and is ignored", path, k, label)
+            "%s: %s: key %q in %s is not supported by drvctl and is ignored", path, kat, k, label)
         end
       elseif s == "label" then
-        if type(v) == "string" and v ~= "" then
+        if type(v) ~= "string" then
+          wrong(kat, "a string", v)
+        elseif v ~= "" then
           labels[out] = { v }
         end
       elseif type(s) == "string" then
         out[s] = empty_to_nil(v)
+        keys[s] = kat
+        register(v, kat)
       else
-        s(v, out)
+        s(v, out, kat)
       end
     end
     return out
@@ -631,87 +702,121 @@ local function convert_json(root, path)
 
   local function list_of(conv)
     return function(key)
-      return function(v, out)
-        if type(v) == "table" and (v[1] ~= nil or next(v) == nil) then
-          local list = {}
-          for i, item in ipairs(v) do
-            list[i] = conv(item, i)
-          end
-          out[key] = list
-        else
-          out[key] = v
+      return function(v, out, at)
+        if not is_list(v) then
+          wrong(at, "a list", v)
+          return
         end
+        local list = new(at)
+        for i, item in ipairs(v) do
+          local iat = step(at, i)
+          list[i] = conv(item, iat)
+          JPOS[list].keys[i] = iat
+        end
+        out[key] = list
+        JPOS[out].keys[key] = at
       end
     end
   end
 
-  local constraint_list = list_of(function(c)
+  local constraint_list = list_of(function(c, at)
     return fields(c, { LTarget = "attribute", RTarget = "value", Operand = "operator" },
-      {}, "constraint")
+      new(at), "constraint", at)
   end)
 
-  local artifact_list = list_of(function(a)
+  local artifact_list = list_of(function(a, at)
     return fields(a, { GetterSource = "source", GetterOptions = "options",
-      RelativeDest = "destination", GetterMode = true, GetterHeaders = "warn" }, {}, "artifact")
+      RelativeDest = "destination", GetterMode = true, GetterHeaders = "warn" },
+      new(at), "artifact", at)
   end)
 
   local function ports(reserved)
-    return function(v, out)
-      if type(v) ~= "table" then
-        out.port = v
+    return function(v, out, at)
+      if not is_list(v) then
+        wrong(at, "a list of ports", v)
         return
       end
-      out.port = out.port or {}
-      for _, p in ipairs(v) do
-        local port = {}
+      out.port = out.port or new(at)
+      JPOS[out].keys.port = JPOS[out].keys.port or at
+      for i, p in ipairs(v) do
+        local pat = step(at, i)
         local tmp = fields(p, { Label = "name", Value = "value", To = "to",
-          HostNetwork = true }, {}, "port")
+          HostNetwork = true }, new(pat), "port", pat)
+        local port = new(pat)
+        local tkeys = JPOS[tmp].keys
+        if tmp.name ~= nil and type(tmp.name) ~= "string" then
+          wrong(tkeys.name, "a string", tmp.name)
+        end
+        for _, f in ipairs({ "value", "to" }) do
+          if tmp[f] ~= nil and type(tmp[f]) ~= "number" then
+            wrong(tkeys[f], "a number", tmp[f])
+            tmp[f] = nil
+          end
+        end
         if reserved then
           port.static = tmp.value
+          JPOS[port].keys.static = tkeys.value
         end
         port.to = (tmp.to ~= 0) and tmp.to or nil
-        labels[port] = { tmp.name or "" }
+        JPOS[port].keys.to = tkeys.to
+        labels[port] = { type(tmp.name) == "string" and tmp.name or "" }
+        local list = out.port
+        local n = #list
         if reserved then
           -- reserved ports first, in order
-          local n = 0
-          for _, q in ipairs(out.port) do
+          n = 0
+          for _, q in ipairs(list) do
             if q.static then
               n = n + 1
             end
           end
-          table.insert(out.port, n + 1, port)
-        else
-          out.port[#out.port + 1] = port
+        end
+        table.insert(list, n + 1, port)
+        local lkeys = JPOS[list].keys
+        for j = 1, #list do
+          lkeys[j] = JPOS[list[j]].self
         end
       end
     end
   end
 
-  local network_list = list_of(function(n)
+  local network_list = list_of(function(n, at)
     return fields(n, { MBits = "mbits", ReservedPorts = ports(true),
       DynamicPorts = ports(false), Device = true, CIDR = true, IP = true,
-      Mode = "warn", DNS = "warn", Hostname = "warn" }, {}, "network")
+      Mode = "warn", DNS = "warn", Hostname = "warn" }, new(at), "network", at)
   end)
 
-  local function resources(v, out)
-    out.resources = fields(v, { CPU = "cpu", MemoryMB = "memory", Networks = network_list("network"),
-      DiskMB = true, IOPS = true, MemoryMaxMB = "warn", Devices = "warn", Cores = "warn" },
-      {}, "resources")
+  local function resources(v, out, at)
+    out.resources = fields(v, { CPU = "cpu", MemoryMB = "memory",
+      Networks = network_list("network"), DiskMB = true, IOPS = true,
+      MemoryMaxMB = "warn", Devices = "warn", Cores = "warn" }, new(at), "resources", at)
+    JPOS[out].keys.resources = at
   end
 
-  local function logs(v, out)
-    out.logs = fields(v, { MaxFiles = "max_files", MaxFileSizeMB = "max_file_size" }, {}, "logs")
+  local function logs(v, out, at)
+    out.logs = fields(v, { MaxFiles = "max_files", MaxFileSizeMB = "max_file_size" },
+      new(at), "logs", at)
+    JPOS[out].keys.logs = at
   end
 
-  local function kill_timeout(v, out)
-    if type(v) == "number" and math.tointeger(v) then
-      out.kill_timeout = fmt("%dms", math.tointeger(v) // 1000000)
-    else
+  local function kill_timeout(v, out, at)
+    if type(v) == "number" then
+      local ns = math.tointeger(v)
+      if not ns or ns < 0 or ns >= 1e18 then
+        wrong(at, "a duration in nanoseconds (a non-negative integer)", v)
+        return
+      end
+      out.kill_timeout = fmt("%dms", ns // 1000000)
+    elseif type(v) == "string" then
       out.kill_timeout = v
+    else
+      wrong(at, "a duration in nanoseconds", v)
+      return
     end
+    JPOS[out].keys.kill_timeout = at
   end
 
-  local task_list = list_of(function(t)
+  local task_list = list_of(function(t, at)
     return fields(t, { Name = "label", Driver = "driver", User = "user", Config = "config",
       Env = "env", Meta = "meta", Constraints = constraint_list("constraint"),
       Resources = resources, KillTimeout = kill_timeout, KillSignal = "kill_signal",
@@ -720,32 +825,39 @@ local function convert_json(root, path)
       Templates = "warn", DispatchPayload = "warn", VolumeMounts = "warn",
       Leader = "warn", ShutdownDelay = "warn", Lifecycle = "warn", Kind = true,
       ScalingPolicies = "warn", CSIPluginConfig = "warn", RestartPolicy = "warn",
-      Identity = "warn", Identities = "warn", Consul = "warn" }, {}, "task")
+      Identity = "warn", Identities = "warn", Consul = "warn" }, new(at), "task", at)
   end)
 
-  local group_list = list_of(function(g)
+  local group_list = list_of(function(g, at)
     return fields(g, { Name = "label", Count = "count", Meta = "meta",
       Constraints = constraint_list("constraint"), Tasks = task_list("task"),
       Affinities = "warn", Spreads = "warn", RestartPolicy = "warn",
       ReschedulePolicy = "warn", EphemeralDisk = "warn", Update = "warn",
       Migrate = "warn", Networks = "warn", Services = "warn", Volumes = "warn",
       ShutdownDelay = "warn", StopAfterClientDisconnect = "warn", Scaling = "warn",
-      Consul = "warn", MaxClientDisconnect = "warn" }, {}, "group")
+      Consul = "warn", MaxClientDisconnect = "warn" }, new(at), "group", at)
   end)
 
-  local job = root
-  if type(root) == "table" and root.Job ~= nil then
-    job = root.Job
+  local job, jat = root, "(root)"
+  if is_object(root) and root.Job ~= nil then
+    job, jat = root.Job, "Job"
     for _, k in ipairs(sorted_keys(root)) do
       if k ~= "Job" then
         problems[#problems + 1] = { kind = "unknown", message = fmt(
-          "%s: unknown key %q next to \"Job\"", path, tostring(k)) }
+          "%s: %s: unknown key %q next to \"Job\"", path, step("(root)", k), tostring(k)) }
       end
     end
   end
-  local jobj = {}
+  local jobj = new(jat)
   local id
-  fields(job, { Name = "label", ID = function(v) id = v end, Region = "region",
+  local function job_id(v, _, at)
+    if type(v) ~= "string" then
+      wrong(at, "a string", v)
+    else
+      id = v
+    end
+  end
+  fields(job, { Name = "label", ID = job_id, Region = "region",
     Datacenters = "datacenters", Meta = "meta", Constraints = constraint_list("constraint"),
     TaskGroups = group_list("group"),
     Namespace = true, ParentID = true, Type = true, Priority = true, AllAtOnce = true,
@@ -755,11 +867,15 @@ local function convert_json(root, path)
     VaultNamespace = true, ConsulNamespace = true, Stop = true, Payload = true,
     Update = "warn", Periodic = "warn", ParameterizedJob = "warn", Affinities = "warn",
     Spreads = "warn", Reschedule = "warn", Migrate = "warn", Multiregion = "warn",
-    UI = true, NodePool = true }, jobj, "job")
+    UI = true, NodePool = true }, jobj, "job", jat)
   if not labels[jobj] and type(id) == "string" and id ~= "" then
     labels[jobj] = { id }
   end
-  return { job = { jobj } }, labels, problems, warnings
+  local jobs = { jobj }
+  local tree = { job = jobs }
+  JPOS[jobs] = { self = jat, keys = { jat } }
+  JPOS[tree] = { self = "(root)", keys = { job = jat } }
+  return tree, labels, problems, warnings
 end
 
 
@@ -787,6 +903,7 @@ function jobspec.load(src, path)
       tree = tree, path = path,
       labels_of = function(o) return labels[o] or {} end,
       pos = function() return nil end,
+      where = function(c, k) return json_where(path, c, k) end,
     })
     if #problems > 0 or job == nil then
       table.move(more, 1, #more, #problems + 1, problems)

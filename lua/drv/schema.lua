@@ -120,6 +120,8 @@ function schema.describe(v)
       return "list"
     end
     return "object"
+  elseif t == "userdata" then
+    return "null"
   end
   return t
 end

@@ -313,7 +313,8 @@ image = "x:1"]]))
   it("reports unknown JSON keys with a suggestion", function()
     local p = problems('{"Job": {"ID": "j", "TaskGroup": []}}', "job.json")
     assert.same({ kind = "unknown",
-      message = 'job.json: unknown key "TaskGroup" in job, did you mean "TaskGroups"?' }, p[1])
+      message = 'job.json: Job.TaskGroup: unknown key "TaskGroup" in job, did you mean "TaskGroups"?' },
+      p[1])
   end)
 
   it("reports JSON type errors", function()
