@@ -314,8 +314,8 @@ local function walk(src)
     end
     local name = labels[1]
     if not jobspec.valid_name(name) then
-      add("type", where(list, i), fmt("%s name not allowed (%s): %q",
-        what == "port" and "port label" or what, NAME_RULE, name))
+      add("type", where(list, i), fmt("%s not allowed (%s): %q",
+        what == "port" and "port label" or what .. " name", NAME_RULE, name))
       return nil
     end
     return name
