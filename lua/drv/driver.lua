@@ -494,6 +494,9 @@ function driver.decode(op, status, body)
   if op == "error" then
     local t = cjson.decode(body)
     local msg = type(t) == "table" and non_empty(t.message) or trim(body)
+    -- Docker's messages echo job text (image names, env keys): one line,
+    -- no control characters, bounded
+    msg = util.sanitize(msg, 1024)
     if msg == "" then
       msg = string.format("HTTP status %s", tostring(status))
     end

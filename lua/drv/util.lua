@@ -16,25 +16,21 @@ local byte, sub, find, format, concat = string.byte, string.sub, string.find,
   string.format, table.concat
 
 
--- White space as Lua's %s: space, \t, \n, \v, \f, \r.
-local function is_space(c)
-  return c == 32 or (c >= 9 and c <= 13)
-end
-
-
----Strips leading and trailing white space in linear time (the pattern
----`^%s*(.-)%s*$` is quadratic on long runs of inner spaces).
+---Strips leading and trailing white space (as %s) in linear time: the
+---pattern `^%s*(.-)%s*$` is quadratic on long runs of inner spaces.
 ---@param s string
 ---@return string
 function util.trim(s)
-  local i, j = 1, #s
-  while i <= j and is_space(byte(s, i)) do
-    i = i + 1
+  local _, lead = find(s, "^%s*")
+  if lead == #s then
+    return ""
   end
-  while j >= i and is_space(byte(s, j)) do
-    j = j - 1
+  local last = byte(s, -1)
+  if not (last == 32 or (last >= 9 and last <= 13)) then
+    return sub(s, lead + 1)
   end
-  return sub(s, i, j)
+  local _, trail = find(string.reverse(s), "^%s*")
+  return sub(s, lead + 1, #s - trail)
 end
 
 
@@ -196,16 +192,8 @@ end
 local MAX_QUOTE = 1024
 
 
----Quotes s for a message line: printable ASCII as is (`"` and `\`
----escaped), valid UTF-8 kept, control characters and invalid bytes
----escaped (`\n`, `\r`, `\t`, `\x1b`, `\xff`), invisible and bidi code
----points as `\u{202e}`. Strings longer than max bytes (default 1024) are
----cut and end in `..."` + the length. Non-strings are converted with
----tostring. The result never contains a byte below 0x20 or 0x7f.
----@param s any
----@param max? integer
----@return string
-function util.quote(s, max)
+-- The escaping behind util.quote (quoted) and util.sanitize (not quoted).
+local function escape(s, max, quoted)
   if type(s) ~= "string" then
     s = tostring(s)
   end
@@ -213,11 +201,11 @@ function util.quote(s, max)
   local total = #s
   local cut = total > max
   local n = cut and max or total
-  local out, k = { '"' }, 1
+  local out, k = { quoted and '"' or "" }, 1
   local i = 1
   while i <= n do
     -- a run of plain printable ASCII
-    local _, e = find(s, '^[^%c"\\\128-\255]+', i)
+    local _, e = find(s, quoted and '^[^%c"\\\128-\255]+' or "^[^%c\128-\255]+", i)
     if e then
       if e > n then e = n end
       k = k + 1
@@ -263,18 +251,42 @@ function util.quote(s, max)
         end
         i = i + len
       else
-        out[k] = SIMPLE[c] or format("\\x%02x", c)
+        out[k] = (quoted or c < 32 or c == 127) and SIMPLE[c] or format("\\x%02x", c)
         i = i + 1
       end
     end
   end
   k = k + 1
   if cut then
-    out[k] = format('..." (%d bytes)', total)
+    out[k] = format('...%s (%d bytes)', quoted and '"' or "", total)
   else
-    out[k] = '"'
+    out[k] = quoted and '"' or ""
   end
   return concat(out, "", 1, k)
+end
+
+
+---Quotes s for a message line: printable ASCII as is (`"` and `\`
+---escaped), valid UTF-8 kept, control characters and invalid bytes
+---escaped (`\n`, `\r`, `\t`, `\x1b`, `\xff`), invisible and bidi code
+---points as `\u{202e}`. Strings longer than max bytes (default 1024) are
+---cut and end in `..."` + the length. Non-strings are converted with
+---tostring. The result never contains a byte below 0x20 or 0x7f.
+---@param s any
+---@param max? integer
+---@return string
+function util.quote(s, max)
+  return escape(s, max, true)
+end
+
+
+---Like util.quote without the quotes (and `"`, `\` kept as they are): for
+---text from elsewhere (Docker's error messages) shown on one line.
+---@param s any
+---@param max? integer
+---@return string
+function util.sanitize(s, max)
+  return escape(s, max, false)
 end
 
 

@@ -439,3 +439,18 @@ describe("constraint.regexp on hostile patterns", function()
     assert.matches("^invalid constraint: regexp \"", msg)
   end)
 end)
+
+
+describe("constraint strings padded with white space", function()
+  local budget = require("support.budget")
+  local pad = string.rep(" ", 60000)
+
+  it("trims versions, constraint lists, targets and sets in linear time", function()
+    assert.is_true(budget.within(3000000, constraint.version_matches, pad .. "1.2.3" .. pad,
+      pad .. ">=" .. pad .. "1.2" .. pad))
+    assert.equal("linux", budget.within(3000000, constraint.resolve,
+      "${" .. pad .. "attr.kernel.name" .. pad .. "}", ATTRS, META, NODE))
+    assert.is_true(budget.within(3000000, constraint.check, { attribute = pad .. "a," .. pad .. "b",
+      operator = "set_contains", value = "b" .. pad }, ATTRS, META, NODE))
+  end)
+end)
