@@ -202,7 +202,7 @@ local function ordered_keys(ctx, t)
     for _, k in ipairs(keys) do
       local l, c = ctx.linecol(t, k)
       if l then
-        line[k] = l * 100000 + c
+        line[k] = l * 4294967296 + c
       end
     end
   end
