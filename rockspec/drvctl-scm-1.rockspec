@@ -37,6 +37,7 @@ build = {
     ["drv.ports"] = "lua/drv/ports.lua",
     ["drv.sandbox"] = "lua/drv/sandbox.lua",
     ["drv.schema"] = "lua/drv/schema.lua",
+    ["drv.util"] = "lua/drv/util.lua",
     ["drv.uuid"] = "lua/drv/uuid.lua",
     policykit = "spec/policykit.lua",
   },

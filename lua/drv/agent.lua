@@ -2,6 +2,7 @@
 --- options and the `plugin "docker" { config { ... } }` block.
 local path = require("drv.path")
 local schema = require("drv.schema")
+local util = require("drv.util")
 
 local agent = {}
 
@@ -83,7 +84,7 @@ end
 local function split_list(s)
   local out = {}
   for item in s:gmatch("[^,]+") do
-    item = item:match("^%s*(.-)%s*$")
+    item = util.trim(item)
     if item ~= "" then
       out[#out + 1] = item
     end

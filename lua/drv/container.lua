@@ -2,6 +2,7 @@
 --- a Docker `POST /containers/create` body (ARCHITECTURE §7).
 local interp = require("drv.interp")
 local path = require("drv.path")
+local util = require("drv.util")
 
 local container = {}
 
@@ -288,10 +289,10 @@ function container.check(config, ctx, task_where)
   end
   local function add(kind, origin, fmt, ...)
     problems[#problems + 1] = { kind = kind,
-      message = origin .. ": " .. label .. " config: " .. string.format(fmt, ...) }
+      message = origin .. ": " .. label .. " config: " .. util.format(fmt, ...) }
   end
   local function warn(origin, fmt, ...)
-    warnings[#warnings + 1] = origin .. ": " .. label .. " config: " .. string.format(fmt, ...)
+    warnings[#warnings + 1] = origin .. ": " .. label .. " config: " .. util.format(fmt, ...)
   end
   if config == nil or config.image == nil or config.image == "" then
     local origin = task_where
@@ -313,7 +314,7 @@ function container.check(config, ctx, task_where)
   if cmd ~= nil then
     if cmd == "" then
       add("type", at(config, "command"), 'command empty: ""')
-    elseif cmd:match("^%s*(.-)%s*$") ~= cmd then
+    elseif util.trim(cmd) ~= cmd then
       add("type", at(config, "command"), "command contains extra white space: %q", cmd)
     end
   end
@@ -327,7 +328,7 @@ function container.check(config, ctx, task_where)
   end
   for _, key in ipairs({ "SSL", "ssl" }) do
     if config[key] ~= nil then
-      warnings[#warnings + 1] = string.format(
+      warnings[#warnings + 1] = util.format(
         "%s: %s config option %q is deprecated and has no effect", at(config, key), label, key)
     end
   end
@@ -786,7 +787,7 @@ function container.build(inst)
     return inst.job_path or "job"
   end
   local function fail(kind, origin, fmt, ...)
-    problems[#problems + 1] = { kind = kind, message = string.format("%s: task %q config: ",
+    problems[#problems + 1] = { kind = kind, message = util.format("%s: task %q config: ",
       origin, task.name) .. string.format(fmt, ...) }
   end
   local safe_name = task.name:gsub("/", "_")

@@ -4,6 +4,7 @@ local constraint = require("drv.constraint")
 local container = require("drv.container")
 local jobspec = require("drv.jobspec")
 local ports = require("drv.ports")
+local util = require("drv.util")
 local uuid = require("drv.uuid")
 
 local driver = {}
@@ -143,6 +144,10 @@ local function check_constraints(job, job_path, attrs, a, host, warn)
     class = a.node_class,
   }
   local meta = a.meta or {}
+  -- One regexp work budget for the whole job, and each constraint object
+  -- (a job or group constraint is shared by all its tasks) checked once.
+  local budget = { steps = constraint.MATCH_BUDGET }
+  local results = {}
   for _, group in ipairs(job.groups) do
     for _, task in ipairs(group.tasks) do
       for _, level in ipairs({ job.constraints, group.constraints, task.constraints }) do
@@ -163,7 +168,12 @@ local function check_constraints(job, job_path, attrs, a, host, warn)
             warn(string.format("%s: task %q: constraint not checked, %s: %s",
               at, task.name, skip, constraint.describe(c)))
           else
-            local ok, msg = constraint.check(c, attrs, meta, node)
+            local r = results[c]
+            if not r then
+              r = { constraint.check(c, attrs, meta, node, budget) }
+              results[c] = r
+            end
+            local ok, msg = r[1], r[2]
             if not ok then
               problems[#problems + 1] = {
                 kind = (ok == false) and "constraint" or "type",
@@ -202,7 +212,7 @@ local function check_port_map(job, job_path, warn)
           table.sort(keys)
           for _, k in ipairs(keys) do
             if not labels[k] then
-              warn(string.format("%s: task %q: port_map label has no network port: %q",
+              warn(util.format("%s: task %q: port_map label has no network port: %q",
                 job_path, task.name, k))
             end
           end
@@ -299,7 +309,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
           goto next_task
         end
         for _, ref in ipairs(unknown) do
-          warn(string.format("%s: task %q: unknown variable left as written: %q",
+          warn(util.format("%s: task %q: unknown variable left as written: %q",
             job_path, task.name, ref))
         end
         local policies = EMPTY_ARRAY
@@ -373,7 +383,7 @@ end
 
 
 local function trim(s)
-  return (s:match("^%s*(.-)%s*$"))
+  return util.trim(s)
 end
 
 
@@ -484,6 +494,9 @@ function driver.decode(op, status, body)
   if op == "error" then
     local t = cjson.decode(body)
     local msg = type(t) == "table" and non_empty(t.message) or trim(body)
+    -- Docker's messages echo job text (image names, env keys): one line,
+    -- no control characters, bounded
+    msg = util.sanitize(msg, 1024)
     if msg == "" then
       msg = string.format("HTTP status %s", tostring(status))
     end
@@ -491,7 +504,7 @@ function driver.decode(op, status, body)
   end
   local fn = DECODERS[op]
   if not fn then
-    return nil, string.format("unknown decode operation %q", tostring(op))
+    return nil, util.format("unknown decode operation %q", tostring(op))
   end
   local t = cjson.decode(body)
   if type(t) ~= "table" then
@@ -499,7 +512,7 @@ function driver.decode(op, status, body)
     if #text > 200 then
       text = text:sub(1, 200) .. "..."
     end
-    return nil, string.format("docker: invalid %s response: %q", op, text)
+    return nil, util.format("docker: invalid %s response: %q", op, text)
   end
   return fn(t)
 end

@@ -284,9 +284,10 @@ logging {
     assert.equal("/var/lib/drvctl/alloc/" .. ALLOC .. "/alloc:/alloc:z", body.HostConfig.Binds[1])
   end)
 
-  it("replaces / in task names for the container name", function()
-    local entry = build(task('image = "x:1"', nil, "a/b"))
-    assert.equal("a_b-" .. ALLOC, entry.name)
+  it("never sees a / in a task name: the job loader refuses it", function()
+    local job, problems = jobspec.load(task('image = "x:1"', nil, "a/b"), "job.hcl")
+    assert.is_nil(job)
+    assert.matches('task name not allowed .*: "a/b"$', problems[1].message)
   end)
 
   it("places a loaded image under the task's local dir", function()

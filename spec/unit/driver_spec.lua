@@ -655,3 +655,71 @@ describe("driver.decode", function()
     assert.equal('unknown decode operation "bogus"', msg)
   end)
 end)
+
+
+describe("driver on hostile input", function()
+  local budget = require("support.budget")
+
+  it("trims a Docker body padded with 60 KB of spaces in linear time", function()
+    -- `^%s*(.-)%s*$` needed 142 s for this body (inside one C call: the
+    -- old code never reaches the budget check, it hangs)
+    local pad = string.rep(" ", 60000)
+    local r = budget.within(2000000, driver.decode, "error", 500, pad .. "boom" .. pad)
+    assert.same({ message = "boom" }, r)
+    local ok, err = budget.within(2000000, driver.decode, "create", 201, pad .. "x" .. pad)
+    assert.is_nil(ok)
+    assert.equal('docker: invalid create response: "x"', err)
+  end)
+
+  it("keeps a Docker error message on one line", function()
+    local r = driver.decode("error", 400, '{"message":"invalid env \\"A\\u001b[2J\\nB\\""}')
+    assert.equal('invalid env "A\\x1b[2J\\nB"', r.message)
+  end)
+
+  local function one_line(n, body)
+    local t = {}
+    for i = 1, n do
+      t[i] = string.format('task "t%d" {%s}', i, body)
+    end
+    return 'job "j" { group "g" { ' .. table.concat(t, " ") .. " } }"
+  end
+
+  it("plans 1,000 tasks written on one line within an instruction budget", function()
+    local src = one_line(1000, ' driver = "docker" config { image = "x:1" } ')
+    local plan, problems = budget.within(40000000, driver.plan, src, "long.hcl", nil, nil, HOST)
+    assert(plan, problems and problems[1] and problems[1].message)
+    assert.equal(1000, #plan.tasks)
+  end)
+
+  it("refuses 5,000 tasks on one line with a located error within the budget", function()
+    local src = one_line(5000, ' driver = "docker" config { image = "x:1" } ')
+    local plan, problems = budget.within(60000000, driver.plan, src, "long.hcl", nil, nil, HOST)
+    assert.is_nil(plan)
+    assert.equal('long.hcl:1:1: job "j": too many task instances (count x tasks, summed over '
+      .. "groups): at most 1000, found 5000", problems[1].message)
+  end)
+
+  it("reports 5,000 broken tasks on one 60 KB line, each located, within the budget", function()
+    local src = one_line(5000, "")
+    local plan, problems = budget.within(20000000, driver.plan, src, "long.hcl", nil, nil, HOST)
+    assert.is_nil(plan)
+    assert.equal(5000 + 1, #problems) -- each task's missing driver, then the cap
+    local col = src:find('task "t5000"', 1, true)
+    assert.equal('long.hcl:1:' .. col .. ': task "t5000": field "driver" is required',
+      problems[5000].message)
+  end)
+
+  it("checks a regexp constraint shared by many tasks once, within one budget", function()
+    local tasks = {}
+    for i = 1, 200 do
+      tasks[i] = string.format('task "t%d" { driver = "docker" config { image = "x:1" } }', i)
+    end
+    local src = 'job "j" {\n constraint {\n attribute = "' .. string.rep("a", 5000)
+      .. '"\n regexp = "' .. string.rep(".*", 300) .. 'Z"\n }\n group "g" {\n'
+      .. table.concat(tasks, "\n") .. "\n}\n}"
+    local plan, problems = budget.within(300000000, driver.plan, src, "re.hcl", nil, nil, HOST)
+    assert.is_nil(plan)
+    assert.matches('^re%.hcl:2:2: task "t1": invalid constraint: regexp ".*": matching needs more '
+      .. "than %d+ steps", problems[1].message)
+  end)
+end)
