@@ -36,6 +36,11 @@ int cmd_plan(int argc, char **argv)
     drv_err_clear(&err);
     rc = job_load(&j, &a, &err);
     if (rc < 0) {
+        if (j.problems.json != NULL) {
+            /* denied by policy: the plan with every verdict, then the denials */
+            fputs(j.problems.json, stdout);
+            fflush(stdout);
+        }
         if (j.problems.n > 0) {
             job_print_problems(&j);
         } else {

@@ -470,6 +470,41 @@ local function options_for(p, all)
   return enabled, settings
 end
 
+-- validate_options(set, policy_options) -> list of messages: unknown policy
+-- names, unknown settings and a non-boolean enabled, each with a
+-- did-you-mean. The agent config is checked against the loaded set before
+-- any task is judged, so a typo fails `run`, `plan` and `policy check`.
+function M.validate_options(set, all)
+  local msgs = {}
+  if all == nil then
+    return msgs
+  end
+  if type(all) ~= "table" then
+    return { "policy_options must be an object" }
+  end
+  local by_name, names = {}, {}
+  for _, p in ipairs(type(set) == "table" and set.policies or {}) do
+    by_name[p.name] = p
+    names[#names + 1] = p.name
+  end
+  sort(names)
+  local keys = {}
+  for k in next, all do keys[#keys + 1] = k end
+  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, name in ipairs(keys) do
+    local p = by_name[name]
+    if not p then
+      msgs[#msgs + 1] = "policy_options: " .. unknown("policy", name, names)
+    else
+      local _, _, err = options_for(p, all)
+      if err then
+        msgs[#msgs + 1] = "policy_options." .. tostring(name) .. ": " .. err
+      end
+    end
+  end
+  return msgs
+end
+
 -- ctx view handed to one policy call: a deep copy of everything.
 local function view(base, spec, settings)
   local v = {}
