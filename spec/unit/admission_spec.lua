@@ -33,6 +33,7 @@ local function body(extra)
     HostConfig = {
       Binds = { ALLOC .. "/alloc:/alloc", ALLOC .. "/web/local:/local",
         ALLOC .. "/web/secrets:/secrets" },
+      Memory = 300 * 1048576, MemorySwap = 300 * 1048576,
     },
   }
   for k, v in pairs(extra or {}) do
