@@ -86,6 +86,15 @@ local function unknown(what, key, known, where)
         best, bestd = k, d
       end
     end
+    if not best and #key >= 3 then
+      -- "max_memory" -> "max_memory_mb": a known name that starts with it
+      for _, k in ipairs(known) do
+        if type(k) == "string" and sub(k, 1, #key) == key then
+          best = k
+          break
+        end
+      end
+    end
     if best then
       msg = msg .. ", did you mean " .. quote(best) .. "?"
     end

@@ -578,6 +578,62 @@ describe("driver.plan policy hook", function()
 end)
 
 
+describe("driver.plan body encoding", function()
+  local kit = require("policykit")
+
+  -- a policy that empties lists; cjson would send {} for them, which
+  -- dockerd refuses for list fields (HTTP 500 on "Dns": {})
+  local EMPTIER = { path = "ops/zz-empty.lua", source = [[
+    return { policy_format = 1, name = "zz-empty",
+      mutate = function(ctx)
+        local hc = ctx.spec.HostConfig
+        return {
+          { op = "remove", path = "HostConfig.Dns", value = hc.Dns },
+          { op = "remove", path = "HostConfig.CapAdd", value = hc.CapAdd },
+          { op = "set", path = "HostConfig.Sysctls", value = {} },
+          { op = "set", path = "HostConfig.Ulimits", value = {} },
+        }
+      end }
+  ]] }
+
+  it("drops lists and maps a policy emptied, in the body sent and the plan JSON", function()
+    local sources = kit.sources()
+    sources[#sources + 1] = EMPTIER
+    local job = [[
+job "e" {
+  group "g" {
+    task "t" {
+      driver = "docker"
+      config {
+        image = "busybox:1"
+        dns_servers = ["127.0.0.1"]
+        cap_add = ["CHOWN"]
+      }
+    }
+  }
+}
+]]
+    local plan = assert(driver.plan(job, "e.hcl", nil, nil, { default_data_dir = "/var/lib/drvctl",
+      alloc_seed = SEED, policies = sources, guard = kit.default_guard }))
+    local sent = plan.tasks[1].body
+    assert.is_nil(sent:find('"Dns"', 1, true), sent)
+    assert.is_nil(sent:find('"CapAdd"', 1, true), sent)
+    assert.is_nil(sent:find('"Sysctls"', 1, true), sent)
+    assert.is_nil(sent:find("{}", 1, true), sent)
+    assert.is_nil(plan.json:find('"Dns"', 1, true))
+    local hc = cjson.decode(sent).HostConfig
+    assert.same({ "NET_RAW" }, hc.CapDrop)
+  end)
+
+  it("keeps the empty objects ExposedPorts needs", function()
+    local container = require("drv.container")
+    local out = cjson.decode(container.encode({ ExposedPorts = { ["80/tcp"] = {} },
+      HostConfig = { Dns = {}, Binds = { "/a:/b" } } }))
+    assert.same({ ExposedPorts = { ["80/tcp"] = {} }, HostConfig = { Binds = { "/a:/b" } } }, out)
+  end)
+end)
+
+
 describe("driver.agent", function()
   it("returns defaults without a config", function()
     local a = assert(driver.agent(nil, nil, HOST))
