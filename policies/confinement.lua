@@ -70,9 +70,9 @@ return {
       else
         local c = canonical(o)
         local nnp = string.match(c, "^no%-new%-privileges=(.*)$")
-        if o == "no-new-privileges" or (nnp and BOOLS[nnp]) then
-          -- confinement can only grow
-        elseif not allow[c] then
+        -- no-new-privileges can only tighten confinement
+        local tightens = o == "no-new-privileges" or (nnp ~= nil and BOOLS[nnp] == true)
+        if not tightens and not allow[c] then
           msgs[#msgs + 1] = "security_opt not in allow_security_opt: " .. quote(o)
         end
       end

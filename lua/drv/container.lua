@@ -833,7 +833,6 @@ end
 ---@return table body the create body as a table (problems on failure)
 ---@return string[] unknown variable references left as written
 function container.build(inst)
-  local cjson = require("cjson")
   local job, group, task, agent = inst.job, inst.group, inst.task, inst.agent
   local config = task.config or {}
   local options = agent.options or {}

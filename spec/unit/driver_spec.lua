@@ -626,7 +626,6 @@ job "e" {
   end)
 
   it("keeps the empty objects ExposedPorts needs", function()
-    local container = require("drv.container")
     local out = cjson.decode(container.encode({ ExposedPorts = { ["80/tcp"] = {} },
       HostConfig = { Dns = {}, Binds = { "/a:/b" } } }))
     assert.same({ ExposedPorts = { ["80/tcp"] = {} }, HostConfig = { Binds = { "/a:/b" } } }, out)
