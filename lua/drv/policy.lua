@@ -80,9 +80,10 @@ local function unknown(what, key, known, where)
   local msg = "unknown " .. what .. " " .. quote(key) .. (where or "")
   if type(key) == "string" then
     local best, bestd
+    local limit = math.max(2, #key // 3 + 1)
     for _, k in ipairs(known) do
       local d = distance(key, k)
-      if d <= 2 and (not bestd or d < bestd) then
+      if d <= limit and (not bestd or d < bestd) then
         best, bestd = k, d
       end
     end
