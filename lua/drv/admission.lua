@@ -2,7 +2,7 @@
 --
 --   local ok, problems = admission.prepare(host, agent)   -- once per plan
 --   local body, verdicts = admission.apply(entry, body, ctx)
---   -- or nil, problems (kind "denied")
+--   -- or nil, problems (kind "denied"), verdicts, judged body (for plan)
 --   local ok, problems = admission.check(sources)         -- drvctl policy check
 --
 -- The policy set comes from host.policies ({ path, source } pairs that C
@@ -14,8 +14,14 @@
 -- host.policies is always a list when C calls; an empty list denies every
 -- task. host.policies = nil (unit specs of the mapping only) runs no policy,
 -- and then a task that asks for a privilege-widening option
--- (container.POLICY_GATED) is denied: with nothing to judge it, the option
--- is not allowed.
+-- (container.gated: POLICY_GATED and POLICY_GATED_VALUES) or less than 10 MB
+-- of memory is denied: with nothing to judge it, the option is not allowed.
+--
+-- prepare() also checks the agent's policy_options against the loaded set:
+-- an unknown policy name or setting is a config problem with a did-you-mean.
+--
+-- ctx.siblings (container names {task}-{alloc_id} of the other tasks of the
+-- allocation) and ctx.alloc_id reach the policies for container:<name>.
 --
 -- prepare() builds a new set and only then replaces the current one, so a
 -- long-running agent can call it again on SIGHUP and keep the previous set
