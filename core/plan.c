@@ -78,6 +78,7 @@ void problem_list_free(problem_list *l)
     }
     free_strv(l->kinds, l->n);
     free_strv(l->messages, l->n);
+    free(l->json);
     memset(l, 0, sizeof *l);
 }
 

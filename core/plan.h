@@ -75,6 +75,7 @@ typedef struct problem_list {
     char **kinds;
     char **messages;
     size_t n;
+    char *json;     /* plan: the plan JSON with every verdict, when only policies denied */
 } problem_list;
 
 void plan_free(plan *p);

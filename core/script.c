@@ -306,6 +306,7 @@ static int read_problems(script *s, int idx, problem_list *probs, drv_err *err)
             probs->n++;
             lua_pop(L, 1);
         }
+        probs->json = get_str(L, idx, "json");
     }
     if (probs->n > 0) {
         code = problem_kind_code(probs->kinds[0]);
@@ -525,7 +526,7 @@ void decoded_free(decoded *d)
 }
 
 int script_check_policies(script *s, const script_source *policies, size_t n,
-                          problem_list *probs, drv_err *err)
+                          const script_source *agent, problem_list *probs, drv_err *err)
 {
     lua_State *L = s->L;
     int top = lua_gettop(L);
@@ -544,7 +545,8 @@ int script_check_policies(script *s, const script_source *policies, size_t n,
         lua_setfield(L, -2, "source");
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    rc = call(s, 1, 2, err);
+    push_source(L, agent);
+    rc = call(s, 3, 2, err);
     if (rc == 0 && !(lua_toboolean(L, -2) && lua_isnil(L, -1))) {
         rc = read_problems(s, lua_gettop(L), probs, err);
     }

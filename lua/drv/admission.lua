@@ -2,7 +2,7 @@
 --
 --   local ok, problems = admission.prepare(host, agent)   -- once per plan
 --   local body, verdicts = admission.apply(entry, body, ctx)
---   -- or nil, problems (kind "denied")
+--   -- or nil, problems (kind "denied"), verdicts, judged body (for plan)
 --   local ok, problems = admission.check(sources)         -- drvctl policy check
 --
 -- The policy set comes from host.policies ({ path, source } pairs that C
@@ -14,8 +14,14 @@
 -- host.policies is always a list when C calls; an empty list denies every
 -- task. host.policies = nil (unit specs of the mapping only) runs no policy,
 -- and then a task that asks for a privilege-widening option
--- (container.POLICY_GATED) is denied: with nothing to judge it, the option
--- is not allowed.
+-- (container.gated: POLICY_GATED and POLICY_GATED_VALUES) or less than 10 MB
+-- of memory is denied: with nothing to judge it, the option is not allowed.
+--
+-- prepare() also checks the agent's policy_options against the loaded set:
+-- an unknown policy name or setting is a config problem with a did-you-mean.
+--
+-- ctx.siblings (container names {task}-{alloc_id} of the other tasks of the
+-- allocation) and ctx.alloc_id reach the policies for container:<name>.
 --
 -- prepare() builds a new set and only then replaces the current one, so a
 -- long-running agent can call it again on SIGHUP and keep the previous set
@@ -29,6 +35,7 @@ local admission = {}
 local MAX_INSTRUCTIONS = 50000000   -- per policy call; the 1 s clock stops it first
 local MAX_BYTES = 64 * 1024 * 1024  -- per policy call
 
+local MIN_MEMORY = 10 * 1024 * 1024  -- Nomad's minimum MemoryMB
 local current = nil                 -- { set = ..., guard = ..., paths = {...} }
 
 
@@ -74,6 +81,15 @@ function admission.prepare(host, agent)
     end
     return nil, out
   end
+  local bad = policy.validate_options(set, ((agent or {}).options or {}).policy_options)
+  if #bad > 0 then
+    local out = {}
+    for _, m in ipairs(bad) do
+      out[#out + 1] = { kind = "config", message = ((agent or {}).config_path or "agent config")
+        .. ": " .. m }
+    end
+    return nil, out
+  end
   current = { set = set, guard = guard, agent = agent }
   return true
 end
@@ -110,18 +126,26 @@ end
 ---@param ctx table { task, agent, node, alloc_dir, task_dir, host }
 ---@return table|nil body the (possibly mutated) body
 ---@return table verdicts or problems
+---@return table|nil verdicts on denial (for plan output)
+---@return table|nil spec on denial: the body as the policies judged it
 function admission.apply(entry, body, ctx)
   local cur = current
   local task = ctx.task or {}
   if cur == nil or cur.set == nil then
     local gated = container.gated(task.config or {})
-    if #gated > 0 then
-      local problems = {}
-      for _, name in ipairs(gated) do
-        problems[#problems + 1] = denied(string.format(
-          "task %q: config option %q needs a policy to allow it, but no policies are loaded",
-          task.name or "?", name))
-      end
+    local problems = {}
+    for _, name in ipairs(gated) do
+      problems[#problems + 1] = denied(string.format(
+        "task %q: config option %q needs a policy to allow it, but no policies are loaded",
+        task.name or "?", name))
+    end
+    local mem = (body.HostConfig or {}).Memory
+    if type(mem) ~= "number" or mem < MIN_MEMORY then
+      problems[#problems + 1] = denied(string.format(
+        "task %q: memory below 10 MB needs a policy to allow it, but no policies are loaded: %q",
+        task.name or "?", tostring(mem)))
+    end
+    if #problems > 0 then
       return nil, problems
     end
     return body, {}
@@ -135,6 +159,8 @@ function admission.apply(entry, body, ctx)
     node = ctx.node or {},
     alloc_dir = ctx.alloc_dir,
     task_dir = ctx.task_dir,
+    alloc_id = ctx.alloc_id,
+    siblings = ctx.siblings or {},
     realpath = {},
   }
   local result = policy.evaluate(cur.set, pctx, cur.guard)
@@ -154,7 +180,7 @@ function admission.apply(entry, body, ctx)
     if #problems == 0 then
       problems[1] = denied(string.format("task %q: denied by policy", task.name or "?"))
     end
-    return nil, problems
+    return nil, problems, result.verdicts or {}, result.spec
   end
   local out = result.spec or body
   local opts = agent.options or {}
@@ -168,16 +194,24 @@ end
 ---Validates a set of policy sources for `drvctl policy check`.
 ---@param sources table
 ---@param guard function|nil
+---@param agent table|nil the agent config: its policy_options are checked too
 ---@return boolean|nil
 ---@return table|nil problems
-function admission.check(sources, guard)
-  local report = policy.check(sources, guard or default_guard())
-  if report.ok then
-    return true
-  end
+function admission.check(sources, guard, agent)
+  guard = guard or default_guard()
+  local report = policy.check(sources, guard)
   local out = {}
   for _, p in ipairs(report.problems or {}) do
     out[#out + 1] = { kind = "config", message = p.message or tostring(p) }
+  end
+  if report.ok and agent then
+    local set = policy.load(sources, guard)
+    for _, m in ipairs(policy.validate_options(set, (agent.options or {}).policy_options)) do
+      out[#out + 1] = { kind = "config", message = (agent.config_path or "agent config") .. ": " .. m }
+    end
+  end
+  if #out == 0 then
+    return true
   end
   return nil, out
 end

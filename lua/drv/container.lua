@@ -101,16 +101,36 @@ container.UNSUPPORTED = {}
 
 --- Privilege-widening options, as an array of option names. The driver
 --- (admission) refuses them when no policy set is loaded (fail closed); they
---- are mapped fully all the same. network_mode is gated only for the values
---- in POLICY_GATED_VALUES ("host"); `container.gated(config)` applies both.
+--- are mapped fully all the same. Options in POLICY_GATED_VALUES are gated
+--- only for the values their function flags; `container.gated(config)`
+--- applies both.
 container.POLICY_GATED = {
   "privileged", "cap_add", "cap_drop", "volumes", "volume_driver", "mounts", "mount",
-  "devices", "pid_mode", "ipc_mode", "uts_mode", "userns_mode", "security_opt", "runtime",
+  "devices", "pid_mode", "ipc_mode", "uts_mode", "userns_mode", "cgroupns", "security_opt",
+  "runtime",
 }
 
---- Options gated only for some values.
+local SAFE_NETWORK_MODES = { bridge = true, none = true, default = true }
+local SAFE_LOG_DRIVERS = { ["json-file"] = true, ["local"] = true }
+
+--- Options gated only for some values: key -> function(value) -> gated?
 container.POLICY_GATED_VALUES = {
-  network_mode = { host = true },
+  -- host, container:<x> and every user-defined network
+  network_mode = function(v)
+    return v ~= nil and not SAFE_NETWORK_MODES[v]
+  end,
+  -- log drivers other than json-file and local, any log option
+  logging = function(v)
+    if type(v) ~= "table" then
+      return false
+    end
+    local t = v.type or v.driver
+    return (t ~= nil and t ~= "" and not SAFE_LOG_DRIVERS[t])
+      or (type(v.config) == "table" and next(v.config) ~= nil)
+  end,
+  oom_score_adj = function(v)
+    return type(v) == "number" and v < 0
+  end,
 }
 
 
@@ -126,7 +146,7 @@ end
 
 ---Returns the names of the gated options a config uses, sorted: a
 ---POLICY_GATED option that is set (false, "" and empty lists or maps do not
----count) or a POLICY_GATED_VALUES option set to a listed value.
+---count) or a POLICY_GATED_VALUES option whose function flags its value.
 ---@param config table normalised config
 ---@return string[]
 function container.gated(config)
@@ -140,13 +160,54 @@ function container.gated(config)
       out[#out + 1] = key
     end
   end
-  for key, values in pairs(container.POLICY_GATED_VALUES) do
-    if values[config[key]] then
+  for key, flags in pairs(container.POLICY_GATED_VALUES) do
+    if flags(config[key]) then
       out[#out + 1] = key
     end
   end
   table.sort(out)
   return out
+end
+
+
+--- Maps whose values are empty objects by design ({"80/tcp": {}}).
+local EMPTY_OBJECT_MAPS = { ExposedPorts = true, Volumes = true }
+
+local function strip(v, keep_empty)
+  if type(v) ~= "table" then
+    return v
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    if type(x) == "table" then
+      local y = strip(x, EMPTY_OBJECT_MAPS[k] == true)
+      if next(y) ~= nil or keep_empty then
+        out[k] = y
+      end
+    else
+      out[k] = x
+    end
+  end
+  return out
+end
+
+
+---Returns a copy of a Docker body without empty lists and maps (an empty
+---Lua table would encode as {}, which dockerd rejects for list fields such
+---as Dns or CapAdd); the values of ExposedPorts and Volumes stay {}.
+---@param body table
+---@return table
+function container.strip(body)
+  return strip(body, false)
+end
+
+
+---Encodes a Docker create body: the one place a body becomes JSON, after
+---admission's mutations (see container.strip).
+---@param body table
+---@return string
+function container.encode(body)
+  return (require("cjson").encode(container.strip(body)))
 end
 
 
@@ -773,7 +834,6 @@ end
 ---@return table body the create body as a table (problems on failure)
 ---@return string[] unknown variable references left as written
 function container.build(inst)
-  local cjson = require("cjson")
   local job, group, task, agent = inst.job, inst.group, inst.task, inst.agent
   local config = task.config or {}
   local options = agent.options or {}
@@ -1037,7 +1097,7 @@ function container.build(inst)
     auth_soft_fail = config.auth_soft_fail == true,
     image_pull_timeout_ms = pull_timeout,
     container_exists_attempts = config.container_exists_attempts,
-    body = cjson.encode(body),
+    body = container.encode(body),
     kill_signal = task.kill_signal,
     kill_timeout_ms = kill_ms,
     tty = body.Tty,

@@ -162,4 +162,53 @@ describe("drvctl plan", function()
     local p = assert(cjson.decode(r.stdout), r.output)
     assert.equal("always", p.tasks[1].pull)
   end)
+
+  describe("when a policy denies", function()
+    local function plan_denied(config)
+      local dir = drv.tmpdir()
+      local job = drv.write_job(dir, { config = config, script = "true" })
+      local r = drv.drvctl({ "plan", "-data-dir", dir .. "/data", job }, { env = NO_DOCKER })
+      return r, dir
+    end
+
+    it("exits 77 and still prints the full JSON with every verdict", function()
+      local r = plan_denied('network_mode = "host"')
+      assert.equal(77, r.code, r.output)
+      local p = cjson.decode(r.stdout)
+      assert.is_table(p, "no JSON on stdout\n" .. r.output)
+      local t = p.tasks[1]
+      assert.equal("denied", t.verdict)
+      assert.equal("host", body(t).HostConfig.NetworkMode)
+      local by_name = {}
+      for _, v in ipairs(t.policies) do
+        by_name[v.name] = v
+      end
+      for _, name in ipairs({ "capabilities", "namespaces", "privileged", "volumes", "logging" }) do
+        assert.is_table(by_name[name], name .. " verdict missing\n" .. r.stdout)
+      end
+      assert.is_false(by_name.namespaces.allowed)
+      assert.same({ 'network_mode not in allow_network_modes: "host"' }, by_name.namespaces.messages)
+      assert.is_true(by_name.privileged.allowed)
+    end)
+
+    it("prints the denials on stderr, not in the JSON stream", function()
+      local r = plan_denied('security_opt = ["seccomp=unconfined"]')
+      assert.equal(77, r.code, r.output)
+      assert.matches('policies/confinement.lua: task "t": security_opt not in allow_security_opt',
+        r.stderr, 1, true)
+      assert.is_table(cjson.decode(r.stdout), r.output)
+    end)
+
+    it("shows empty lists of a verdict as []", function()
+      local r = plan_denied('devices = [{ host_path = "/dev/sda" }]')
+      assert.equal(77, r.code, r.output)
+      assert.matches('"mutations": []', r.stdout, 1, true)
+    end)
+
+    it("prints no JSON for a job that does not validate (exit 68)", function()
+      local r = plan_denied('oom_score_adj = -5000')
+      assert.equal(68, r.code, r.output)
+      assert.equal("", r.stdout)
+    end)
+  end)
 end)

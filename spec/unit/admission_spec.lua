@@ -10,8 +10,9 @@ local function read(path)
 end
 
 local SHIPPED = {}
-for _, name in ipairs({ "capabilities", "hardening", "privileged", "registries", "resources",
-                        "runtimes", "volumes" }) do
+for _, name in ipairs({ "capabilities", "confinement", "devices", "hardening", "limits", "logging",
+                        "namespaces", "privileged", "registries", "resources", "runtimes",
+                        "volumes" }) do
   SHIPPED[#SHIPPED + 1] = { path = "policies/" .. name .. ".lua",
     source = read("policies/" .. name .. ".lua") }
 end
@@ -33,6 +34,7 @@ local function body(extra)
     HostConfig = {
       Binds = { ALLOC .. "/alloc:/alloc", ALLOC .. "/web/local:/local",
         ALLOC .. "/web/secrets:/secrets" },
+      Memory = 300 * 1048576, MemorySwap = 300 * 1048576,
     },
   }
   for k, v in pairs(extra or {}) do
@@ -110,9 +112,42 @@ describe("admission", function()
       for _, v in ipairs(verdicts) do
         names[#names + 1] = v.policy
       end
-      assert.same({ "policies/capabilities.lua", "policies/hardening.lua",
+      assert.same({ "policies/capabilities.lua", "policies/confinement.lua",
+        "policies/devices.lua", "policies/hardening.lua", "policies/limits.lua",
+        "policies/logging.lua", "policies/namespaces.lua",
         "policies/privileged.lua", "policies/registries.lua", "policies/resources.lua",
         "policies/runtimes.lua", "policies/volumes.lua" }, names)
+    end)
+
+    it("returns every verdict and the judged body on a denial too (for plan)", function()
+      local out, problems, verdicts, judged = admission.apply({}, body({ CapAdd = { "SYS_ADMIN" } }), {
+        task = { name = "web", config = { cap_add = { "SYS_ADMIN" } } }, agent = agent(), node = {},
+        alloc_dir = ALLOC, task_dir = ALLOC .. "/web",
+      })
+      assert.is_nil(out)
+      assert.equal("denied", problems[1].kind)
+      assert.equal(12, #verdicts)
+      assert.same({ "SYS_ADMIN" }, judged.HostConfig.CapAdd)
+      local denied = {}
+      for _, v in ipairs(verdicts) do
+        if not v.allowed then denied[#denied + 1] = v.name end
+      end
+      assert.same({ "capabilities" }, denied)
+    end)
+
+    it("lets a task join a sibling's namespaces only (ctx.siblings)", function()
+      local sib = "db-11111111-2222-4333-8444-555555555555"
+      local function try(mode)
+        local entry = {}
+        return admission.apply(entry, body({ PidMode = mode }), {
+          task = { name = "web", config = {} }, agent = agent(), node = {},
+          alloc_dir = ALLOC, task_dir = ALLOC .. "/web", siblings = { sib },
+        })
+      end
+      assert.is_table(try("container:" .. sib))
+      local out, problems = try("container:" .. sib .. "/../x")
+      assert.is_nil(out)
+      assert.matches("policies/namespaces.lua", problems[1].message, 1, true)
     end)
 
     it("hands C the alloc-dir bind sources to re-check with realpath", function()
@@ -137,6 +172,55 @@ describe("admission", function()
     local out, problems = apply({ cap_add = { "SYS_ADMIN" } }, body({ CapAdd = { "SYS_ADMIN" } }))
     assert.is_nil(out)
     assert.matches("policies/capabilities.lua", problems[1].message, 1, true)
+  end)
+
+  describe("policy_options in the agent config", function()
+    local function prepare(po)
+      local a = agent({ policy_options = po })
+      a.config_path = "agent.hcl"
+      return admission.prepare({ policies = SHIPPED, guard = kit.default_guard }, a)
+    end
+
+    it("refuses an unknown policy name with a did-you-mean", function()
+      local ok, problems = prepare({ registres = { enabled = true } })
+      assert.is_nil(ok)
+      assert.equal("config", problems[1].kind)
+      assert.equal('agent.hcl: policy_options: unknown policy "registres", did you mean "registries"?',
+        problems[1].message)
+    end)
+
+    it("refuses an unknown setting with a did-you-mean", function()
+      local ok, problems = prepare({ resources = { max_memory = 10 } })
+      assert.is_nil(ok)
+      assert.equal('agent.hcl: policy_options.resources: unknown policy option "max_memory", '
+        .. 'did you mean "max_memory_mb"?', problems[1].message)
+    end)
+
+    it("refuses a non-boolean enabled", function()
+      local ok, problems = prepare({ registries = { enabled = "yes" } })
+      assert.is_nil(ok)
+      assert.matches("enabled must be a boolean", problems[1].message, 1, true)
+    end)
+
+    it("accepts known names and settings", function()
+      assert.is_true(prepare({ limits = { min_oom_score_adj = -100 }, hardening = { enabled = true } }))
+    end)
+
+    it("is checked by check() with an agent", function()
+      local a = agent({ policy_options = { privilegd = {} } })
+      local ok, problems = admission.check(SHIPPED, kit.default_guard, a)
+      assert.is_nil(ok)
+      assert.matches('unknown policy "privilegd", did you mean "privileged"?', problems[1].message, 1, true)
+    end)
+  end)
+
+  describe("without a policy set, memory", function()
+    it("refuses a body below 10 MB", function()
+      assert(admission.prepare({ guard = kit.default_guard }, agent()))
+      local out, problems = apply({}, body({ Memory = 0, MemorySwap = 0 }))
+      assert.is_nil(out)
+      assert.matches("memory below 10 MB", problems[1].message, 1, true)
+    end)
   end)
 
   describe("check", function()
