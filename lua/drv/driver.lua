@@ -24,9 +24,14 @@ function driver.agent(agent_src, agent_path, host)
 end
 
 
+local cjson_encode = require("cjson").encode
+
 local function encode_string(s)
-  local cjson = require("cjson")
-  return (cjson.encode(s):gsub("\\/", "/"))
+  local e = cjson_encode(s)
+  if e:find("/", 1, true) then
+    e = e:gsub("\\/", "/")
+  end
+  return e
 end
 
 

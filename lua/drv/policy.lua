@@ -33,6 +33,7 @@ local M = {}
 M.FORMAT = 1
 
 local deepcopy = sandbox.deepcopy
+local copy_tree = sandbox.copy_tree
 local sort, concat = table.sort, table.concat
 local sub, find, format, gmatch = string.sub, string.find, string.format,
   string.gmatch
@@ -454,7 +455,7 @@ end
 -- evaluate -------------------------------------------------------------------
 
 local function options_for(p, all)
-  local enabled, settings = p.enabled, deepcopy(p.settings)
+  local enabled, settings = p.enabled, copy_tree(p.settings)
   local opt = type(all) == "table" and all[p.name] or nil
   if opt == nil then
     return enabled, settings
@@ -515,15 +516,10 @@ function M.validate_options(set, all)
   return msgs
 end
 
--- ctx view handed to one policy call: a deep copy of everything.
+-- ctx view handed to one policy call: a deep copy of everything, made
+-- lazily (only the fields the policy reads are copied).
 local function view(base, spec, settings)
-  local v = {}
-  for k, x in next, base do
-    if k ~= "spec" then v[k] = deepcopy(x) end
-  end
-  v.spec = deepcopy(spec)
-  v.settings = deepcopy(settings)
-  return v
+  return sandbox.lazy_copy(base, { spec = copy_tree(spec), settings = copy_tree(settings) })
 end
 
 local function interpret_check(n, r1, r2)
