@@ -15,6 +15,11 @@
 #include "logs.h"
 
 #define LOG_DRAIN_MS 2000      /* how long to wait for the log stream after exit */
+/* Bounds on the requests of a stop: a Docker that stops answering must not
+ * hold a stopping drvctl for minutes (a signal always ends the run). */
+#define STOP_REQ_MS 3000       /* kill, and on top of /stop's own t seconds */
+#define REMOVE_MS 30000        /* removing a container after it exited */
+#define REMOVE_STOPPING_MS 5000 /* removing it when stopping (signal, failure) */
 
 typedef enum {
     ST_NEW, ST_ARTIFACTS, ST_LOAD, ST_CREATE, ST_ATTACH, ST_START, ST_RUNNING,
@@ -32,6 +37,10 @@ struct task {
     int finishing;             /* winding down; done when nothing is in flight */
     int forced;                /* SIGKILL requested */
     int kill_sent;
+    int abandoned;             /* task_abandon: no new requests */
+    int leftover;              /* the container may still exist */
+    int create_cut;            /* stopped waiting for the create's answer */
+    struct call_ctx *calls;    /* requests in flight */
     char *id;                  /* container id once created */
     int loaded;                /* image came from `load` */
 
@@ -64,6 +73,8 @@ typedef struct call_ctx {
     step_fn next;
     head_fn head;              /* status line in; runs inside libcurl: no requests */
     http_req **slot;
+    http_req *req;             /* in flight, for task_abandon */
+    struct call_ctx *prev, *next_call;
 } call_ctx;
 
 static void advance(task *t);
@@ -84,6 +95,14 @@ static void on_call_done(void *ud, http_req *r, int rc, long status, const buf *
     if (c->slot != NULL) {
         *c->slot = NULL;
     }
+    if (c->prev != NULL) {
+        c->prev->next_call = c->next_call;
+    } else {
+        t->calls = c->next_call;
+    }
+    if (c->next_call != NULL) {
+        c->next_call->prev = c->prev;
+    }
     t->pending--;
     c->next(t, rc, status, body, err);
     free(c);
@@ -98,15 +117,21 @@ static void on_call_head(void *ud, http_req *r, long status)
 }
 
 /* Starts a Docker request whose result goes to `next` (and whose status
- * line, if `head` is set, goes to `head` as soon as it arrives). */
-static int call_head(task *t, http_req **slot, const char *method, const char *path,
+ * line, if `head` is set, goes to `head` as soon as it arrives), limited to
+ * timeout_ms (0: none). After task_abandon it starts nothing. */
+static int call_full(task *t, http_req **slot, const char *method, const char *path,
                      const char *json, FILE *tar, http_data_cb on_data, head_fn head,
-                     step_fn next)
+                     step_fn next, long timeout_ms)
 {
-    call_ctx *c = drv_xcalloc(1, sizeof *c);
+    call_ctx *c;
     docker_req q;
     http_req *r = NULL;
     drv_err err;
+
+    if (t->abandoned) {
+        return DRV_ECANCELED;
+    }
+    c = drv_xcalloc(1, sizeof *c);
 
     c->t = t;
     c->next = next;
@@ -121,7 +146,7 @@ static int call_head(task *t, http_req **slot, const char *method, const char *p
     q.on_head = head != NULL ? on_call_head : NULL;
     q.on_done = on_call_done;
     q.ud = c;
-    q.timeout_ms = (on_data != NULL || tar != NULL || strstr(path, "/wait") != NULL) ? 0 : 120000;
+    q.timeout_ms = timeout_ms;
     int rc = docker_request(t->ctx.docker, &q, &r, &err);
     if (rc < 0) {
         free(c);
@@ -134,7 +159,21 @@ static int call_head(task *t, http_req **slot, const char *method, const char *p
     if (slot != NULL) {
         *slot = r;
     }
+    c->req = r;
+    c->next_call = t->calls;
+    if (t->calls != NULL) {
+        t->calls->prev = c;
+    }
+    t->calls = c;
     return 0;
+}
+
+static int call_head(task *t, http_req **slot, const char *method, const char *path,
+                     const char *json, FILE *tar, http_data_cb on_data, head_fn head,
+                     step_fn next)
+{
+    long timeout_ms = (on_data != NULL || tar != NULL || strstr(path, "/wait") != NULL) ? 0 : 120000;
+    return call_full(t, slot, method, path, json, tar, on_data, head, next, timeout_ms);
 }
 
 static int call(task *t, http_req **slot, const char *method, const char *path,
@@ -494,6 +533,12 @@ static void on_create(task *t, int rc, long status, const buf *body, const drv_e
         if (!t->stopping || rc != DRV_ECANCELED) {
             docker_failure(t, DRV_ETASK, "create container", rc, status, body, err);
         }
+        if (rc < 0) {
+            /* cancelled or no answer: Docker may have created it anyway;
+             * remove it by its name (unique: it holds the alloc id) */
+            remove_container(t);
+            return;
+        }
         finish(t);
         return;
     }
@@ -554,6 +599,11 @@ static void on_signal_sent(task *t, int rc, long status, const buf *body, const 
     /* 304 (stop: not running), 404 (gone), 409 (kill: not running): stopped */
     if (rc < 0 && rc != DRV_ECANCELED) {
         log_warn("task \"%s\": signal: %s", t->pt->task, err->msg);
+        if (t->stopping && t->state == ST_RUNNING && !t->exited) {
+            /* Docker does not answer: do not wait for an exit it may never
+             * report; try to remove the container (bounded) and go */
+            remove_container(t);
+        }
     } else if (rc == 0 && !ok(status) && status != 304 && status != 404 && status != 409) {
         log_warn("task \"%s\": signal: docker: HTTP %ld: %s", t->pt->task, status, buf_str(body));
     }
@@ -564,7 +614,7 @@ static void send_signal(task *t, const char *sig)
     buf path = BUF_INIT;
     buf_appendf(&path, "/containers/%s/kill?signal=%s", t->id, sig);
     /* 409 (not running) and 404 (gone) mean it already stopped: ignore */
-    call(t, NULL, "POST", buf_str(&path), NULL, NULL, NULL, on_signal_sent);
+    call_full(t, NULL, "POST", buf_str(&path), NULL, NULL, NULL, NULL, on_signal_sent, STOP_REQ_MS);
     buf_free(&path);
 }
 
@@ -604,7 +654,8 @@ static void signal_running(task *t)
     buf_appendf(&path, "/containers/%s/stop?t=%ld", t->id, secs);
     log_info("task \"%s\": stopping with the image's stop signal (kill_timeout %ld ms)",
              t->pt->task, t->pt->kill_timeout_ms);
-    call(t, NULL, "POST", buf_str(&path), NULL, NULL, NULL, on_signal_sent);
+    call_full(t, NULL, "POST", buf_str(&path), NULL, NULL, NULL, NULL, on_signal_sent,
+              secs * 1000 + STOP_REQ_MS);
     buf_free(&path);
     uv_timer_start(&t->timer, on_kill_timer, (uint64_t)(secs * 1000 + 1000), 0);
 }
@@ -635,6 +686,9 @@ static void on_start(task *t, int rc, long status, const buf *body, const drv_er
 static void on_container_inspect(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
     (void)err;
+    if (t->state != ST_RUNNING) {
+        return;
+    }
     if (rc == 0 && ok(status)) {
         decoded d;
         if (script_decode(t->ctx.script, "container_inspect", status, buf_str(body), &d, NULL) == 0) {
@@ -649,6 +703,9 @@ static void on_container_inspect(task *t, int rc, long status, const buf *body, 
 static void on_wait(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
     t->exited = 1;
+    if (t->state != ST_RUNNING) {
+        return;              /* removing already (stop with Docker unresponsive) */
+    }
     uv_timer_stop(&t->timer);
     if (rc == 0 && ok(status)) {
         decoded d;
@@ -681,30 +738,61 @@ static void on_drain_timeout(uv_timer_t *timer)
     }
 }
 
+/* Cancels every request in flight (their callbacks then run with
+ * DRV_ECANCELED, from the loop). */
+static void cancel_calls(task *t)
+{
+    for (call_ctx *c = t->calls; c != NULL; c = c->next_call) {
+        http_cancel(c->req);
+    }
+    if (t->art != NULL) {
+        artifact_cancel(t->art);
+    }
+}
+
+/* The container could not be removed: say so, with the command that does
+ * it, and stop waiting for anything else Docker owes us. */
+static void left_behind(task *t, const char *why)
+{
+    t->leftover = 1;
+    t->abandoned = 1;
+    log_error("task \"%s\": container %s may still exist (%s): docker rm -f %s",
+              t->pt->task, t->pt->name, why, t->pt->name);
+    cancel_calls(t);
+}
+
 static void on_remove(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
-    if (rc < 0 || !(ok(status) || status == 404)) {
-        drv_err e;
-        if (rc < 0) {
-            e = *err;
-        } else {
-            drv_err_set(&e, DRV_EINTERNAL, "HTTP %ld: %s", status, buf_str(body));
-        }
-        log_error("task \"%s\": could not remove container \"%s\": %s", t->pt->task, t->pt->name, e.msg);
+    if (rc < 0) {
+        left_behind(t, rc == DRV_ECANCELED ? "removal cancelled" : err->msg);
+    } else if (status == 404 && t->id == NULL && t->create_cut) {
+        /* a create we stopped waiting for may still complete after this */
+        left_behind(t, "docker did not answer the create in time");
+    } else if (!(ok(status) || status == 404)) {
+        buf why = BUF_INIT;
+        buf_appendf(&why, "docker: HTTP %ld: %s", status, buf_str(body));
+        left_behind(t, buf_str(&why));
+        buf_free(&why);
+    } else {
+        cancel_calls(t);     /* the wait and the log stream end with it */
     }
     finish(t);
 }
 
+/* Removes the container (by id, or by name when a create may have gone
+ * through unanswered), bounded in time when stopping. */
 static void remove_container(task *t)
 {
     buf path = BUF_INIT;
     t->state = ST_REMOVE;
+    uv_timer_stop(&t->timer);
     if (t->logs_req != NULL) {
         http_cancel(t->logs_req);
     }
-    buf_appendf(&path, "/containers/%s?force=1&v=1", t->id);
-    if (call(t, NULL, "DELETE", buf_str(&path), NULL, NULL, NULL, on_remove) < 0) {
-        log_error("task \"%s\": could not remove container \"%s\"", t->pt->task, t->pt->name);
+    buf_appendf(&path, "/containers/%s?force=1&v=1", t->id != NULL ? t->id : t->pt->name);
+    if (call_full(t, NULL, "DELETE", buf_str(&path), NULL, NULL, NULL, NULL, on_remove,
+                  t->stopping || t->err.code != 0 ? REMOVE_STOPPING_MS : REMOVE_MS) < 0) {
+        left_behind(t, t->abandoned ? "gave up waiting for docker" : "cannot send the removal");
         finish(t);
     }
     buf_free(&path);
@@ -753,7 +841,7 @@ static void advance(task *t)
         create_container(t);
         return;
     case ST_EXITED:
-        if (!t->logs_done) {
+        if (!t->logs_done && !t->abandoned) {
             if (!uv_is_active((uv_handle_t *)&t->timer)) {
                 uv_timer_start(&t->timer, on_drain_timeout, LOG_DRAIN_MS, 0);
             }
@@ -794,6 +882,19 @@ static void finish(task *t)
         http_cancel(t->logs_req);
     }
     maybe_done(t);
+}
+
+/* A stop found create or start in flight and Docker has not answered:
+ * stop waiting (on_create then removes the container by name). */
+static void on_stop_guard(uv_timer_t *timer)
+{
+    task *t = timer->data;
+    if ((t->state == ST_CREATE || t->state == ST_START) && t->main_req != NULL) {
+        if (t->state == ST_CREATE) {
+            t->create_cut = 1;
+        }
+        http_cancel(t->main_req);
+    }
 }
 
 /* --- public ---------------------------------------------------------------- */
@@ -852,10 +953,32 @@ void task_stop(task *t, int force)
             signal_running(t);
         }
         break;
+    case ST_CREATE:
+    case ST_START:
+        /* handled when they answer; unless Docker does not answer soon */
+        if (!uv_is_active((uv_handle_t *)&t->timer)) {
+            uv_timer_start(&t->timer, on_stop_guard, force ? 0 : STOP_REQ_MS, 0);
+        }
+        break;
     default:
-        /* create/start in flight: handled when they answer */
         break;
     }
+}
+
+void task_abandon(task *t)
+{
+    if (t->state == ST_DONE) {
+        return;
+    }
+    t->stopping = 1;
+    t->abandoned = 1;
+    uv_timer_stop(&t->timer);
+    cancel_calls(t);
+}
+
+int task_left_behind(const task *t)
+{
+    return t->leftover;
 }
 
 int task_exit_code(const task *t)
