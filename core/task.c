@@ -10,6 +10,7 @@
 
 #include "artifact.h"
 #include "frame.h"
+#include "imagetar.h"
 #include "lines.h"
 #include "log.h"
 #include "logs.h"
@@ -56,6 +57,7 @@ struct task {
     FILE *load_file;
     lines load_lines;
     char *load_error;
+    char *load_config_id;      /* "sha256:..." the archive's image would get */
 
     logs *logs;
     frame_parser frames;
@@ -341,9 +343,8 @@ static void on_load(task *t, int rc, long status, const buf *body, const drv_err
     create_container(t);
 }
 
-static void load_image(task *t)
+static void post_load(task *t)
 {
-    t->state = ST_LOAD;
     t->load_file = fopen(t->pt->load, "rb");
     if (t->load_file == NULL) {
         drv_err e;
@@ -353,7 +354,6 @@ static void load_image(task *t)
         finish(t);
         return;
     }
-    log_info("task \"%s\": loading image \"%s\" from \"%s\"", t->pt->task, t->pt->image, t->pt->load);
     lines_init(&t->load_lines, 0, on_load_line, t);
     if (call(t, &t->main_req, "POST", "/images/load?quiet=1", NULL, t->load_file,
              on_load_data, on_load) < 0) {
@@ -362,6 +362,108 @@ static void load_image(task *t)
         lines_free(&t->load_lines);
         finish(t);
     }
+}
+
+/* The image name as a path segment of GET /images/{name}/json: reference
+ * characters stay (the router takes the slashes), anything else is
+ * percent-encoded. */
+static void append_image_path(buf *b, const char *image)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)image; *p != '\0'; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '.' || *p == '_' || *p == '-' || *p == '/' || *p == ':' || *p == '@') {
+            buf_append(b, p, 1);
+        } else {
+            char enc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+            buf_append(b, enc, 3);
+        }
+    }
+}
+
+/* The task's image tag exists already: loading may not re-point it to a
+ * different image. The same image (config digest) is fine. */
+static void on_load_inspect(task *t, int rc, long status, const buf *body, const drv_err *err)
+{
+    drv_err e;
+    if (t->stopping && rc == DRV_ECANCELED) {
+        finish(t);
+        return;
+    }
+    if (rc == 0 && status == 404) {
+        post_load(t);
+        return;
+    }
+    if (rc < 0 || !ok(status)) {
+        docker_failure(t, DRV_EIMAGE, "image load: inspect the existing image", rc, status, body, err);
+        finish(t);
+        return;
+    }
+    decoded d;
+    char *have = NULL;
+    if (script_decode(t->ctx.script, "image_inspect", status, buf_str(body), &d, NULL) == 0) {
+        have = d.id;
+        d.id = NULL;
+        decoded_free(&d);
+    }
+    if (have != NULL && t->load_config_id != NULL && strcmp(have, t->load_config_id) == 0) {
+        free(have);
+        post_load(t);
+        return;
+    }
+    drv_err_set(&e, DRV_EIMAGE, "task \"%s\": image archive \"%s\": image \"%s\" already exists "
+                "as %s and the archive would re-point it to %s: refused", t->pt->task, t->pt->load,
+                t->pt->image, have ? have : "another image",
+                t->load_config_id ? t->load_config_id : "an image of unknown id");
+    free(have);
+    fail(t, &e);
+    finish(t);
+}
+
+/* Before anything reaches Docker: the archive may tag only the task's own
+ * image (imagetar.h, lua/drv/imagetar.lua). */
+static void load_image(task *t)
+{
+    imagetar it;
+    drv_err e;
+    buf json = BUF_INIT;
+    decoded d;
+
+    t->state = ST_LOAD;
+    log_info("task \"%s\": loading image \"%s\" from \"%s\"", t->pt->task, t->pt->image, t->pt->load);
+    if (imagetar_read(t->pt->load, &it, &e) < 0) {
+        drv_err f;
+        drv_err_set(&f, DRV_EIMAGE, "task \"%s\": %s", t->pt->task, e.msg);
+        fail(t, &f);
+        finish(t);
+        return;
+    }
+    imagetar_json(&it, t->pt->image, &json);
+    imagetar_free(&it);
+    int rc = script_decode(t->ctx.script, "load_manifest", 200, buf_str(&json), &d, &e);
+    buf_free(&json);
+    if (rc < 0 || d.error != NULL) {
+        drv_err f;
+        drv_err_set(&f, DRV_EIMAGE, "task \"%s\": image archive \"%s\": %s: refused", t->pt->task,
+                    t->pt->load, rc < 0 ? e.msg : d.error);
+        decoded_free(&d);
+        fail(t, &f);
+        finish(t);
+        return;
+    }
+    t->load_config_id = d.id;
+    d.id = NULL;
+    decoded_free(&d);
+
+    buf path = BUF_INIT;
+    buf_puts(&path, "/images/");
+    append_image_path(&path, t->pt->image);
+    buf_puts(&path, "/json");
+    if (call_full(t, &t->main_req, "GET", buf_str(&path), NULL, NULL, NULL, NULL, on_load_inspect,
+                  30000) < 0) {
+        finish(t);
+    }
+    buf_free(&path);
 }
 
 static void on_create(task *t, int rc, long status, const buf *body, const drv_err *err);
@@ -1004,6 +1106,7 @@ static void on_task_close(uv_handle_t *h)
     task *t = h->data;
     free(t->id);
     free(t->load_error);
+    free(t->load_config_id);
     free(t);
 }
 
