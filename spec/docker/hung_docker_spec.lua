@@ -92,6 +92,26 @@ describe("drvctl run against a Docker that does not answer", function()
     end)
   end
 
+  it("releases the port reservations of a run whose container may be left", function()
+    local dir = drv.tmpdir()
+    local sock, log = fake(dir, "ping")
+    local proc = spawn_run(dir, sock, { script = "sleep 60",
+      task_extra = 'resources {\n  network {\n    mbits = 1\n    port "http" {}\n  }\n}' })
+    assert.is_truthy(drv.wait_until(function() return seen(log, "/containers/create") end, 15),
+      proc:stderr())
+    local ledger = dir .. "/data/state/ports"
+    local reserved = {}
+    for _, name in ipairs(drv.ls(ledger)) do
+      if name:match("^%d+$") then
+        reserved[#reserved + 1] = name
+      end
+    end
+    assert.equal(1, #reserved, "no port reserved while the create hangs")
+    assert.equal(130, signal_and_wait(proc, "INT"), proc.output or proc:stderr())
+    assert.is_false(drv.exists(ledger .. "/" .. reserved[1]), proc.output)
+    assert.is_truthy(proc:stderr():find("port reservations are released", 1, true), proc.output)
+  end)
+
   it("a second SIGINT gives up sooner while the create hangs", function()
     local dir = drv.tmpdir()
     local sock, log = fake(dir, "ping")
