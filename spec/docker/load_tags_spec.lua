@@ -75,12 +75,36 @@ local function pack(unpacked, tar, extra)
   end
 end
 
-local function run(dir, tag)
+local function run(dir, tag, agent)
   local srv = dir .. "/srv"
   local job = drv.write_job(dir, { task = "loaded", image = tag, script = "echo loaded image runs",
     config = 'load = "img.tar"',
     task_extra = 'artifact {\n  source = "' .. serve(srv) .. '/img.tar"\n}' })
-  return drv.drvctl({ "run", "-data-dir", dir .. "/data", job }, { timeout = 90 })
+  local args = { "run", "-data-dir", dir .. "/data" }
+  if agent then
+    args[#args + 1] = "-config"
+    args[#args + 1] = agent
+  end
+  args[#args + 1] = job
+  return drv.drvctl(args, { timeout = 90 })
+end
+
+-- A fake Docker (spec/fixtures/docker/fake_docker.py taken): the task's
+-- image tag exists, as another image, although create said "No such image"
+-- (the race between create and load). Returns an agent config and the log.
+local function fake_taken(dir)
+  local sock, log = dir .. "/docker.sock", dir .. "/requests.log"
+  drv.write(log, "")
+  local p = assert(io.popen("python3 " .. drv.quote(drv.root .. "/spec/fixtures/docker/fake_docker.py")
+    .. " taken " .. drv.quote(sock) .. " " .. drv.quote(log) .. " </dev/null >/dev/null 2>&1 & echo $!", "r"))
+  local pid = tonumber(p:read("l"))
+  p:close()
+  drv.on_cleanup(function()
+    os.execute("kill -KILL " .. pid .. " 2>/dev/null")
+  end)
+  assert.is_truthy(drv.wait_until(function() return drv.exists(sock) end, 10), "fake docker did not start")
+  return drv.write(dir .. "/agent.hcl", string.format(
+    'client {\n  options {\n    "docker.endpoint" = "unix://%s"\n  }\n}\n', sock)), log
 end
 
 local function srv_dir(dir)
@@ -174,6 +198,20 @@ describe("config.load", function()
     assert.equal(73, r.code, r.output)
     assert.is_truthy(r.stderr:find("manifest.json is listed twice", 1, true), r.output)
     assert.equal(before, image_id(victim))
+  end)
+
+  it("refuses to re-point the task's own tag when it already names another image", function()
+    local dir = drv.tmpdir()
+    local tag, _, unpacked = prepare(dir)
+    pack(unpacked, srv_dir(dir))
+    local agent, log = fake_taken(dir)
+    local r = run(dir, tag, agent)
+    assert.equal(73, r.code, r.output)
+    assert.is_truthy(r.stderr:find('image "' .. tag .. '" already exists as sha256:' .. string.rep("0", 64)
+      .. " and the archive would re-point it to sha256:", 1, true), r.output)
+    local requests = drv.read(log)
+    assert.is_truthy(requests:find("GET [^ ]*/images/" .. tag:gsub("%p", "%%%0") .. "/json"), requests)
+    assert.is_nil(requests:find("/images/load", 1, true), requests)
   end)
 
   it("refuses a manifest.json larger than 1 MiB", function()
