@@ -249,6 +249,8 @@ int cmd_run(int argc, char **argv)
                         "version does not have yet; run in the foreground instead\n");
         return drv_err_exit_code(DRV_EUSAGE);
     }
+    /* a closed terminal or pipe (EPIPE, EIO) loses the output, not the run */
+    signal(SIGPIPE, SIG_IGN);
     memset(&r, 0, sizeof r);
     drv_err_clear(&err);
     job_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir, JOB_RUN };
@@ -281,7 +283,6 @@ int cmd_run(int argc, char **argv)
     }
     uv_timer_init(&r.loop, &r.deadline);
     r.deadline.data = &r;
-    signal(SIGPIPE, SIG_IGN);
 
     docker_opts dopts = {
         .endpoint = r.job.agent.endpoint, .tls_ca = r.job.agent.tls_ca,

@@ -30,24 +30,23 @@ void log_msg(int level, const char *fmt, ...)
     }
     /* messages quote job fields and Docker's answers: escaped (esc.h) */
     char small[1024];
-    char *msg = small;
+    char *heap = NULL;
+    const char *msg = small;
     va_start(ap, fmt);
     int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
     if (n < 0) {
         return;
     }
-    size_t len = (size_t)n;
-    if (len >= sizeof small) {
-        msg = drv_xmalloc(len + 1);
+    if ((size_t)n >= sizeof small) {
+        heap = drv_xmalloc((size_t)n + 1);
         va_start(ap, fmt);
-        (void)vsnprintf(msg, len + 1, fmt, ap);
+        (void)vsnprintf(heap, (size_t)n + 1, fmt, ap);
         va_end(ap);
+        msg = heap;
     }
     buf b = BUF_INIT;
     fprintf(stderr, "drvctl: %s%s\n", names[level], esc_msg(&b, msg));
     buf_free(&b);
-    if (msg != small) {
-        free(msg);
-    }
+    free(heap);
 }
