@@ -543,6 +543,9 @@ local DECODERS = {
     local config = tbl(tbl(t.IPAM).Config)
     return { gateway = non_empty(tbl(config[1]).Gateway) }
   end,
+  load_manifest = function(t)
+    return require("drv.imagetar").check(t)
+  end,
   version = function(t)
     return {
       version = str(t.Version),
@@ -557,7 +560,7 @@ local DECODERS = {
 
 
 ---Interprets a Docker Engine API response body (contract B).
----@param op string "error"|"create"|"wait"|"container_inspect"|"image_inspect"|"stream_line"|"version"|"network"
+---@param op string "error"|"create"|"wait"|"container_inspect"|"image_inspect"|"stream_line"|"version"|"network"|"load_manifest"
 ---@param status integer HTTP status
 ---@param body string|nil raw response text
 ---@return table|nil result
