@@ -13,6 +13,7 @@
 #include "lines.h"
 #include "log.h"
 #include "logs.h"
+#include "pin.h"
 
 #define LOG_DRAIN_MS 2000      /* how long to wait for the log stream after exit */
 
@@ -34,6 +35,7 @@ struct task {
     int kill_sent;
     char *id;                  /* container id once created */
     int loaded;                /* image came from `load` */
+    size_t npinned;            /* pt->pins[0..npinned) are mounted */
 
     size_t next_artifact;
     artifact *art;             /* fetch in flight */
@@ -327,49 +329,66 @@ static void load_image(task *t)
 
 static void on_create(task *t, int rc, long status, const buf *body, const drv_err *err);
 
-/* Resolves `path`, or its longest existing parent when it does not exist yet
- * (Docker creates a missing bind source as a directory at start). */
-static int resolve_existing(const char *path, char *out)
+/* The staging path must be `<binds_dir>/<name>` with a name of hex digits
+ * and dashes (alloc id and indexes): nothing a job chose. */
+static int valid_staging(const char *binds_dir, const char *staging)
 {
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (;;) {
-        if (realpath(tmp, out) != NULL) {
-            return 0;
-        }
-        char *slash = strrchr(tmp, '/');
-        if (errno != ENOENT || slash == NULL || slash == tmp) {
-            return -1;
-        }
-        *slash = '\0';
-    }
-}
-
-/* Bind sources that the volumes policy allowed because they lie inside the
- * alloc dir must still resolve inside it now that artifacts are in place: a
- * symlink an artifact planted must not widen what the policy allowed. */
-static int check_confined(task *t, drv_err *err)
-{
-    char root[PATH_MAX], real[PATH_MAX];
-
-    if (t->pt->nconfined == 0) {
+    size_t bl = strlen(binds_dir);
+    if (strncmp(staging, binds_dir, bl) != 0 || staging[bl] != '/' || staging[bl + 1] == '\0') {
         return 0;
     }
-    if (realpath(t->pt->alloc_dir, root) == NULL) {
-        return drv_err_set(err, DRV_EDENIED, "task \"%s\": cannot resolve the alloc dir \"%s\": %s",
-                           t->pt->task, t->pt->alloc_dir, strerror(errno));
+    for (const char *p = staging + bl + 1; *p != '\0'; p++) {
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == '-')) {
+            return 0;
+        }
     }
-    size_t rl = strlen(root);
-    for (size_t i = 0; i < t->pt->nconfined; i++) {
-        const char *src = t->pt->confined[i];
-        if (resolve_existing(src, real) < 0) {
-            return drv_err_set(err, DRV_EDENIED, "policies/volumes.lua: task \"%s\": cannot resolve "
-                               "bind source \"%s\": %s", t->pt->task, src, strerror(errno));
+    return 1;
+}
+
+/* Unmounts and removes every staging path this task pinned. */
+static void unpin_all(task *t)
+{
+    for (size_t i = t->npinned; i > 0; i--) {
+        drv_err e;
+        if (pin_release(t->pt->pins[i - 1].staging, &e) < 0) {
+            log_error("task \"%s\": %s", t->pt->task, e.msg);
         }
-        if (strncmp(real, root, rl) != 0 || (real[rl] != '/' && real[rl] != '\0')) {
-            return drv_err_set(err, DRV_EDENIED, "policies/volumes.lua: task \"%s\": bind source "
-                               "\"%s\" resolves outside the alloc dir: \"%s\"", t->pt->task, src, real);
+    }
+    t->npinned = 0;
+}
+
+/* Pins every bind source under the data dir (see pin.h): Docker gets the
+ * staging paths, which name the directories opened here whatever a
+ * container does to the original paths later. No fallback: a source that
+ * cannot be pinned fails the task. */
+static int pin_all(task *t, drv_err *err)
+{
+    const plan_task *pt = t->pt;
+    drv_err e;
+
+    if (pt->npins == 0 || t->npinned > 0) {
+        return 0;
+    }
+    if (pt->binds_dir == NULL || pin_private_dir(pt->binds_dir, 0, &e) < 0) {
+        return drv_err_set(err, DRV_ETASK, "task \"%s\": cannot prepare the directory for "
+                           "pinned binds: %s", pt->task, pt->binds_dir ? e.msg : "none planned");
+    }
+    for (size_t i = 0; i < pt->npins; i++) {
+        const plan_pin *p = &pt->pins[i];
+        if (p->root == NULL || p->root[0] != '/' || p->path == NULL || p->staging == NULL ||
+            !valid_staging(pt->binds_dir, p->staging)) {
+            unpin_all(t);
+            return drv_err_set(err, DRV_EINTERNAL, "task \"%s\": malformed bind pin in the "
+                               "plan: \"%s\"", pt->task, p->staging ? p->staging : "");
         }
+        if (pin_bind(p->root, p->path, p->create, p->staging, &e) < 0) {
+            unpin_all(t);
+            return drv_err_set(err, e.code == DRV_EDENIED ? DRV_EDENIED : DRV_ETASK,
+                               "task \"%s\": %s", pt->task, e.msg);
+        }
+        t->npinned = i + 1;
+        log_debug("task \"%s\": pinned bind source \"%s\" at \"%s\"", pt->task,
+                  p->source ? p->source : p->path, p->staging);
     }
     return 0;
 }
@@ -379,7 +398,7 @@ static void create_container(task *t)
     buf path = BUF_INIT;
     drv_err e;
 
-    if (check_confined(t, &e) < 0) {
+    if (pin_all(t, &e) < 0) {
         fail(t, &e);
         finish(t);
         return;
@@ -790,6 +809,8 @@ static void finish(task *t)
         return;
     }
     t->finishing = 1;
+    /* the container is gone (or never was): its pinned binds go too */
+    unpin_all(t);
     if (t->logs_req != NULL) {
         http_cancel(t->logs_req);
     }
