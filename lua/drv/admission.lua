@@ -121,8 +121,8 @@ local function pin_sources(body, entry, ctx)
       create = create }
     return staging
   end
-  local hc = body.HostConfig or {}
-  for i, b in ipairs(hc.Binds or {}) do
+  local hc = type(body.HostConfig) == "table" and body.HostConfig or {}
+  for i, b in ipairs(type(hc.Binds) == "table" and hc.Binds or {}) do
     if type(b) == "string" then
       local src, rest = b:match("^([^:]*)(.*)$")
       local staging = pin(src, true)
@@ -131,7 +131,7 @@ local function pin_sources(body, entry, ctx)
       end
     end
   end
-  for _, m in ipairs(hc.Mounts or {}) do
+  for _, m in ipairs(type(hc.Mounts) == "table" and hc.Mounts or {}) do
     if type(m) == "table" and m.Type == "bind" then
       local staging = pin(m.Source, false)
       if staging then
