@@ -10,9 +10,9 @@
  * path in a root-only directory; Docker is given the staging path, which
  * keeps naming that object whatever happens to the original path later.
  *
- *   pin_bind(alloc_dir, "alloc/data/x", 1, "<data_dir>/binds/<id>-0-3", &err);
- *   ... create, run and remove the container ...
- *   pin_release("<data_dir>/binds/<id>-0-3", &err);
+ *   pin_bind(alloc_dir, "alloc/data/x", 1, "<data_dir>/binds/<id>-1-3", &err);
+ *   ... create and start the container (runc makes its own mounts) ...
+ *   pin_release("<data_dir>/binds/<id>-1-3", &err);
  *
  * Where mount(2) is not permitted, pin_bind fails (DRV_EDENIED): there is no
  * unpinned fallback.

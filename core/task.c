@@ -353,9 +353,11 @@ static int valid_root(const char *alloc_dir, const char *root)
            (alloc_dir[rl] == '\0' || alloc_dir[rl] == '/');
 }
 
-/* Unpinning runs on the libuv thread pool: each umount waits for an RCU
- * grace period (2-3 ms here), and in parallel those overlap (4 binds: ~3.5
- * ms instead of ~10 ms on the loop). The task is done once all are back. */
+/* Pins are released once the container started (its mounts are its own
+ * then), or when the task finishes without having started. Unpinning runs
+ * on the libuv thread pool: each umount waits for an RCU grace period (2-3
+ * ms here), and in parallel those overlap (4 binds: ~3.5 ms instead of ~10
+ * ms on the loop). The task is done once all are back. */
 typedef struct unpin_work {
     uv_work_t req;
     task *t;
@@ -686,6 +688,9 @@ static void on_start(task *t, int rc, long status, const buf *body, const drv_er
         return;
     }
     t->state = ST_RUNNING;
+    /* runc made the container's own bind mounts before start returned: the
+     * staging paths have done their job (and Docker never restarts it) */
+    unpin_all(t);
     buf path = BUF_INIT;
     buf_appendf(&path, "/containers/%s/wait?condition=not-running", t->id);
     if (call(t, &t->main_req, "POST", buf_str(&path), NULL, NULL, NULL, on_wait) < 0) {
@@ -857,7 +862,7 @@ static void finish(task *t)
         return;
     }
     t->finishing = 1;
-    /* the container is gone (or never was): its pinned binds go too */
+    /* the container is gone, or never started: its pinned binds go too */
     unpin_all(t);
     if (t->logs_req != NULL) {
         http_cancel(t->logs_req);

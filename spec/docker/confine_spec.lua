@@ -4,7 +4,7 @@
 -- data_dir/binds/<alloc>-<task>-<n>, which is what Docker gets (issue 7,
 -- item 1; the race itself is bindrace_spec.lua). An artifact that plants a
 -- symlink must not turn `local/evil:/x` into a bind of a host directory, no
--- mount may outlive the run, and where mount(2) is not permitted such binds
+-- mount may outlive the container's start or the run, and where mount(2) is not permitted such binds
 -- are refused, never handed to Docker unpinned. The data dir and its
 -- alloc/, binds/ and state/ are 0700 (item 9a).
 local drv = require("support.drv")
@@ -147,17 +147,49 @@ describe("bind sources under the data dir", function()
     nothing_left()
   end)
 
-  it("leave no mount behind after SIGINT", function()
-    local j = job("local/ok:/x", "echo up; sleep 300")
+  it("are released once the container started, which keeps its own binds", function()
+    local j = job("local/ok:/x", "echo up; sleep 2; cat /x/file; sleep 300")
     local p = drv.spawn({ "run", "-data-dir", data, j })
     assert.truthy(drv.wait_until(function()
       return p:stdout():find("t | up", 1, true)
     end, 60), p:stderr())
-    -- pinned while it runs: the four binds (alloc, local, secrets, /x)
-    assert.equal(4, #mounts_under(data .. "/binds"))
-    assert.equal(4, #drv.ls(data .. "/binds"))
+    assert.truthy(drv.wait_until(function()
+      return #mounts_under(data .. "/binds") == 0 and #drv.ls(data .. "/binds") == 0
+    end, 10), table.concat(mounts_under(data .. "/binds"), "\n"))
+    -- the staging paths are gone; the container still sees the directory
+    assert.truthy(drv.wait_until(function()
+      return p:stdout():find("t | fine", 1, true)
+    end, 30), p:stdout())
     p:signal("INT")
     assert.equal(130, p:wait(60), p.output)
+    nothing_left()
+  end)
+
+  it("leave no mount behind when SIGINT comes while they are pinned", function()
+    -- pins are made before create; create answers 404 for an image that
+    -- `load` brings, so they stay while a large archive loads
+    local tag = "drvctl-test/pinload:" .. drv.run_id:sub(1, 8)
+    os.execute("mkdir -p " .. drv.quote(dir .. "/ctx"))
+    drv.write(dir .. "/ctx/Dockerfile", "FROM " .. drv.IMAGE .. "\nCOPY blob /blob\n")
+    local r = drv.sh("head -c 67108864 /dev/urandom > ctx/blob && docker build -q --label "
+      .. drv.quote(drv.label) .. " -t " .. tag .. " ctx >/dev/null && docker save -o img.tar "
+      .. tag .. " && docker rmi -f " .. tag .. " >/dev/null",
+      { cwd = dir, shell = true, timeout = 120 })
+    assert.equal(0, r.code, r.output)
+    drv.on_cleanup(function() drv.docker({ "rmi", "-f", tag }, { may_fail = true }) end)
+    local j = drv.write(dir .. "/job.hcl", drv.job({ image = tag, script = "echo should-not-run",
+      config = 'load = "img.tar"\nvolumes = ["../alloc/data/x:/x"]',
+      task_extra = string.format('artifact {\n  source = "file://%s/img.tar"\n}', dir) }))
+    local p = drv.spawn({ "run", "-data-dir", data, j }, { env = { DRVCTL_LOG = "debug" } })
+    assert.truthy(drv.wait_until(function()
+      return p:stderr():find("loading image", 1, true) or p:exited()
+    end, 60), p:stderr())
+    -- alloc, local, secrets and /x are pinned while the image loads
+    local pinned = #mounts_under(data .. "/binds")
+    p:signal("INT")
+    assert.equal(130, p:wait(60), p.output)
+    assert.equal(4, pinned, p.output)
+    assert.is_nil(p.output:find("should-not-run", 1, true))
     nothing_left()
   end)
 end)
