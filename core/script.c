@@ -389,7 +389,25 @@ static void read_task(lua_State *L, int t, plan_task *pt)
     pt->log_max_files = (int)get_int(L, t, "log_max_files", 10);
     pt->log_max_file_size = get_int(L, t, "log_max_file_size", 10LL * 1024 * 1024);
     pt->dirs = get_strv(L, t, "dirs", &pt->ndirs);
-    pt->confined = get_strv(L, t, "confined", &pt->nconfined);
+    pt->binds_dir = get_str(L, t, "binds_dir");
+    lua_getfield(L, t, "pins");
+    if (lua_istable(L, -1)) {
+        int a = lua_gettop(L);
+        size_t n = (size_t)luaL_len(L, a);
+        pt->pins = drv_xcalloc(n + 1, sizeof *pt->pins);
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, a, (lua_Integer)i + 1);
+            int e = lua_gettop(L);
+            plan_pin *pp = &pt->pins[pt->npins++];
+            pp->source = get_str(L, e, "source");
+            pp->root = get_str(L, e, "root");
+            pp->path = get_str(L, e, "path");
+            pp->staging = get_str(L, e, "staging");
+            pp->create = get_bool(L, e, "create");
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
 
     lua_getfield(L, t, "artifacts");
     if (lua_istable(L, -1)) {

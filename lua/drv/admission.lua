@@ -29,6 +29,7 @@
 
 local policy = require("drv.policy")
 local container = require("drv.container")
+local path = require("drv.path")
 
 local admission = {}
 
@@ -95,35 +96,76 @@ function admission.prepare(host, agent)
 end
 
 
-local function under(path, root)
-  return path == root or path:sub(1, #root + 1) == root .. "/"
-end
-
-
--- Bind sources inside the alloc dir: C re-checks them with realpath just
--- before create, after artifacts (which may plant symlinks) are in place.
-local function confined_sources(body, alloc_dir)
-  local out = {}
-  local hc = body.HostConfig or {}
-  for _, b in ipairs(hc.Binds or {}) do
-    local src = b:match("^([^:]+):")
-    if src and src:sub(1, 1) == "/" and under(src, alloc_dir) then
-      out[#out + 1] = src
+-- Bind sources inside the data dir (the alloc dir, which the task's
+-- containers can write, or with host volumes enabled any other path under
+-- data_dir) are pinned: a container could swap a directory there for a
+-- symlink between any check and Docker's mount at start. Each such source
+-- is rewritten to a staging path `<data_dir>/binds/<alloc_id>-<task>-<n>`
+-- (alloc id and indexes only: no name the job chose), and entry.pins tells
+-- C to open the source beneath its root without following symlinks and
+-- bind-mount it there before create (core/pin.c). Binds get `create`:
+-- Docker made a missing bind source as a directory, so C does too (beneath
+-- the root); a missing source of a `mount` block stays an error. Named
+-- volumes and host paths outside data_dir are left as they are.
+local function pin_sources(body, entry, ctx)
+  local agent = (ctx.agent or {})
+  local data_dir = type(agent.data_dir) == "string" and path.clean(agent.data_dir) or nil
+  local alloc_dir = path.clean(ctx.alloc_dir)
+  if not data_dir or not path.is_abs(data_dir) or type(entry.alloc_id) ~= "string"
+    or not entry.alloc_id:match("^[%x%-]+$") then
+    return nil
+  end
+  local binds_dir = data_dir .. "/binds"
+  local task_index = math.tointeger(ctx.task_index) or 1
+  local pins = {}
+  local function pin(src, create)
+    if type(src) ~= "string" or not path.is_abs(src) then
+      return nil
+    end
+    local clean = path.clean(src)
+    local root
+    if path.within(clean, alloc_dir) then
+      root = alloc_dir
+    elseif path.within(clean, data_dir) then
+      root = data_dir
+    else
+      return nil
+    end
+    local rel = clean == root and "" or clean:sub(#root + 2)
+    local staging = string.format("%s/%s-%d-%d", binds_dir, entry.alloc_id, task_index, #pins)
+    pins[#pins + 1] = { source = clean, root = root, path = rel, staging = staging,
+      create = create }
+    return staging
+  end
+  local hc = type(body.HostConfig) == "table" and body.HostConfig or {}
+  for i, b in ipairs(type(hc.Binds) == "table" and hc.Binds or {}) do
+    if type(b) == "string" then
+      local src, rest = b:match("^([^:]*)(.*)$")
+      local staging = pin(src, true)
+      if staging then
+        hc.Binds[i] = staging .. rest
+      end
     end
   end
-  for _, m in ipairs(hc.Mounts or {}) do
-    if m.Type == "bind" and type(m.Source) == "string" and under(m.Source, alloc_dir) then
-      out[#out + 1] = m.Source
+  for _, m in ipairs(type(hc.Mounts) == "table" and hc.Mounts or {}) do
+    if type(m) == "table" and m.Type == "bind" then
+      local staging = pin(m.Source, false)
+      if staging then
+        m.Source = staging
+      end
     end
   end
-  return out
+  if #pins == 0 then
+    return nil
+  end
+  return pins, binds_dir
 end
 
 
 ---Judges one planned container.
----@param entry table plan entry (gets `confined` for C)
+---@param entry table plan entry (gets `pins` and `binds_dir` for C)
 ---@param body table Docker create body
----@param ctx table { task, agent, node, alloc_dir, task_dir, host }
+---@param ctx table { task, agent, node, alloc_dir, task_dir, host, task_index }
 ---@return table|nil body the (possibly mutated) body
 ---@return table verdicts or problems
 ---@return table|nil verdicts on denial (for plan output)
@@ -183,9 +225,8 @@ function admission.apply(entry, body, ctx)
     return nil, problems, result.verdicts or {}, result.spec
   end
   local out = result.spec or body
-  local opts = agent.options or {}
-  if not opts.volumes_enabled and ctx.alloc_dir then
-    entry.confined = confined_sources(out, ctx.alloc_dir)
+  if ctx.alloc_dir then
+    entry.pins, entry.binds_dir = pin_sources(out, entry, ctx)
   end
   return out, result.verdicts or {}
 end

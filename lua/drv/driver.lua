@@ -327,7 +327,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
       n = n + 1
       local alloc_id = uuid.alloc_id(host.alloc_seed, n)
       local alloc_name = string.format("%s.%s[%d]", job.name, group.name, index)
-      for _, task in ipairs(group.tasks) do
+      for task_index, task in ipairs(group.tasks) do
         local allocated = {}
         for _, req in ipairs(ports.requests({ { alloc_id = alloc_id, task = task } })) do
           requests[#requests + 1] = req
@@ -369,7 +369,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
           local body2, verdicts, denied_verdicts, judged = adm.apply(entry, body, {
             task = task, agent = a, node = attrs, host = host,
             alloc_dir = entry.alloc_dir, task_dir = entry.alloc_dir .. "/" .. safe_name,
-            alloc_id = alloc_id, siblings = siblings,
+            alloc_id = alloc_id, siblings = siblings, task_index = task_index,
           })
           if body2 == nil then
             append(problems, verdicts or {})
@@ -403,6 +403,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
           kill_signal = entry.kill_signal,
           kill_timeout_ms = entry.kill_timeout_ms,
           ports = next(assigned.host_ports) and assigned.host_ports or nil,
+          pins = entry.pins,
           policies = policies,
           verdict = verdict,
         }

@@ -86,14 +86,18 @@ describe("drvctl plan", function()
     assert.equal(drv.run_id, labels[drv.LABEL_KEY])
   end)
 
-  it("binds the alloc, local and secrets dirs under the data dir", function()
+  it("binds the alloc, local and secrets dirs under the data dir, pinned", function()
     local p, _, data = plan(1)
     local t = p.tasks[1]
     local binds = set_of((body(t).HostConfig or {}).Binds)
     local alloc = data .. "/alloc/" .. t.alloc_id
-    assert.is_true(binds[alloc .. "/alloc:/alloc"], cjson.encode(binds))
-    assert.is_true(binds[alloc .. "/web/local:/local"], cjson.encode(binds))
-    assert.is_true(binds[alloc .. "/web/secrets:/secrets"], cjson.encode(binds))
+    -- Docker gets staging paths under data_dir/binds; `pins` says what each holds
+    local staging = data .. "/binds/" .. t.alloc_id .. "-1-"
+    assert.is_true(binds[staging .. "0:/alloc"], cjson.encode(binds))
+    assert.is_true(binds[staging .. "1:/local"], cjson.encode(binds))
+    assert.is_true(binds[staging .. "2:/secrets"], cjson.encode(binds))
+    assert.same({ alloc .. "/alloc", alloc .. "/web/local", alloc .. "/web/secrets" },
+      { t.pins[1].source, t.pins[2].source, t.pins[3].source })
   end)
 
   it("sets the NOMAD_* environment and the task env", function()

@@ -150,17 +150,47 @@ describe("admission", function()
       assert.matches("policies/namespaces.lua", problems[1].message, 1, true)
     end)
 
-    it("hands C the alloc-dir bind sources to re-check with realpath", function()
-      local _, _, entry = apply({ volumes = { "local/data:/data" } },
-        body({ Binds = { ALLOC .. "/alloc:/alloc", ALLOC .. "/web/local/data:/data" } }))
-      assert.same({ ALLOC .. "/alloc", ALLOC .. "/web/local/data" }, entry.confined)
+    it("pins every bind source under the data dir and gives Docker the staging path", function()
+      local b = body({
+        Binds = { ALLOC .. "/alloc:/alloc", ALLOC .. "/web/local/data:/data:ro", "/srv/x:/x" },
+        Mounts = { { Type = "bind", Source = ALLOC .. "/alloc/data/m", Target = "/m" },
+          { Type = "bind", Source = "/var/lib/drvctl/alloc/other/alloc/data", Target = "/o" },
+          { Type = "tmpfs", Target = "/t" } },
+      })
+      local a = agent({ volumes_enabled = true })
+      a.data_dir = "/var/lib/drvctl"
+      assert(admission.prepare({ policies = SHIPPED, guard = kit.default_guard }, a))
+      local entry = { alloc_id = "11111111-2222-4333-8444-555555555555" }
+      local out = admission.apply(entry, b, {
+        task = { name = "web", config = { volumes = { "local/data:/data:ro" } } }, agent = a,
+        node = {}, alloc_dir = ALLOC, task_dir = ALLOC .. "/web", task_index = 2,
+      })
+      local S = "/var/lib/drvctl/binds/11111111-2222-4333-8444-555555555555-2-"
+      assert.same({ S .. "0:/alloc", S .. "1:/data:ro", "/srv/x:/x" }, out.HostConfig.Binds)
+      assert.equal(S .. "2", out.HostConfig.Mounts[1].Source)
+      assert.equal(S .. "3", out.HostConfig.Mounts[2].Source)
+      assert.is_nil(out.HostConfig.Mounts[3].Source)
+      assert.equal("/var/lib/drvctl/binds", entry.binds_dir)
+      assert.same({
+        { source = ALLOC .. "/alloc", root = ALLOC, path = "alloc", staging = S .. "0", create = true },
+        { source = ALLOC .. "/web/local/data", root = ALLOC, path = "web/local/data",
+          staging = S .. "1", create = true },
+        { source = ALLOC .. "/alloc/data/m", root = ALLOC, path = "alloc/data/m",
+          staging = S .. "2", create = false },
+        { source = "/var/lib/drvctl/alloc/other/alloc/data", root = "/var/lib/drvctl",
+          path = "alloc/other/alloc/data", staging = S .. "3", create = false },
+      }, entry.pins)
     end)
 
-    it("hands C nothing to re-check when host volumes are enabled", function()
-      assert(admission.prepare({ policies = SHIPPED, guard = kit.default_guard },
-        agent({ volumes_enabled = true })))
-      local _, _, entry = apply({}, body(), agent({ volumes_enabled = true }))
-      assert.is_nil(entry.confined)
+    it("pins nothing when no bind lies under the data dir", function()
+      local a = agent()
+      a.data_dir = "/elsewhere"
+      assert(admission.prepare({ policies = SHIPPED, guard = kit.default_guard }, a))
+      local entry = { alloc_id = "11111111-2222-4333-8444-555555555555" }
+      local b = body({ Binds = {} })
+      admission.apply(entry, b, { task = { name = "web", config = {} }, agent = a, node = {},
+        alloc_dir = ALLOC, task_dir = ALLOC .. "/web" })
+      assert.is_nil(entry.pins)
     end)
   end)
 
