@@ -26,7 +26,10 @@ describe("bind sources inside the alloc dir", function()
       config = string.format("volumes = [%s]", drv.hcl_string(volume)),
       script = script or "cat /x/file",
     }))
-    return drv.drvctl({ "run", "-data-dir", dir .. "/data", job }, { timeout = 60 })
+    local agent = drv.write(dir .. "/agent.hcl", string.format(
+      "client {\n  artifact {\n    local_dirs = [%s]\n  }\n}\n", drv.hcl_string(dir)))
+    return drv.drvctl({ "run", "-config", agent, "-data-dir", dir .. "/data", job },
+      { timeout = 60 })
   end
 
   it("are denied when a planted symlink leads outside (exit 77, no container)", function()
