@@ -78,7 +78,8 @@ client {
     assert.same({
       'agent.hcl:3:5: client.artifact "http_read_timeout" must be a duration of at least 1s, found "soon"',
       'agent.hcl:4:5: client.artifact "http_max_size" must be a positive size such as "10GB" or "512MiB", found "-1GB"',
-      'agent.hcl:5:5: client.artifact "decompression_size_limit" must be a positive size such as "10GB" or "512MiB", found "0"',
+      'agent.hcl:5:5: client.artifact "decompression_size_limit" must be a positive size such as '
+        .. '"10GB" or "512MiB", found "0"',
       'agent.hcl:6:5: client.artifact "decompression_file_count_limit" must be at least 1, found -1',
       'agent.hcl:7:19: client.artifact "local_dirs" entries must be absolute paths, found "relative/dir"',
       'agent.hcl:7:35: client.artifact "local_dirs" must not allow the whole file system, found "/"',
