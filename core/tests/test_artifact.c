@@ -1014,6 +1014,31 @@ TEST(cancel_during_local_copy)
     remove_tree(root);
 }
 
+TEST(cancel_during_unpack)
+{
+    char arch[512];
+    result res;
+    drv_err err;
+    fresh_tree();
+    /* 2 GiB of zeros as 2048 concatenated gzip members of 1 MiB (cheap to
+     * make): the unpacking child runs for seconds */
+    snprintf(arch, sizeof arch, "cd '%s' && head -c 1M /dev/zero | gzip -1 > m.gz && "
+             "for i in 1 2 3 4 5 6 7 8 9 10 11; do cat m.gz m.gz > m2.gz && mv m2.gz m.gz; "
+             "done && mv m.gz zeros.gz", src_dir);
+    const char *const argv[] = { "sh", "-c", arch, NULL };
+    ASSERT_INT_EQ(run_cmd(argv), 0);
+    snprintf(arch, sizeof arch, "%s/zeros.gz", src_dir);
+    loop_open(0);
+    extra.max_unpacked_bytes = 4LL << 30;
+    int rc = run_fetch(arch, NULL, NULL, 300, &res, &err);
+    loop_close();
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(res.calls, 1);
+    ASSERT_INT_EQ(res.rc, DRV_ECANCELED);
+    ASSERT_INT_EQ(count_entries(dest_dir), 0);   /* archive, staging and output gone */
+    remove_tree(root);
+}
+
 int main(void)
 {
     RUN(file_url_with_correct_checksum);
@@ -1038,5 +1063,6 @@ int main(void)
     RUN(formats_zip_xz_bz2_gz);
     RUN(decompression_limits);
     RUN(cancel_during_local_copy);
+    RUN(cancel_during_unpack);
     return test_summary();
 }
