@@ -11,6 +11,7 @@
 #include <string.h>
 #include <stdint.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 struct http_client {
@@ -451,6 +452,18 @@ static int set_method_and_body(http_req *r, const http_opts *o, drv_err *err)
     return 0;
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION: every connection, redirects included, after
+ * name resolution: the caller vets the address before the socket exists. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    http_req *r = ud;
+    (void)purpose;
+    if (r->o.on_connect(r->o.ud, &a->addr) != 0) {
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err)
 {
     if (c->closing) {
@@ -484,9 +497,21 @@ int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, o->protocols ? o->protocols : "http,https,file");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, o->unix_socket ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (o->low_speed_time_s > 0) {
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, o->low_speed_time_s);
+    }
+    if (o->no_proxy) {
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+    }
+    if (o->on_connect != NULL) {
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+    }
     if (o->unix_socket != NULL) {
         curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
     }

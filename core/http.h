@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "buf.h"
@@ -38,6 +39,11 @@ typedef void (*http_head_cb)(void *ud, http_req *r, long status);
 typedef void (*http_done_cb)(void *ud, http_req *r, int rc, long status, const buf *body,
                              const drv_err *err);
 
+/// Asked before every connection libcurl opens (redirects included) with the
+/// resolved address. Returns 0 to allow it, nonzero to refuse it (libcurl then
+/// tries the next address, or fails the transfer as unable to connect).
+typedef int (*http_connect_cb)(void *ud, const struct sockaddr *addr);
+
 typedef struct http_opts {
     const char *method;        /* "GET" (default), "POST", "DELETE", "HEAD" */
     const char *url;           /* absolute URL: http://, https://, file:// (copied) */
@@ -56,6 +62,11 @@ typedef struct http_opts {
     size_t max_body;           /* collected body limit; 0 = HTTP_MAX_BODY.
                                   A larger body ends the transfer with
                                   DRV_EINVALID (streamed bytes not counted) */
+    const char *protocols;     /* libcurl protocol list for the URL and any
+                                  redirect; NULL: "http,https,file" */
+    long low_speed_time_s;     /* fail when no byte arrives for this long */
+    int no_proxy;              /* ignore http_proxy and friends */
+    http_connect_cb on_connect;/* vets every connection's address, or NULL */
     http_head_cb on_head;
     http_data_cb on_data;      /* NULL: collect the body */
     http_done_cb on_done;      /* required */

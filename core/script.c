@@ -420,6 +420,15 @@ static void read_task(lua_State *L, int t, plan_task *pt)
             plan_artifact *pa = &pt->artifacts[pt->nartifacts++];
             pa->source = get_str(L, e, "source");
             pa->dest_dir = get_str(L, e, "dest_dir");
+            pa->task_dir = get_str(L, e, "task_dir");
+            pa->dest = get_str(L, e, "dest");
+            pa->local_path = get_str(L, e, "local_path");
+            pa->local_root = get_str(L, e, "local_root");
+            pa->read_timeout_ms = (long)get_int(L, e, "read_timeout_ms", 0);
+            pa->max_size = get_int(L, e, "max_size", 0);
+            pa->max_unpacked_bytes = get_int(L, e, "max_unpacked_bytes", 0);
+            pa->max_unpacked_files = get_int(L, e, "max_unpacked_files", 0);
+            pa->allow_private = get_bool(L, e, "allow_private");
             pa->checksum = get_str(L, e, "checksum");
             pa->archive = get_str(L, e, "archive");
             lua_pop(L, 1);

@@ -263,7 +263,15 @@ static void fetch_artifact(task *t)
 
     memset(&o, 0, sizeof o);
     o.source = pa->source;
-    o.dest_dir = pa->dest_dir;
+    o.task_dir = pa->task_dir;
+    o.dest = pa->dest;
+    o.local_path = pa->local_path;
+    o.local_root = pa->local_root;
+    o.read_timeout_ms = pa->read_timeout_ms;
+    o.max_size = pa->max_size;
+    o.max_unpacked_bytes = pa->max_unpacked_bytes;
+    o.max_unpacked_files = pa->max_unpacked_files;
+    o.allow_private = pa->allow_private;
     o.checksum = pa->checksum;
     o.archive = pa->archive;
     o.on_done = on_artifact;

@@ -1,6 +1,7 @@
 --- Agent configuration (HCL): data dir, Docker endpoint, docker.* client
 --- options and the `plugin "docker" { config { ... } }` block.
 local path = require("drv.path")
+local clean_path = path.clean
 local schema = require("drv.schema")
 local util = require("drv.util")
 
@@ -9,8 +10,20 @@ local agent = {}
 
 local IGNORE = { ignore = true }
 
+-- client { artifact { ... } }: limits and sources for task artifacts,
+-- modelled on Nomad 1.5's block, plus drvctl's local_dirs and allow_private.
+local ARTIFACT = {
+  http_read_timeout = "string",
+  http_max_size = "scalar",
+  decompression_size_limit = "scalar",
+  decompression_file_count_limit = "int",
+  local_dirs = { list = "string" },
+  allow_private = "bool",
+}
+
 local CLIENT = {
   enabled = "bool",
+  artifact = { object = ARTIFACT },
   meta = { map = "scalar" },
   options = { map = "scalar" },
   max_kill_timeout = "string",
@@ -128,6 +141,45 @@ local BOOLS = {
 }
 
 local DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+
+local GIB = 1024 * 1024 * 1024
+--- client.artifact defaults (README "Security defaults"; core/artifact.h).
+agent.ARTIFACT_DEFAULTS = {
+  http_read_timeout_ms = 30 * 60 * 1000,
+  http_max_size = 10 * GIB,
+  decompression_size_limit = 10 * GIB,
+  decompression_file_count_limit = 4096,
+  local_dirs = {},
+  allow_private = false,
+}
+
+local SIZE_UNITS = {
+  [""] = 1, b = 1,
+  k = 1000, kb = 1000, m = 1000 ^ 2, mb = 1000 ^ 2, g = 1000 ^ 3, gb = 1000 ^ 3,
+  t = 1000 ^ 4, tb = 1000 ^ 4,
+  kib = 1024, mib = 1024 ^ 2, gib = 1024 ^ 3, tib = 1024 ^ 4,
+}
+
+---Parses a byte size ("10GB", "512MiB", "1048576"; decimal units are powers
+---of 1000, "iB" units of 1024). Returns a positive integer or nil.
+function agent.parse_size(v)
+  if math.type(v) == "integer" then
+    return v > 0 and v or nil
+  end
+  if type(v) ~= "string" then
+    return nil
+  end
+  local num, unit = v:match("^%s*(%d+%.?%d*)%s*(%a*)%s*$")
+  local mult = unit and SIZE_UNITS[unit:lower()]
+  if not num or not mult then
+    return nil
+  end
+  local n = math.floor(tonumber(num) * mult)
+  if n <= 0 or n >= 2 ^ 62 then
+    return nil
+  end
+  return math.tointeger(n)
+end
 local DEFAULT_MIN_DYNAMIC_PORT = 20000
 local DEFAULT_MAX_DYNAMIC_PORT = 32000
 
@@ -179,6 +231,16 @@ function agent.build(s, host)
     cpu_total_compute = s.cpu_total_compute,
     min_dynamic_port = s.min_dynamic_port or DEFAULT_MIN_DYNAMIC_PORT,
     max_dynamic_port = s.max_dynamic_port or DEFAULT_MAX_DYNAMIC_PORT,
+  }
+  local ad, sa = agent.ARTIFACT_DEFAULTS, s.artifact or {}
+  a.artifact = {
+    http_read_timeout_ms = sa.http_read_timeout_ms or ad.http_read_timeout_ms,
+    http_max_size = sa.http_max_size or ad.http_max_size,
+    decompression_size_limit = sa.decompression_size_limit or ad.decompression_size_limit,
+    decompression_file_count_limit = sa.decompression_file_count_limit
+      or ad.decompression_file_count_limit,
+    local_dirs = sa.local_dirs or {},
+    allow_private = sa.allow_private == true,
   }
   if s.endpoint and s.endpoint ~= "" then
     a.endpoint = s.endpoint
@@ -306,6 +368,60 @@ function agent.load(src, path, host)
     end
     return ms
   end
+  if client.artifact ~= nil then
+    local art = client.artifact
+    local araw = origin[art] or art
+    local sa = {}
+    if art.http_read_timeout ~= nil then
+      local ms = schema.duration_ms(art.http_read_timeout)
+      if not ms or ms < 1000 then
+        add(where(araw, "http_read_timeout"), string.format(
+          'client.artifact "http_read_timeout" must be a duration of at least 1s, found %q',
+          art.http_read_timeout))
+      else
+        sa.http_read_timeout_ms = ms
+      end
+    end
+    for _, k in ipairs({ "http_max_size", "decompression_size_limit" }) do
+      if art[k] ~= nil then
+        local n = agent.parse_size(art[k])
+        if not n then
+          add(where(araw, k), string.format(
+            'client.artifact %q must be a positive size such as "10GB" or "512MiB", found %q',
+            k, tostring(art[k])))
+        else
+          sa[k] = n
+        end
+      end
+    end
+    local fc = art.decompression_file_count_limit
+    if fc ~= nil then
+      if fc < 1 then
+        add(where(araw, "decompression_file_count_limit"), string.format(
+          'client.artifact "decompression_file_count_limit" must be at least 1, found %d', fc))
+      else
+        sa.decompression_file_count_limit = fc
+      end
+    end
+    if art.local_dirs ~= nil then
+      sa.local_dirs = {}
+      local lraw = origin[art.local_dirs] or art.local_dirs
+      for i, d in ipairs(art.local_dirs) do
+        if d:sub(1, 1) ~= "/" or d:find("[%z\1-\31\127]") then
+          add(where(lraw, i), string.format(
+            'client.artifact "local_dirs" entries must be absolute paths, found %q', d))
+        elseif clean_path(d) == "/" then
+          add(where(lraw, i), string.format(
+            'client.artifact "local_dirs" must not allow the whole file system, found %q', d))
+        else
+          sa.local_dirs[#sa.local_dirs + 1] = clean_path(d)
+        end
+      end
+    end
+    sa.allow_private = art.allow_private
+    s.artifact = sa
+  end
+
   local mkt = top.max_kill_timeout or client.max_kill_timeout
   if mkt then
     s.max_kill_timeout_ms = duration(mkt, top.max_kill_timeout and top or client,

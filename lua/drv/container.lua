@@ -615,6 +615,76 @@ end
 
 
 
+local function percent_decode(s)
+  if s:find("%%%X") or s:find("%%%x%X") or s:find("%%%x?$") then
+    return nil
+  end
+  return (s:gsub("%%(%x%x)", function(h)
+    return string.char(tonumber(h, 16))
+  end))
+end
+
+
+---Judges an artifact source against the agent's client.artifact settings.
+---http:// and https:// URLs pass (their addresses are checked when the
+---download connects). file:// URLs and absolute paths pass only when the
+---path lies beneath one of conf.local_dirs; they return the decoded path
+---and the directory it lies beneath.
+---@param source string
+---@param conf table agent.artifact
+---@return table|nil { local_path, local_root } ({} for URLs)
+---@return string|nil kind of problem ("type" or "denied")
+---@return string|nil why
+function container.artifact_source(source, conf)
+  if type(source) ~= "string" or source == "" then
+    return nil, "type", "source is empty"
+  end
+  if source:find("[%z\1-\31\127]") then
+    return nil, "type", "source contains control characters"
+  end
+  local scheme = source:match("^(%a[%w+.-]*)://")
+  scheme = scheme and scheme:lower()
+  if scheme == "http" or scheme == "https" then
+    return {}
+  end
+  local p
+  if scheme == "file" then
+    local rest = source:sub(8)
+    local host, tail = rest:match("^([^/]*)(/.*)$")
+    if not host or (host ~= "" and host:lower() ~= "localhost") then
+      return nil, "type", "file:// URLs must name a local absolute path"
+    end
+    tail = tail:gsub("[?#].*$", "")
+    p = percent_decode(tail)
+    if p == nil or p:find("%z") then
+      return nil, "type", "bad percent-encoding in the path"
+    end
+  elseif scheme == nil and source:sub(1, 1) == "/" then
+    p = source
+  else
+    return nil, "type", "unsupported source, want an http:// or https:// URL "
+      .. "(or a local file beneath client.artifact.local_dirs)"
+  end
+  for part in p:gmatch("[^/]+") do
+    if part == ".." or part == "." then
+      return nil, "denied", "local source paths must not contain \".\" or \"..\""
+    end
+  end
+  local clean = path.clean(p)
+  for _, dir in ipairs(conf.local_dirs or {}) do
+    if clean:sub(1, #dir + 1) == dir .. "/" and #clean > #dir + 1 then
+      return { local_path = clean, local_root = dir }
+    end
+  end
+  if #(conf.local_dirs or {}) == 0 then
+    return nil, "denied", "local sources are refused unless client.artifact.local_dirs "
+      .. "lists a directory they lie beneath (only http:// and https:// are allowed by default)"
+  end
+  return nil, "denied", string.format("local source is not beneath a directory in "
+    .. "client.artifact.local_dirs (%s)", table.concat(conf.local_dirs, ", "))
+end
+
+
 local function sub_path(base, rel)
   if rel == nil or rel == "" then
     return base
@@ -1066,14 +1136,34 @@ function container.build(inst)
   end
 
   local artifacts = {}
+  local aconf = agent.artifact or {}
   for _, a in ipairs(task.artifacts or {}) do
     local opts = a.options or {}
-    artifacts[#artifacts + 1] = {
-      source = a.source,
-      dest_dir = sub_path(task_dir, container.clean_relative(a.destination)),
-      checksum = opts.checksum,
-      archive = opts.archive,
-    }
+    local src, kind, why = container.artifact_source(a.source, aconf)
+    if src == nil then
+      problems[#problems + 1] = { kind = kind, message = string.format(
+        "%s: task %q: artifact %q: %s", at(a, "source"), task.name, tostring(a.source), why) }
+    else
+      local dest = container.clean_relative(a.destination or "local/") or ""
+      artifacts[#artifacts + 1] = {
+        source = a.source,
+        task_dir = task_dir,
+        dest = dest,
+        dest_dir = sub_path(task_dir, dest),
+        checksum = opts.checksum,
+        archive = opts.archive,
+        local_path = src.local_path,
+        local_root = src.local_root,
+        read_timeout_ms = aconf.http_read_timeout_ms,
+        max_size = aconf.http_max_size,
+        max_unpacked_bytes = aconf.decompression_size_limit,
+        max_unpacked_files = aconf.decompression_file_count_limit,
+        allow_private = aconf.allow_private == true,
+      }
+    end
+  end
+  if #problems > 0 then
+    return nil, problems
   end
 
   local pull_timeout

@@ -445,6 +445,7 @@ local function walk(src)
           "%s artifact destination escapes the task directory: %q", label, dest))
       end
       task.artifacts[j] = { source = a.source, destination = dest, options = a.options or {} }
+      origin[task.artifacts[j]] = origin[a] or a   -- positions for later messages
     end
 
     if task.driver == nil or task.driver == "" then

@@ -559,7 +559,7 @@ function M.evaluate(set, ctx, guard)
     add("policies: context is not plain data: " .. tostring(base))
     return result
   end
-  for _, k in ipairs({ "task", "agent", "node", "realpath" }) do
+  for _, k in ipairs({ "task", "agent", "node", "realpath", "artifacts" }) do
     if type(base[k]) ~= "table" then base[k] = {} end
   end
   local spec = type(base.spec) == "table" and base.spec or {}
@@ -679,6 +679,8 @@ local function sample_ctx(set)
     alloc_dir = SAMPLE_ALLOC,
     task_dir = SAMPLE_ALLOC .. "/check",
     realpath = {},
+    artifacts = { { source = "https://example.com/check.tar.gz", destination = "local/",
+      options = {} } },
   }
 end
 

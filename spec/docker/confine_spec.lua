@@ -63,7 +63,10 @@ describe("bind sources under the data dir", function()
   end
 
   local function run(volume, script, extra)
-    return drv.drvctl({ "run", "-data-dir", data, job(volume, script, extra) }, { timeout = 60 })
+    local agent = drv.write(dir .. "/agent.hcl", string.format(
+      "client {\n  artifact {\n    local_dirs = [%s]\n  }\n}\n", drv.hcl_string(dir)))
+    return drv.drvctl({ "run", "-config", agent, "-data-dir", data, job(volume, script, extra) },
+      { timeout = 60 })
   end
 
   -- nothing pinned is left: no mount under the spec's dir, no staging entry

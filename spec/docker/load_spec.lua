@@ -1,5 +1,6 @@
 -- `load`: the image comes from a `docker save` tarball fetched as a file://
--- artifact (checksum verified), not from a registry.
+-- artifact (checksum verified), not from a registry. Local artifact sources
+-- need the operator's client.artifact.local_dirs.
 local drv = require("support.drv")
 
 -- Saves the test image under a unique tag to dir/img.tar and removes the
@@ -21,7 +22,9 @@ end
 
 local function run(dir, vars)
   local job = drv.fixture("docker/load.hcl", dir, vars)
-  return drv.drvctl({ "run", "-data-dir", dir .. "/data", job }, { timeout = 90 })
+  local agent = drv.write(dir .. "/agent.hcl", string.format(
+    "client {\n  artifact {\n    local_dirs = [%s]\n  }\n}\n", drv.hcl_string(dir)))
+  return drv.drvctl({ "run", "-config", agent, "-data-dir", dir .. "/data", job }, { timeout = 90 })
 end
 
 describe("config.load with a file:// artifact", function()

@@ -142,7 +142,11 @@ describe("container.build", function()
       assert.equal(5, entry.log_max_files)
       assert.equal(20 * 1048576, entry.log_max_file_size)
       assert.same({ { source = "https://example.com/assets.tar.gz",
-        dest_dir = dir .. "/frontend/local/assets", checksum = "sha256:abcd" } }, entry.artifacts)
+        task_dir = dir .. "/frontend", dest = "local/assets",
+        dest_dir = dir .. "/frontend/local/assets", checksum = "sha256:abcd",
+        read_timeout_ms = 30 * 60 * 1000, max_size = 10 * 1024 ^ 3 // 1,
+        max_unpacked_bytes = 10 * 1024 ^ 3 // 1, max_unpacked_files = 4096,
+        allow_private = false } }, entry.artifacts)
       assert.same({ dir, dir .. "/alloc", dir .. "/alloc/logs", dir .. "/alloc/data",
         dir .. "/alloc/tmp", dir .. "/frontend", dir .. "/frontend/local",
         dir .. "/frontend/secrets" }, entry.dirs)
