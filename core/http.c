@@ -42,6 +42,7 @@ struct http_req {
     int canceled;
     int queued;                /* on c->cancelq */
     int paused;
+    int fd;                    /* the socket libcurl last asked to watch, or -1 */
     http_opts o;               /* callbacks and ud; url and unix_socket point
                                   into the copies below, other pointers are
                                   used only inside http_start */
@@ -231,7 +232,12 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 {
     http_client *c = userp;
     sock_ctx *s = socketp;
-    (void)easy;
+    http_req *r = NULL;
+
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+    if (r != NULL) {
+        r->fd = what == CURL_POLL_REMOVE ? -1 : (int)fd;
+    }
 
     if (what == CURL_POLL_REMOVE) {
         if (s != NULL) {
@@ -491,6 +497,7 @@ int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err)
     }
     http_req *r = drv_xcalloc(1, sizeof *r);
     r->c = c;
+    r->fd = -1;
     r->o = *o;
     /* the caller's strings may die when http_start returns: keep copies of
      * the ones used later (messages, and libcurl's unix socket option) */
@@ -621,6 +628,11 @@ void http_resume(http_req *r)
      * transfer that ended meanwhile is reported from the loop (on_done never
      * runs inside http_resume) */
     curl_easy_pause(r->easy, CURLPAUSE_CONT);
+}
+
+int http_socket(const http_req *r)
+{
+    return r->fd;
 }
 
 int http_paused(const http_req *r)

@@ -113,6 +113,10 @@ void http_pause(http_req *r);
 /// loop, not from inside an http callback.
 void http_resume(http_req *r);
 
+/// The request's socket, or -1 before it has one (for diagnostics and
+/// tests; inside on_head/on_data/on_done only).
+int http_socket(const http_req *r);
+
 /// 1 while the request is paused.
 int http_paused(const http_req *r);
 
