@@ -281,18 +281,18 @@ end
 
 ---Parses an agent config file into the flat agent table (contract B).
 ---@param src string|nil HCL source (nil: defaults)
----@param path string|nil file name for messages
+---@param file string|nil file name for messages
 ---@param host table
 ---@return table|nil agent
 ---@return table|nil problems
-function agent.load(src, path, host)
+function agent.load(src, file, host)
   host = host or {}
   if src == nil then
     return agent.defaults(host)
   end
-  path = path or "agent.hcl"
+  file = file or "agent.hcl"
   local hcl = require("drv.hcl")
-  local tree, err = hcl.parse(src, path)
+  local tree, err = hcl.parse(src, file)
   if tree == nil then
     return nil, { { kind = "config", message = err } }
   end
@@ -302,16 +302,16 @@ function agent.load(src, path, host)
     local raw = (type(c) == "table" and origin[c]) or c
     local l, col = hcl.pos(raw, k)
     if l then
-      return string.format("%s:%d:%d", path, l, col)
+      return string.format("%s:%d:%d", file, l, col)
     end
-    return path
+    return file
   end
   local function add(origin_s, text)
     problems[#problems + 1] = { kind = "config", message = origin_s .. ": " .. text }
   end
   local function ctx(label)
     return { problems = problems, warnings = warnings, label = label, noun = "key",
-             where = where, linecol = hcl.pos, origin = origin, name = path }
+             where = where, linecol = hcl.pos, origin = origin, name = file }
   end
 
   local top = schema.normalize(tree, { object = TOP }, ctx("agent config")) or {}
@@ -525,7 +525,7 @@ function agent.load(src, path, host)
     return nil, problems
   end
   local a = agent.build(s, host)
-  a.config_path = path
+  a.config_path = file
   return a
 end
 

@@ -1009,7 +1009,8 @@ function container.build(inst)
     local period = config.cpu_cfs_period or 100000
     if not total or total <= 0 then
       fail("config", at(config, "cpu_hard_limit"),
-        "cpu_hard_limit needs the node's total CPU compute (cpu.totalcompute), which is unknown; set client cpu_total_compute: %q",
+        "cpu_hard_limit needs the node's total CPU compute (cpu.totalcompute), which is unknown;"
+          .. " set client cpu_total_compute: %q",
         tostring(agent.cpu_total_compute or node["cpu.totalcompute"]))
     elseif not cores or cores <= 0 then
       fail("config", at(config, "cpu_hard_limit"),

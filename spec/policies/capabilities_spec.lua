@@ -1,6 +1,7 @@
 local kit = require("policykit")
 
-local V083 = "CHOWN,DAC_OVERRIDE,FSETID,FOWNER,MKNOD,NET_RAW,SETGID,SETUID,SETFCAP,SETPCAP,NET_BIND_SERVICE,SYS_CHROOT,KILL,AUDIT_WRITE"
+local V083 = "CHOWN,DAC_OVERRIDE,FSETID,FOWNER,MKNOD,NET_RAW,SETGID,SETUID,SETFCAP,SETPCAP,"
+  .. "NET_BIND_SERVICE,SYS_CHROOT,KILL,AUDIT_WRITE"
 
 describe("policies/capabilities.lua", function()
   it("allows a task that adds nothing", function()

@@ -182,7 +182,8 @@ describe("policy sandbox", function()
   it("hands each policy its own copy of the context", function()
     local r = evaluate({
       checking("a.lua", "ctx.spec.HostConfig.Privileged = true ctx.agent.x = 1 return true"),
-      checking("b.lua", "if ctx.spec.HostConfig.Privileged or ctx.agent.x then return nil, 'ctx leaked' end return true"),
+      checking("b.lua",
+        "if ctx.spec.HostConfig.Privileged or ctx.agent.x then return nil, 'ctx leaked' end return true"),
     })
     assert.is_true(r.allowed)
     assert.is_nil(r.spec.HostConfig.Privileged)
