@@ -190,18 +190,6 @@ function agent.absolute(p, cwd)
 end
 
 
-local function split_list(s)
-  local out = {}
-  for item in s:gmatch("[^,]+") do
-    item = util.trim(item)
-    if item ~= "" then
-      out[#out + 1] = item
-    end
-  end
-  return out
-end
-
-
 ---Returns the default agent for a host (no config file).
 ---@param host table
 ---@return table
@@ -448,12 +436,12 @@ function agent.load(src, file, host)
       elseif kind == "duration" then
         s[field .. "_ms"] = duration(v, opts, k)
       elseif kind == "list" then
-        s[field] = split_list(v)
+        s[field] = util.split_list(v)
       else
         s[field] = v
       end
     elseif k:sub(1, 7) == "docker." then
-      local hint = schema.suggest(k, OPTIONS)
+      local hint = util.suggest(k, OPTIONS)
       add(where(opts, k), string.format("unknown client option %q%s", k,
         hint and string.format(', did you mean "%s"?', hint) or ""))
     end

@@ -134,14 +134,7 @@ container.POLICY_GATED_VALUES = {
 }
 
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do
-    keys[#keys + 1] = k
-  end
-  table.sort(keys)
-  return keys
-end
+local sorted_keys = util.sorted_keys
 
 
 ---Returns the names of the gated options a config uses, sorted: a
@@ -773,7 +766,8 @@ local function environment(inst, unknown)
 end
 
 
-local function non_empty(list)
+-- The list, or nil when it is nil or empty (Docker then keeps its default).
+local function nonempty_list(list)
   if list and #list > 0 then
     return list
   end
@@ -940,10 +934,10 @@ function container.build(inst)
     table.move(args, 1, #args, 2, cmd)
     body.Cmd = cmd
   else
-    body.Cmd = non_empty(args)
+    body.Cmd = nonempty_list(args)
   end
   if config.entrypoint then
-    body.Entrypoint = non_empty(expand_list(config.entrypoint))
+    body.Entrypoint = nonempty_list(expand_list(config.entrypoint))
   end
   if config.work_dir then
     body.WorkingDir = expand(config.work_dir)
@@ -1042,17 +1036,17 @@ function container.build(inst)
       dns[#dns + 1] = s
     end
   end
-  hc.Dns = non_empty(dns)
-  hc.DnsSearch = non_empty(config.dns_search_domains)
-  hc.DnsOptions = non_empty(config.dns_options)
-  hc.ExtraHosts = config.extra_hosts and non_empty(expand_list(config.extra_hosts))
+  hc.Dns = nonempty_list(dns)
+  hc.DnsSearch = nonempty_list(config.dns_search_domains)
+  hc.DnsOptions = nonempty_list(config.dns_options)
+  hc.ExtraHosts = config.extra_hosts and nonempty_list(expand_list(config.extra_hosts))
   hc.Sysctls = copy_map(config.sysctl)
   if config.ulimit then
     local ulimits = {}
     for _, name in ipairs(sorted_keys(config.ulimit)) do
       ulimits[#ulimits + 1] = assert(container.parse_ulimit(name, config.ulimit[name]))
     end
-    hc.Ulimits = non_empty(ulimits)
+    hc.Ulimits = nonempty_list(ulimits)
   end
   if config.shm_size and config.shm_size ~= 0 then
     hc.ShmSize = config.shm_size
@@ -1067,18 +1061,18 @@ function container.build(inst)
     hc.OomScoreAdj = config.oom_score_adj
   end
   hc.PidsLimit = config.pids_limit
-  hc.GroupAdd = non_empty(config.group_add)
+  hc.GroupAdd = nonempty_list(config.group_add)
   hc.StorageOpt = copy_map(config.storage_opt)
 
   -- privilege-widening options (POLICY_GATED; admission decides)
   if config.privileged then
     hc.Privileged = true
   end
-  hc.CapAdd = non_empty(config.cap_add)
-  hc.CapDrop = non_empty(config.cap_drop)
-  hc.SecurityOpt = non_empty(config.security_opt)
-  hc.Devices = non_empty(devices(config))
-  hc.Mounts = non_empty(mounts(config, task_dir, scope, unknown))
+  hc.CapAdd = nonempty_list(config.cap_add)
+  hc.CapDrop = nonempty_list(config.cap_drop)
+  hc.SecurityOpt = nonempty_list(config.security_opt)
+  hc.Devices = nonempty_list(devices(config))
+  hc.Mounts = nonempty_list(mounts(config, task_dir, scope, unknown))
   hc.VolumeDriver = config.volume_driver
   hc.NetworkMode = config.network_mode
   hc.IpcMode = config.ipc_mode
@@ -1117,7 +1111,7 @@ function container.build(inst)
     if config.ipv4_address or config.ipv6_address then
       ep.IPAMConfig = { IPv4Address = config.ipv4_address, IPv6Address = config.ipv6_address }
     end
-    ep.Aliases = config.network_aliases and non_empty(expand_list(config.network_aliases))
+    ep.Aliases = config.network_aliases and nonempty_list(expand_list(config.network_aliases))
     if next(ep) then
       body.NetworkingConfig = { EndpointsConfig = { [mode] = ep } }
     end

@@ -242,12 +242,7 @@ local function check_port_map(job, job_path, warn)
             "%s: task %q: trying to map ports but no network interface is available",
             job_path, task.name) }
         else
-          local keys = {}
-          for k in pairs(port_map) do
-            keys[#keys + 1] = k
-          end
-          table.sort(keys)
-          for _, k in ipairs(keys) do
+          for _, k in ipairs(util.sorted_keys(port_map)) do
             if not labels[k] then
               warn(util.format("%s: task %q: port_map label has no network port: %q",
                 job_path, task.name, k))
@@ -457,11 +452,6 @@ function driver.check_policies(sources, agent_src, agent_path, host)
 end
 
 
-local function trim(s)
-  return util.trim(s)
-end
-
-
 local function str(v)
   if type(v) == "string" then
     return v
@@ -470,7 +460,8 @@ local function str(v)
 end
 
 
-local function non_empty(v)
+-- The value when it is a non-empty string, else nil.
+local function nonempty_string(v)
   if type(v) == "string" and v ~= "" then
     return v
   end
@@ -502,7 +493,7 @@ local DECODERS = {
         warnings[#warnings + 1] = w
       end
     end
-    if not non_empty(t.Id) then
+    if not nonempty_string(t.Id) then
       return nil, "docker: create response has no container id"
     end
     return { id = t.Id, warnings = warnings }
@@ -512,7 +503,7 @@ local DECODERS = {
     if code == nil then
       return nil, "docker: wait response has no exit code"
     end
-    return { exit_code = code, error = non_empty(tbl(t.Error).Message) }
+    return { exit_code = code, error = nonempty_string(tbl(t.Error).Message) }
   end,
   container_inspect = function(t)
     local s = tbl(t.State)
@@ -522,17 +513,17 @@ local DECODERS = {
       status = str(s.Status),
       exit_code = int(s.ExitCode) or 0,
       oom_killed = s.OOMKilled == true,
-      error = non_empty(s.Error),
+      error = nonempty_string(s.Error),
     }
   end,
   image_inspect = function(t)
-    return { id = str(t.Id), stop_signal = non_empty(tbl(t.Config).StopSignal) }
+    return { id = str(t.Id), stop_signal = nonempty_string(tbl(t.Config).StopSignal) }
   end,
   stream_line = function(t)
     local detail = tbl(t.errorDetail)
     local progress = tbl(t.progressDetail)
     return {
-      error = non_empty(detail.message) or non_empty(t.error),
+      error = nonempty_string(detail.message) or nonempty_string(t.error),
       status = str(t.status),
       stream = str(t.stream),
       id = str(t.id),
@@ -542,7 +533,7 @@ local DECODERS = {
   end,
   network = function(t)
     local config = tbl(tbl(t.IPAM).Config)
-    return { gateway = non_empty(tbl(config[1]).Gateway) }
+    return { gateway = nonempty_string(tbl(config[1]).Gateway) }
   end,
   load_manifest = function(t)
     return require("drv.imagetar").check(t)
@@ -571,7 +562,7 @@ function driver.decode(op, status, body)
   body = body or ""
   if op == "error" then
     local t = cjson.decode(body)
-    local msg = type(t) == "table" and non_empty(t.message) or trim(body)
+    local msg = type(t) == "table" and nonempty_string(t.message) or util.trim(body)
     -- Docker's messages echo job text (image names, env keys): one line,
     -- no control characters, bounded
     msg = util.sanitize(msg, 1024)
@@ -586,7 +577,7 @@ function driver.decode(op, status, body)
   end
   local t = cjson.decode(body)
   if type(t) ~= "table" then
-    local text = trim(body)
+    local text = util.trim(body)
     if #text > 200 then
       text = text:sub(1, 200) .. "..."
     end

@@ -498,7 +498,7 @@ local function walk(src)
   end
   for _, k in ipairs(sorted_keys(tree)) do
     if k ~= "job" then
-      local hint = schema.suggest(tostring(k), { "job" })
+      local hint = util.suggest(tostring(k), { "job" })
       add("unknown", where(tree, k), fmt("unknown key %q%s", tostring(k),
         hint and fmt(', did you mean "%s"?', hint) or ""))
     end
