@@ -22,5 +22,9 @@ files["policies"] = {
   },
 }
 
+-- lua/drv/ stays pure transformations: no file, process or clock access
+-- (the C core does all I/O).
+files["lua/drv"] = { not_globals = { "io", "os", "print", "dofile", "loadfile" } }
+
 -- busted's globals (describe, it, assert.*, spy, stub, mock, ...).
 files["spec"] = { std = "+busted" }

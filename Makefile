@@ -146,6 +146,7 @@ lint:
 bench: drvctl
 	$(Q)bench/start_overhead
 	$(Q)bench/plan
+	$(Q)$(LUA) bench/policy_limits.lua
 
 install: $(BIN) $(LUA_BC)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUADIR)/drv $(DESTDIR)$(POLICYDIR)
