@@ -135,6 +135,64 @@ local function show_verdicts(list)
 end
 
 
+---The fields of a planned task that leave Lua: the one list to edit when a
+---plan field is added. Each row is { name, lua type, core =, shown = }:
+---  core   core/script.c read_task reads it, by this name, from the entry
+---         in driver.plan's `tasks` into core/plan.h's plan_task (string ->
+---         char *, number -> long/long long, boolean -> int, table -> an
+---         array C walks). C reads nothing else from the entry; the other
+---         entry fields (alloc_name, ports, auth, image_pull_timeout_ms, ...)
+---         serve Lua callers and the specs.
+---  shown  `drvctl plan` prints it in the task's JSON object.
+---Besides these, the printed task holds what the driver computes per run:
+---body (the create body as a table, not JSON), ports, policies, verdict.
+---Every listed field is type-checked before it leaves Lua.
+driver.PLAN_FIELDS = {
+  { "job", "string", core = true, shown = true },
+  { "group", "string", core = true, shown = true },
+  { "task", "string", core = true, shown = true },
+  { "alloc_id", "string", core = true, shown = true },
+  { "alloc_index", "number", shown = true },
+  { "name", "string", core = true, shown = true },      -- container name
+  { "image", "string", core = true, shown = true },
+  { "load", "string", core = true, shown = true },
+  { "pull", "string", core = true, shown = true },
+  { "body", "string", core = true },                    -- create body, JSON
+  { "kill_signal", "string", core = true, shown = true },
+  { "kill_timeout_ms", "number", core = true, shown = true },
+  { "tty", "boolean", core = true },
+  { "alloc_dir", "string", core = true },
+  { "log_dir", "string", core = true },
+  { "log_max_files", "number", core = true },
+  { "log_max_file_size", "number", core = true },
+  { "dirs", "table", core = true },
+  { "pins", "table", core = true, shown = true },      -- set by drv.admission
+  { "binds_dir", "string", core = true },               -- set by drv.admission
+  { "artifacts", "table", core = true },
+}
+
+
+-- export(entry) -> the shown fields of entry, after checking the type of
+-- every PLAN_FIELDS field it has: a mismatch is a bug in the driver,
+-- raised as an internal error rather than handed to C.
+local function export(entry)
+  local shown = {}
+  for _, f in ipairs(driver.PLAN_FIELDS) do
+    local name, want = f[1], f[2]
+    local v = entry[name]
+    if v ~= nil then
+      if type(v) ~= want then
+        error(string.format("lua: plan field %q: expected %s, found %s", name, want, type(v)), 0)
+      end
+      if f.shown then
+        shown[name] = v
+      end
+    end
+  end
+  return shown
+end
+
+
 local function append(dst, src)
   table.move(src, 1, #src, #dst + 1, dst)
   return dst
@@ -384,24 +442,12 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
         body = container.strip(body)
         entry.ports = assigned.host_ports
         tasks[#tasks + 1] = entry
-        shown[#shown + 1] = {
-          name = entry.name,
-          job = entry.job,
-          group = entry.group,
-          task = entry.task,
-          alloc_id = entry.alloc_id,
-          alloc_index = entry.alloc_index,
-          image = entry.image,
-          pull = entry.pull,
-          load = entry.load,
-          body = body,
-          kill_signal = entry.kill_signal,
-          kill_timeout_ms = entry.kill_timeout_ms,
-          ports = next(assigned.host_ports) and assigned.host_ports or nil,
-          pins = entry.pins,
-          policies = policies,
-          verdict = verdict,
-        }
+        local show = export(entry)
+        show.body = body
+        show.ports = next(assigned.host_ports) and assigned.host_ports or nil
+        show.policies = policies
+        show.verdict = verdict
+        shown[#shown + 1] = show
         ::next_task::
       end
     end
