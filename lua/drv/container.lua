@@ -887,46 +887,44 @@ local function devices(config)
 end
 
 
----Maps one task instance to its plan entry and Docker create body.
----inst: job, group, task (internal tables), alloc_id, alloc_index,
----alloc_name, agent (contract B flat agent with options); optional: node
----(host.node attributes), ports ({ env, bindings, exposed }, see contracts2),
----where (jobspec's where(table, key)), job_path (origin fallback).
----On an expected failure returns nil and an array of problems.
----@param inst table
----@return table|nil entry plan task entry (body is a JSON string)
----@return table body the create body as a table (problems on failure)
----@return string[] unknown variable references left as written
-function container.build(inst)
-  local job, group, task, agent = inst.job, inst.group, inst.task, inst.agent
-  local config = task.config or {}
-  local options = agent.options or {}
-  local node = inst.node or {}
-  local unknown = {}
-  local problems = {}
-  local function at(t, key)
+-- The state one container.build call shares with its steps: the instance
+-- and its task, config and agent, the interpolation scope, the problems
+-- found so far and fail/at/expand/expand_list over them.
+local function new_build(inst)
+  local task, agent = inst.task, inst.agent
+  local b = {
+    inst = inst, task = task, config = task.config or {}, agent = agent,
+    options = agent.options or {}, node = inst.node or {}, unknown = {}, problems = {},
+  }
+  function b.at(t, key)
     if type(inst.where) == "function" then
       return inst.where(t, key)
     end
     return inst.job_path or "job"
   end
-  local function fail(kind, origin, fmt, ...)
-    problems[#problems + 1] = { kind = kind, message = util.format("%s: task %q config: ",
+  function b.fail(kind, origin, fmt, ...)
+    b.problems[#b.problems + 1] = { kind = kind, message = util.format("%s: task %q config: ",
       origin, task.name) .. string.format(fmt, ...) }
   end
-  local safe_name = task.name:gsub("/", "_")
-  local alloc_dir = agent.data_dir .. "/alloc/" .. inst.alloc_id
-  local task_dir = alloc_dir .. "/" .. safe_name
-  local env, scope = environment(inst, unknown)
-  local function expand(s)
-    return (interp.expand(s, scope, unknown))
+  b.safe_name = task.name:gsub("/", "_")
+  b.alloc_dir = agent.data_dir .. "/alloc/" .. inst.alloc_id
+  b.task_dir = b.alloc_dir .. "/" .. b.safe_name
+  b.env, b.scope = environment(inst, b.unknown)
+  function b.expand(v)
+    return (interp.expand(v, b.scope, b.unknown))
   end
-  local function expand_list(list)
-    return (interp.expand_list(list, scope, unknown))
+  function b.expand_list(list)
+    return (interp.expand_list(list, b.scope, b.unknown))
   end
+  return b
+end
 
-  local image = container.image_name(config.image)
-  local body = { Image = image }
+
+-- The process and its metadata: Cmd, Entrypoint, WorkingDir, Hostname,
+-- User, Env, Labels, Tty, OpenStdin, MacAddress, Healthcheck.
+local function build_process(body, b)
+  local job, group, task, inst, config = b.inst.job, b.inst.group, b.task, b.inst, b.config
+  local env, expand, expand_list = b.env, b.expand, b.expand_list
 
   local args = config.args and expand_list(config.args) or {}
   if config.command then
@@ -967,7 +965,13 @@ function container.build(inst)
   if config.healthchecks and config.healthchecks.disable then
     body.Healthcheck = { Test = { "NONE" } }
   end
+end
 
+
+-- HostConfig.Binds: the alloc, local and secrets dirs, then the task's volumes.
+local function build_binds(b)
+  local config, options, alloc_dir, task_dir = b.config, b.options, b.alloc_dir, b.task_dir
+  local scope, unknown = b.scope, b.unknown
   local selinux = options.volumes_selinuxlabel
   local suffix = selinux and (":" .. selinux) or ""
   local binds = {
@@ -977,8 +981,13 @@ function container.build(inst)
   }
   table.move(user_binds(config, task_dir, selinux, scope, unknown), 1, #(config.volumes or {}),
     #binds + 1, binds)
-  local hc = { Binds = binds }
+  return binds
+end
 
+
+-- Memory and CPU limits (reference §3.11, §3.12).
+local function build_limits(hc, b)
+  local task, config, agent, node, fail, at = b.task, b.config, b.agent, b.node, b.fail, b.at
   -- memory (reference §3.12): a hard limit above resources.memory becomes
   -- Memory, and resources.memory the reservation
   local mem = task.resources.memory
@@ -1018,7 +1027,14 @@ function container.build(inst)
   if config.cpuset_cpus then
     hc.CpusetCpus = config.cpuset_cpus
   end
+end
 
+
+-- The other HostConfig options: logging, DNS, sysctls, ulimits, and the
+-- privilege-widening options admission judges.
+local function build_host_options(hc, b)
+  local config, scope, unknown, task_dir = b.config, b.scope, b.unknown, b.task_dir
+  local expand_list = b.expand_list
   if config.logging then
     local lc = config.logging
     local ltype = lc.type or lc.driver
@@ -1081,8 +1097,11 @@ function container.build(inst)
   hc.UsernsMode = config.userns_mode
   hc.CgroupnsMode = config.cgroupns
   hc.Runtime = config.runtime
+end
 
-  -- ports (computed by the driver with ports.lua)
+
+-- Port bindings and exposed ports (computed by the driver with ports.lua).
+local function build_ports(body, hc, inst)
   local ports = type(inst.ports) == "table" and inst.ports or {}
   if type(ports.bindings) == "table" and next(ports.bindings) then
     local pb = {}
@@ -1102,9 +1121,13 @@ function container.build(inst)
     end
     body.ExposedPorts = ep
   end
-  body.HostConfig = hc
+end
 
-  -- user-defined network endpoint: aliases and static addresses
+
+-- The user-defined network endpoint: aliases and static addresses.
+local function build_network(body, b)
+  local config, expand_list = b.config, b.expand_list
+
   local mode = config.network_mode
   if container.user_network(mode) then
     local ep = {}
@@ -1116,11 +1139,11 @@ function container.build(inst)
       body.NetworkingConfig = { EndpointsConfig = { [mode] = ep } }
     end
   end
+end
 
-  if #problems > 0 then
-    return nil, problems
-  end
 
+-- The kill timeout: the task's, capped by the agent's max_kill_timeout.
+local function kill_timeout_ms(task, agent)
   local kill_ms = task.kill_timeout_ms
   local max_kill = agent.max_kill_timeout_ms or 30000
   if kill_ms > max_kill then
@@ -1129,7 +1152,14 @@ function container.build(inst)
   if kill_ms <= 0 then
     kill_ms = 1000
   end
+  return kill_ms
+end
 
+
+-- The task's artifacts as the C fetcher takes them (problems for sources
+-- the agent does not allow).
+local function build_artifacts(b)
+  local task, agent, task_dir, at, problems = b.task, b.agent, b.task_dir, b.at, b.problems
   local artifacts = {}
   local aconf = agent.artifact or {}
   for _, a in ipairs(task.artifacts or {}) do
@@ -1157,6 +1187,40 @@ function container.build(inst)
       }
     end
   end
+  return artifacts
+end
+
+
+---Maps one task instance to its plan entry and Docker create body.
+---inst: job, group, task (internal tables), alloc_id, alloc_index,
+---alloc_name, agent (contract B flat agent with options); optional: node
+---(host.node attributes), ports ({ env, bindings, exposed }, see contracts2),
+---where (jobspec's where(table, key)), job_path (origin fallback).
+---On an expected failure returns nil and an array of problems.
+---@param inst table
+---@return table|nil entry plan task entry (body is a JSON string)
+---@return table body the create body as a table (problems on failure)
+---@return string[] unknown variable references left as written
+function container.build(inst)
+  local b = new_build(inst)
+  local job, group, task, agent, config = inst.job, inst.group, b.task, b.agent, b.config
+  local task_dir, alloc_dir, problems = b.task_dir, b.alloc_dir, b.problems
+
+  local image = container.image_name(config.image)
+  local body = { Image = image }
+  build_process(body, b)
+  local hc = { Binds = build_binds(b) }
+  build_limits(hc, b)
+  build_host_options(hc, b)
+  build_ports(body, hc, inst)
+  body.HostConfig = hc
+  build_network(body, b)
+  if #problems > 0 then
+    return nil, problems
+  end
+
+  local kill_ms = kill_timeout_ms(task, agent)
+  local artifacts = build_artifacts(b)
   if #problems > 0 then
     return nil, problems
   end
@@ -1173,7 +1237,7 @@ function container.build(inst)
     alloc_id = inst.alloc_id,
     alloc_index = inst.alloc_index,
     alloc_name = inst.alloc_name,
-    name = safe_name .. "-" .. inst.alloc_id,
+    name = b.safe_name .. "-" .. inst.alloc_id,
     image = image,
     load = config.load and (task_dir .. "/local/" .. container.clean_relative(config.load)) or nil,
     pull = container.pull_policy(image, config.force_pull),
@@ -1202,7 +1266,7 @@ function container.build(inst)
     log_max_file_size = math.tointeger(task.logs.max_file_size * MIB),
     artifacts = artifacts,
   }
-  return entry, body, unknown
+  return entry, body, b.unknown
 end
 
 
