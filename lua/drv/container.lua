@@ -329,35 +329,14 @@ local function has_var(s)
 end
 
 
----Checks a normalised docker task config for the semantic rules of the
----reference (required image, value ranges, exact Nomad error texts).
----ctx: problems, warnings, label (`task "web"`), where(container, key).
----@param config table normalised config
----@param ctx table
----@param task_where string position of the task (used when config is absent)
-function container.check(config, ctx, task_where)
-  local problems, warnings = ctx.problems, ctx.warnings
-  local label = ctx.label
-  local function at(t, key)
-    return ctx.where(t, key)
-  end
-  local function add(kind, origin, fmt, ...)
-    problems[#problems + 1] = { kind = kind,
-      message = origin .. ": " .. label .. " config: " .. util.format(fmt, ...) }
-  end
-  local function warn(origin, fmt, ...)
-    warnings[#warnings + 1] = origin .. ": " .. label .. " config: " .. util.format(fmt, ...)
-  end
-  if config == nil or config.image == nil or config.image == "" then
-    local origin = task_where
-    if config ~= nil then
-      origin = config.image and at(config, "image") or ctx.where(config)
-    end
-    add("missing", origin, 'field "image" is required')
-  end
-  if config == nil then
-    return
-  end
+-- Option checks of container.check: c holds add(kind, origin, fmt, ...),
+-- warn(origin, fmt, ...), at(t, key), warnings and label.
+
+-- Unsupported options, command, ulimit, deprecated SSL, load and the pull
+-- options.
+local function check_options(config, c)
+  local add, at = c.add, c.at
+  local warnings, label = c.warnings, c.label
   for _, key in ipairs(sorted_keys(config)) do
     if container.UNSUPPORTED[key] then
       add("type", at(config, key), "option %q is not supported yet", key)
@@ -403,7 +382,13 @@ function container.check(config, ctx, task_where)
     add("type", at(config, "container_exists_attempts"),
       "container_exists_attempts must be at least 1: %d", config.container_exists_attempts)
   end
+end
 
+
+-- DNS, extra hosts, MAC address and the network mode with its endpoint
+-- options.
+local function check_network(config, c)
+  local add, warn, at = c.add, c.warn, c.at
   for i, s in ipairs(config.dns_servers or {}) do
     if not container.is_ip(s) then
       warn(at(config.dns_servers, i), "dns_servers entry is not an IP address and is skipped: %q", s)
@@ -441,7 +426,12 @@ function container.check(config, ctx, task_where)
   if mode == "" then
     add("type", at(config, "network_mode"), 'network_mode must not be empty: ""')
   end
+end
 
+
+-- Namespace modes, isolation, security_opt and the numeric limits.
+local function check_limits(config, c)
+  local add, at = c.add, c.at
   for _, key in ipairs(sorted_keys(NAMESPACE_MODES)) do
     local v = config[key]
     if v ~= nil and v ~= "" then
@@ -498,7 +488,12 @@ function container.check(config, ctx, task_where)
       end
     end
   end
+end
 
+
+-- Devices, mounts and volumes.
+local function check_mounts(config, c)
+  local add, at = c.add, c.at
   for i, dev in ipairs(config.devices or {}) do
     if dev.host_path == nil or dev.host_path == "" then
       add("missing", at(config.devices, i), "host path must be set in configuration for devices")
@@ -553,6 +548,42 @@ function container.check(config, ctx, task_where)
   end
 end
 
+
+---Checks a normalised docker task config for the semantic rules of the
+---reference (required image, value ranges, exact Nomad error texts).
+---ctx: problems, warnings, label (`task "web"`), where(container, key).
+---@param config table normalised config
+---@param ctx table
+---@param task_where string position of the task (used when config is absent)
+function container.check(config, ctx, task_where)
+  local problems, warnings = ctx.problems, ctx.warnings
+  local label = ctx.label
+  local c = { warnings = warnings, label = label }
+  function c.at(t, key)
+    return ctx.where(t, key)
+  end
+  function c.add(kind, origin, fmt, ...)
+    problems[#problems + 1] = { kind = kind,
+      message = origin .. ": " .. label .. " config: " .. util.format(fmt, ...) }
+  end
+  function c.warn(origin, fmt, ...)
+    warnings[#warnings + 1] = origin .. ": " .. label .. " config: " .. util.format(fmt, ...)
+  end
+  if config == nil or config.image == nil or config.image == "" then
+    local origin = task_where
+    if config ~= nil then
+      origin = config.image and c.at(config, "image") or ctx.where(config)
+    end
+    c.add("missing", origin, 'field "image" is required')
+  end
+  if config == nil then
+    return
+  end
+  check_options(config, c)
+  check_network(config, c)
+  check_limits(config, c)
+  check_mounts(config, c)
+end
 
 ---Returns the pull decision for an image reference.
 ---@param image string
