@@ -694,7 +694,9 @@ local function is_list(v)
 end
 
 
-local function convert_json(root, path)
+-- The state of one JSON conversion: labels of converted objects, problems,
+-- warnings, and the helpers that convert with positions (JPOS).
+local function new_converter(path)
   local labels = setmetatable({}, { __mode = "k" })
   local problems, warnings = {}, {}
 
@@ -769,6 +771,69 @@ local function convert_json(root, path)
     end
   end
 
+  return { path = path, labels = labels, problems = problems, warnings = warnings,
+           wrong = wrong, new = new, fields = fields, list_of = list_of }
+end
+
+
+-- ReservedPorts / DynamicPorts -> port blocks of the network (reserved
+-- ports first, in order).
+local function json_ports(cv, reserved)
+  local wrong, new, fields, labels = cv.wrong, cv.new, cv.fields, cv.labels
+  return function(v, out, at)
+    if not is_list(v) then
+      wrong(at, "a list of ports", v)
+      return
+    end
+    out.port = out.port or new(at)
+    JPOS[out].keys.port = JPOS[out].keys.port or at
+    for i, p in ipairs(v) do
+      local pat = step(at, i)
+      local tmp = fields(p, { Label = "name", Value = "value", To = "to",
+        HostNetwork = true }, new(pat), "port", pat)
+      local port = new(pat)
+      local tkeys = JPOS[tmp].keys
+      if tmp.name ~= nil and type(tmp.name) ~= "string" then
+        wrong(tkeys.name, "a string", tmp.name)
+      end
+      for _, f in ipairs({ "value", "to" }) do
+        if tmp[f] ~= nil and type(tmp[f]) ~= "number" then
+          wrong(tkeys[f], "a number", tmp[f])
+          tmp[f] = nil
+        end
+      end
+      if reserved then
+        port.static = tmp.value
+        JPOS[port].keys.static = tkeys.value
+      end
+      port.to = (tmp.to ~= 0) and tmp.to or nil
+      JPOS[port].keys.to = tkeys.to
+      labels[port] = { type(tmp.name) == "string" and tmp.name or "" }
+      local list = out.port
+      local n = #list
+      if reserved then
+        -- reserved ports first, in order
+        n = 0
+        for _, q in ipairs(list) do
+          if q.static then
+            n = n + 1
+          end
+        end
+      end
+      table.insert(list, n + 1, port)
+      local lkeys = JPOS[list].keys
+      for j = 1, #list do
+        lkeys[j] = JPOS[list[j]].self
+      end
+    end
+  end
+end
+
+
+-- The converter of a TaskGroups list (with its Tasks, Resources, ...),
+-- and of a Constraints list.
+local function json_group_list(cv)
+  local wrong, new, fields, list_of = cv.wrong, cv.new, cv.fields, cv.list_of
   local constraint_list = list_of(function(c, at)
     return fields(c, { LTarget = "attribute", RTarget = "value", Operand = "operator" },
       new(at), "constraint", at)
@@ -780,59 +845,9 @@ local function convert_json(root, path)
       new(at), "artifact", at)
   end)
 
-  local function ports(reserved)
-    return function(v, out, at)
-      if not is_list(v) then
-        wrong(at, "a list of ports", v)
-        return
-      end
-      out.port = out.port or new(at)
-      JPOS[out].keys.port = JPOS[out].keys.port or at
-      for i, p in ipairs(v) do
-        local pat = step(at, i)
-        local tmp = fields(p, { Label = "name", Value = "value", To = "to",
-          HostNetwork = true }, new(pat), "port", pat)
-        local port = new(pat)
-        local tkeys = JPOS[tmp].keys
-        if tmp.name ~= nil and type(tmp.name) ~= "string" then
-          wrong(tkeys.name, "a string", tmp.name)
-        end
-        for _, f in ipairs({ "value", "to" }) do
-          if tmp[f] ~= nil and type(tmp[f]) ~= "number" then
-            wrong(tkeys[f], "a number", tmp[f])
-            tmp[f] = nil
-          end
-        end
-        if reserved then
-          port.static = tmp.value
-          JPOS[port].keys.static = tkeys.value
-        end
-        port.to = (tmp.to ~= 0) and tmp.to or nil
-        JPOS[port].keys.to = tkeys.to
-        labels[port] = { type(tmp.name) == "string" and tmp.name or "" }
-        local list = out.port
-        local n = #list
-        if reserved then
-          -- reserved ports first, in order
-          n = 0
-          for _, q in ipairs(list) do
-            if q.static then
-              n = n + 1
-            end
-          end
-        end
-        table.insert(list, n + 1, port)
-        local lkeys = JPOS[list].keys
-        for j = 1, #list do
-          lkeys[j] = JPOS[list[j]].self
-        end
-      end
-    end
-  end
-
   local network_list = list_of(function(n, at)
-    return fields(n, { MBits = "mbits", ReservedPorts = ports(true),
-      DynamicPorts = ports(false), Device = true, CIDR = true, IP = true,
+    return fields(n, { MBits = "mbits", ReservedPorts = json_ports(cv, true),
+      DynamicPorts = json_ports(cv, false), Device = true, CIDR = true, IP = true,
       Mode = "warn", DNS = "warn", Hostname = "warn" }, new(at), "network", at)
   end)
 
@@ -887,6 +902,16 @@ local function convert_json(root, path)
       ShutdownDelay = "warn", StopAfterClientDisconnect = "warn", Scaling = "warn",
       Consul = "warn", MaxClientDisconnect = "warn" }, new(at), "group", at)
   end)
+  return group_list, constraint_list
+end
+
+
+local function convert_json(root, path)
+  local cv = new_converter(path)
+  local labels, problems, warnings, wrong, new = cv.labels, cv.problems, cv.warnings, cv.wrong,
+    cv.new
+  local fields = cv.fields
+  local group_list, constraint_list = json_group_list(cv)
 
   local job, jat = root, "(root)"
   if is_object(root) and root.Job ~= nil then
