@@ -314,6 +314,83 @@ local function check_port_map(job, job_path, warn)
 end
 
 
+-- Plans one task of one group instance into st (the state driver.plan
+-- shares with it): its port requests (pass 1) or ports (pass 2), its
+-- container, the admission verdict, st.tasks and st.shown.
+local function plan_task(st, group, task, task_index, index, alloc_id, alloc_name)
+  local host, a, adm, attrs, job, job_path = st.host, st.agent, st.adm, st.attrs, st.job, st.job_path
+  local problems, requests, tasks, shown = st.problems, st.requests, st.tasks, st.shown
+  local pass1, warn, where, network_ip = st.pass1, st.warn, st.where, st.network_ip
+  local allocated = {}
+  for _, req in ipairs(ports.requests({ { alloc_id = alloc_id, task = task } })) do
+    requests[#requests + 1] = req
+    if not pass1 then
+      local port = host.ports[req.key]
+      if port == nil then
+        problems[#problems + 1] = { kind = "internal", message = string.format(
+          "%s: task %q: no port allocated for %q", job_path, task.name, req.key) }
+      else
+        allocated[req.label] = math.tointeger(port) or port
+      end
+    end
+  end
+  local assigned = ports.assign(task, (task.config or {}).port_map, allocated, network_ip)
+  local entry, body, unknown = container.build({
+    job = job, group = group, task = task, agent = a,
+    alloc_id = alloc_id, alloc_index = index, alloc_name = alloc_name,
+    ports = assigned, node = copy(attrs), job_path = job_path, where = where,
+  })
+  if entry == nil then
+    st.denials = false
+    append(problems, body)   -- build failed: body holds its problems
+    return
+  end
+  for _, ref in ipairs(unknown) do
+    warn(util.format("%s: task %q: unknown variable left as written: %q",
+      job_path, task.name, ref))
+  end
+  local policies = EMPTY_ARRAY
+  local verdict = "allowed"
+  if adm then
+    local safe_name = task.name:gsub("/", "_")
+    local siblings = {}
+    for _, other in ipairs(group.tasks) do
+      if other ~= task then
+        siblings[#siblings + 1] = other.name:gsub("/", "_") .. "-" .. alloc_id
+      end
+    end
+    local body2, verdicts, denied_verdicts, judged = adm.apply(entry, body, {
+      task = task, agent = a, node = attrs, host = host,
+      alloc_dir = entry.alloc_dir, task_dir = entry.alloc_dir .. "/" .. safe_name,
+      alloc_id = alloc_id, siblings = siblings, task_index = task_index,
+    })
+    if body2 == nil then
+      append(problems, verdicts or {})
+      for _, p in ipairs(verdicts or {}) do
+        st.denials = st.denials and p.kind == "denied"
+      end
+      policies = show_verdicts(denied_verdicts)
+      body = judged or body
+      verdict = "denied"
+    else
+      body = body2
+      policies = show_verdicts(verdicts)
+    end
+  end
+  -- the one place a create body becomes JSON (after every mutation)
+  entry.body = container.encode(body)
+  body = container.strip(body)
+  entry.ports = assigned.host_ports
+  tasks[#tasks + 1] = entry
+  local show = export(entry)
+  show.body = body
+  show.ports = next(assigned.host_ports) and assigned.host_ports or nil
+  show.policies = policies
+  show.verdict = verdict
+  shown[#shown + 1] = show
+end
+
+
 ---Loads the job and agent config and maps every task instance to its
 ---container (contract B `plan`). Called twice by C (contracts2): pass 1
 ---(host.ports nil) returns port_requests with 0 placeholders, pass 2 uses
@@ -371,9 +448,13 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
   end
 
   local pass1 = host.ports == nil
-  local denials = true   -- every problem so far is a policy denial
-  local network_ip = host.network_ip or "127.0.0.1"
   local tasks, shown, requests = {}, {}, {}
+  local st = {
+    host = host, agent = a, adm = adm, attrs = attrs, job = job, job_path = job_path,
+    where = where, warn = warn, pass1 = pass1, network_ip = host.network_ip or "127.0.0.1",
+    problems = problems, requests = requests, tasks = tasks, shown = shown,
+    denials = true,   -- every problem so far is a policy denial
+  }
   local n = 0
   for _, group in ipairs(job.groups) do
     for index = 0, group.count - 1 do
@@ -381,74 +462,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
       local alloc_id = uuid.alloc_id(host.alloc_seed, n)
       local alloc_name = string.format("%s.%s[%d]", job.name, group.name, index)
       for task_index, task in ipairs(group.tasks) do
-        local allocated = {}
-        for _, req in ipairs(ports.requests({ { alloc_id = alloc_id, task = task } })) do
-          requests[#requests + 1] = req
-          if not pass1 then
-            local port = host.ports[req.key]
-            if port == nil then
-              problems[#problems + 1] = { kind = "internal", message = string.format(
-                "%s: task %q: no port allocated for %q", job_path, task.name, req.key) }
-            else
-              allocated[req.label] = math.tointeger(port) or port
-            end
-          end
-        end
-        local assigned = ports.assign(task, (task.config or {}).port_map, allocated, network_ip)
-        local entry, body, unknown = container.build({
-          job = job, group = group, task = task, agent = a,
-          alloc_id = alloc_id, alloc_index = index, alloc_name = alloc_name,
-          ports = assigned, node = copy(attrs), job_path = job_path, where = where,
-        })
-        if entry == nil then
-          denials = false
-          append(problems, body)   -- build failed: body holds its problems
-          goto next_task
-        end
-        for _, ref in ipairs(unknown) do
-          warn(util.format("%s: task %q: unknown variable left as written: %q",
-            job_path, task.name, ref))
-        end
-        local policies = EMPTY_ARRAY
-        local verdict = "allowed"
-        if adm then
-          local safe_name = task.name:gsub("/", "_")
-          local siblings = {}
-          for _, other in ipairs(group.tasks) do
-            if other ~= task then
-              siblings[#siblings + 1] = other.name:gsub("/", "_") .. "-" .. alloc_id
-            end
-          end
-          local body2, verdicts, denied_verdicts, judged = adm.apply(entry, body, {
-            task = task, agent = a, node = attrs, host = host,
-            alloc_dir = entry.alloc_dir, task_dir = entry.alloc_dir .. "/" .. safe_name,
-            alloc_id = alloc_id, siblings = siblings, task_index = task_index,
-          })
-          if body2 == nil then
-            append(problems, verdicts or {})
-            for _, p in ipairs(verdicts or {}) do
-              denials = denials and p.kind == "denied"
-            end
-            policies = show_verdicts(denied_verdicts)
-            body = judged or body
-            verdict = "denied"
-          else
-            body = body2
-            policies = show_verdicts(verdicts)
-          end
-        end
-        -- the one place a create body becomes JSON (after every mutation)
-        entry.body = container.encode(body)
-        body = container.strip(body)
-        entry.ports = assigned.host_ports
-        tasks[#tasks + 1] = entry
-        local show = export(entry)
-        show.body = body
-        show.ports = next(assigned.host_ports) and assigned.host_ports or nil
-        show.policies = policies
-        show.verdict = verdict
-        shown[#shown + 1] = show
-        ::next_task::
+        plan_task(st, group, task, task_index, index, alloc_id, alloc_name)
       end
     end
   end
@@ -459,7 +473,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
     port_requests = pass1 and ((#requests > 0) and requests or EMPTY_ARRAY) or nil,
   })
   if #problems > 0 then
-    if denials then
+    if st.denials then
       -- only policy denials: `plan` still prints every verdict
       problems.json = json
     end
