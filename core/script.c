@@ -278,7 +278,6 @@ static char **get_strv(lua_State *L, int t, const char *key, size_t *n)
 static int read_problems(script *s, int idx, problem_list *probs, drv_err *err)
 {
     lua_State *L = s->L;
-    int code = DRV_EINVALID;
 
     memset(probs, 0, sizeof *probs);
     if (lua_type(L, idx) == LUA_TSTRING) {
@@ -309,8 +308,7 @@ static int read_problems(script *s, int idx, problem_list *probs, drv_err *err)
         probs->json = get_str(L, idx, "json");
     }
     if (probs->n > 0) {
-        code = problem_kind_code(probs->kinds[0]);
-        return drv_err_set(err, code, "%s", probs->messages[0]);
+        return drv_err_set(err, problem_kind_code(probs->kinds[0]), "%s", probs->messages[0]);
     }
     return drv_err_set(err, DRV_EINTERNAL, "lua: driver returned nil without problems");
 }

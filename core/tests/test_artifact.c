@@ -768,8 +768,9 @@ static const char *cls6(const char *ip)
 
 #define CLASS_EQ(got, want) do {                                        \
         const char *g_ = (got);                                         \
-        if ((want) == NULL) { ASSERT(g_ == NULL); }                     \
-        else { ASSERT(g_ != NULL); ASSERT_STR_EQ(g_, (want)); }         \
+        const char *w_ = (want);                                        \
+        if (w_ == NULL) { ASSERT(g_ == NULL); }                         \
+        else { ASSERT(g_ != NULL); ASSERT_STR_EQ(g_, w_); }             \
     } while (0)
 
 TEST(address_classes)
