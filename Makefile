@@ -137,7 +137,7 @@ CPPCHECK_FLAGS = --quiet --error-exitcode=1 --inline-suppr --std=c11 -D_GNU_SOUR
              --enable=warning,style,performance,portability \
              --template='{file}:{line}:{column}: {severity} {id}: {message}'
 
-lint:
+lint: bootstrap
 	@echo "  LUACHECK lua policies spec"
 	$(Q)$(LUACHECK) --quiet --no-color --formatter plain lua policies spec
 	@echo "  CPPCHECK core"
