@@ -57,7 +57,8 @@ int state_list(state *st, const char *prefix, char ***names, size_t *n, drv_err 
 void state_list_free(char **names);
 
 /// Takes an exclusive flock on "<name>.lock" (created 0600), waiting for
-/// it. *fd is the lock; state_unlock(*fd) releases it.
+/// it. *fd is the lock; state_unlock(*fd) releases it. A child forked
+/// meanwhile shares the lock until it closes its copy of *fd.
 int state_lock(state *st, const char *name, int *fd, drv_err *err);
 void state_unlock(int fd);
 
