@@ -163,7 +163,7 @@ static int rec_name(char *out, size_t len, const char *alloc)
 }
 
 /* The number after `field` (e.g. "\"pid\":") at or after `from`, or -1. */
-static long long field_num(const char *text, const char *from, const char *field, const char **end)
+static long long field_num(const char *from, const char *field, const char **end)
 {
     const char *p = strstr(from, field);
     if (p == NULL) {
@@ -182,7 +182,6 @@ static long long field_num(const char *text, const char *from, const char *field
     if (end != NULL) {
         *end = e;
     }
-    (void)text;
     return (long long)v;
 }
 
@@ -203,8 +202,8 @@ static void rec_parse(rec *r)
     if (q == NULL) {
         return;
     }
-    long long pid = field_num(t, p, "\"pid\":", NULL);
-    long long start = field_num(t, p, "\"start\":", NULL);
+    long long pid = field_num(p, "\"pid\":", NULL);
+    long long start = field_num(p, "\"start\":", NULL);
     if (pid <= 0 || pid > INT_MAX || start < 0) {
         return;
     }
@@ -212,7 +211,7 @@ static void rec_parse(rec *r)
     r->ports = drv_xcalloc(cap, sizeof *r->ports);
     const char *at = q;
     long long port;
-    while ((port = field_num(t, at, "{\"port\":", &at)) >= 0) {
+    while ((port = field_num(at, "{\"port\":", &at)) >= 0) {
         if (port < 1 || port > 65535) {
             return;
         }
