@@ -159,7 +159,7 @@ FUZZ_LUA_GROUPS ?= hcl expr
 FUZZ_DIR       = $(BUILD)/fuzz
 FUZZ_CFLAGS    = -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
                  -fsanitize=address,undefined -fno-sanitize-recover=all \
-                 $(DEP_CFLAGS) -I$(BUILD) -Icore
+                 $(DEP_CFLAGS) -I$(BUILD) -Icore -MMD -MP
 FUZZ_OBJ       = $(CORE_SRC:core/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BIN       = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
@@ -194,3 +194,15 @@ fuzz-lua:
 	$(Q)for g in $(FUZZ_LUA_GROUPS); do \
 	  $(LUA) fuzz/lua/mutate.lua --group $$g --seconds $(FUZZ_SECONDS) || exit $$?; \
 	done
+
+-include $(FUZZ_OBJ:.o=.d) $(FUZZ_BIN:=.d)
+
+# The corpus replay test includes core/artifact.c and core/logs.c (through the
+# harnesses), so it links the other objects from an archive.
+$(BUILD)/libcore-test.a: $(CORE_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/test_fuzz_seeds: core/tests/test_fuzz_seeds.c fuzz/c/fuzz_frame.c fuzz/c/fuzz_lines.c \
+		fuzz/c/fuzz_artifact.c fuzz/c/fuzz_logs.c $(BUILD)/libcore-test.a | $(BUILD)/tests
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Icore $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcore-test.a $(LIBS)

@@ -10,9 +10,16 @@
 
 #include <stdint.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char *part(const uint8_t **p, const uint8_t *end)
+/* The entry point's name: core/tests/test_fuzz_seeds.c includes every
+ * harness under its own name and replays the committed corpus. */
+#ifndef FUZZ_ENTRY
+#define FUZZ_ENTRY LLVMFuzzerTestOneInput
+#endif
+
+int FUZZ_ENTRY(const uint8_t *data, size_t size);
+
+static char *logs_part(const uint8_t **p, const uint8_t *end)
 {
     const uint8_t *nul = memchr(*p, 0, (size_t)(end - *p));
     const uint8_t *stop = nul ? nul : end;
@@ -23,12 +30,12 @@ static char *part(const uint8_t **p, const uint8_t *end)
     return s;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int FUZZ_ENTRY(const uint8_t *data, size_t size)
 {
     const uint8_t *p = data, *end = data + size;
-    char *name = part(&p, end);
-    char *task = part(&p, end);
-    char *stream = part(&p, end);
+    char *name = logs_part(&p, end);
+    char *task = logs_part(&p, end);
+    char *stream = logs_part(&p, end);
     unsigned long idx = 0;
 
     if (parse_index(name, task, stream, &idx)) {

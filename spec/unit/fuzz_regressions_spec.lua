@@ -4,6 +4,16 @@
 local driver = require("drv.driver")
 local jobspec = require("drv.jobspec")
 
+local ROOT = debug.getinfo(1, "S").source:gsub("^@", ""):gsub("/?spec/unit/fuzz_regressions_spec%.lua$", "")
+if ROOT == "" then
+  ROOT = "."
+end
+local targets = dofile(ROOT .. "/fuzz/lua/targets.lua")
+
+-- ARCHITECTURE §10: a plan or a documented error within a second; counted
+-- in VM instructions (the fuzzer's budget), not wall-clock time.
+local BUDGET = 20000000
+
 local NODE = { ["kernel.name"] = "linux", ["cpu.arch"] = "amd64", ["unique.hostname"] = "node-a" }
 local HOST = { default_data_dir = "/var/lib/drvctl", cwd = "/work",
   alloc_seed = "0123456789abcdef0123456789abcdef", node = NODE }
@@ -37,4 +47,36 @@ describe("fuzz regressions", function()
     assert.is_nil(plan)
     assert_problems(problems2)
   end)
+
+
+  -- Every committed fuzz seed (and reproducer) keeps its entry point's
+  -- contract within the budget.
+  local CORPUS = { hcl = "plan", json = "plan", interp = "interp", constraint = "constraint",
+    decode = "decode" }
+  for dir, target in pairs(CORPUS) do
+    local p = io.popen('ls -1 "' .. ROOT .. "/fuzz/corpus/" .. dir .. '" 2>/dev/null')
+    local names = {}
+    for name in p:lines() do
+      names[#names + 1] = name
+    end
+    p:close()
+    table.sort(names)
+    for _, name in ipairs(names) do
+      it("fuzz/corpus/" .. dir .. "/" .. name .. " keeps the " .. target .. " contract", function()
+        local f = assert(io.open(ROOT .. "/fuzz/corpus/" .. dir .. "/" .. name, "rb"))
+        local input = f:read("a")
+        f:close()
+        local count = 0
+        debug.sethook(function() count = count + 1000 end, "", 1000)
+        local ok, res = pcall(targets.TARGETS[target], input)
+        if target == "plan" and ok and res == nil then
+          ok, res = pcall(targets.TARGETS.hcl, input:match("^%s*{") and "" or input)
+        end
+        debug.sethook()
+        assert.is_true(ok, tostring(res))
+        assert.is_nil(res)
+        assert.is_true(count <= BUDGET, count .. " instructions")
+      end)
+    end
+  end
 end)
