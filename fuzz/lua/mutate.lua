@@ -94,19 +94,40 @@ local TARGETS, GROUPS, SEP = targets_mod.TARGETS, targets_mod.GROUPS, targets_mo
 
 -- known findings (fixed in other branches) ---------------------------------------
 
--- Line where jobspec's convert_json is defined: errors raised under it are
--- the known wrong-typed-JSON-field finding.
-local CONVERT_JSON_LINE
-do
-  local n = 0
-  for line in (read(ROOT .. "/lua/drv/jobspec.lua") or ""):gmatch("[^\n]*\n?") do
+-- Lines [first, last] of the top-level function of lua/drv/<file> whose
+-- definition line matches `pattern` (nil when not found).
+local function span(file, pattern)
+  local n, first = 0, nil
+  for line in ((read(ROOT .. "/lua/drv/" .. file) or "") .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
-    if line:match("^local function convert_json%(") then
-      CONVERT_JSON_LINE = n
-      break
+    if not first and line:match(pattern) then
+      first = n
+    elseif first and line:match("^end") then
+      return { file = file, first = first, last = n }
     end
   end
+  return nil
 end
+
+local function in_span(sp, short_src, linedefined)
+  return sp ~= nil and short_src:sub(-#sp.file - 1) == "/" .. sp.file
+    and linedefined >= sp.first and linedefined <= sp.last
+end
+
+-- Errors raised under jobspec's convert_json are the known
+-- wrong-typed-Nomad-JSON-field finding.
+local CONVERT_JSON = span("jobspec.lua", "^local function convert_json%(")
+
+-- Slow runs whose hottest Lua function is one of these are known.
+local KNOWN_HOT = {
+  { span("schema.lua", "^function schema%.distance%("), "did-you-mean" },
+  { span("constraint.lua", "^local function re_parse%("), "regexp" },
+  { span("constraint.lua", "^local function re_node%("), "regexp" },
+  { span("constraint.lua", "^function constraint%.re_find%("), "regexp" },
+  { span("hcl.lua", "^local function column%("), "hcl-positions" },
+  { span("hcl.lua", "^local function pack%("), "hcl-positions" },
+  { span("driver.lua", "^local function trim%("), "padded-body" },
+}
 
 local function nested_alternation(s)
   -- a group holding "|" (or another group) followed by a repetition
@@ -130,6 +151,11 @@ local function known(target, input, res)
     return "json-wrong-type"
   end
   if res.kind == "slow" then
+    for _, k in ipairs(KNOWN_HOT) do
+      if res.hot and in_span(k[1], res.hot.src, res.hot.line) then
+        return k[2]
+      end
+    end
     if longest_line(input) > 2000 then
       return "long-line"
     end
@@ -176,10 +202,16 @@ local ABORT = setmetatable({}, { __tostring = function() return "fuzz: budget ex
 local function run(target, input, limit)
   limit = limit or opt.budget * 4
   local count, aborted, where = 0, false, nil
+  local hot = {}
   local t0 = os.clock()
   local cpu_limit = opt.cpu * 4
   debug.sethook(function()
     count = count + 1000
+    local fi = debug.getinfo(2, "S")
+    if fi then
+      local k = fi.short_src .. ":" .. fi.linedefined
+      hot[k] = (hot[k] or 0) + 1
+    end
     if aborted or count > limit or os.clock() - t0 > cpu_limit then
       if not aborted then
         local info = debug.getinfo(2, "Sl")
@@ -199,7 +231,7 @@ local function run(target, input, limit)
       if not info then
         break
       end
-      if info.short_src:find("jobspec%.lua$") and info.linedefined == CONVERT_JSON_LINE then
+      if in_span(CONVERT_JSON, info.short_src, info.linedefined) then
         in_cj = true
       end
     end
@@ -207,9 +239,17 @@ local function run(target, input, limit)
   end, input)
   debug.sethook()
   local cpu = os.clock() - t0
+  local hottest, most = nil, 0
+  for k, n in pairs(hot) do
+    if n > most then
+      hottest, most = k, n
+    end
+  end
+  local hot_fn = hottest and { src = hottest:match("^(.*):"), line = tonumber(hottest:match(":(%d+)$")) }
   if aborted or res == ABORT then
-    return { kind = "slow", sig = "slow at " .. tostring(where), msg = "over budget at "
-      .. tostring(where), instr = count, cpu = cpu }
+    return { kind = "slow", sig = "slow in " .. tostring(hottest), msg = "over budget at "
+      .. tostring(where) .. ", mostly in the function defined at " .. tostring(hottest),
+      instr = count, cpu = cpu, hot = hot_fn }
   end
   if not ok then
     local first = tostring(res):match("^[^\n]*")
@@ -222,8 +262,9 @@ local function run(target, input, limit)
       instr = count, cpu = cpu }
   end
   if count > opt.budget or cpu > opt.cpu then
-    return { kind = "slow", sig = "slow", msg = string.format("%d instructions, %.2f s CPU", count,
-      cpu), instr = count, cpu = cpu }
+    return { kind = "slow", sig = "slow in " .. tostring(hottest), msg = string.format(
+      "%d instructions, %.2f s CPU, mostly in the function defined at %s", count, cpu,
+      tostring(hottest)), instr = count, cpu = cpu, hot = hot_fn }
   end
   return { kind = "ok", instr = count, cpu = cpu }
 end
@@ -430,7 +471,9 @@ if opt.replay then
   local target = opt.target or opt.replay:match("([%w]+)%-[%w]+%-%x+%.input$")
   assert(TARGETS[target], "unknown target (use --target)")
   local r = run(target, input)
-  print(string.format("%s: %s (%d instructions, %.3f s CPU)", target, r.kind, r.instr, r.cpu))
+  local k = r.kind ~= "ok" and known(target, input, r)
+  print(string.format("%s: %s%s (%d instructions, %.3f s CPU)", target, r.kind,
+    k and " (known: " .. k .. ")" or "", r.instr, r.cpu))
   if r.msg then
     print(r.msg)
   end
