@@ -390,6 +390,56 @@ local MUTATORS = {
   end,
 }
 
+-- Values of every type, for the type-confusion mutators.
+local HCL_VALUES = { "[]", "{}", "[\"a\", 1]", "{ a = 1 }", "true", "1", "-1", "1.5", "1e308",
+  "\"x\"", "\"\"", "[{}]", "[[]]", "[{ a = \"b\" }]", "\"${x}\"", "[\"${NOMAD_TASK_NAME}\"]" }
+local JSON_VALUES = { "null", "true", "false", "0", "-1", "1.5", "1e308", "\"\"", "\"x\"", "[]", "{}",
+  "[null]", "[{}]", "[[]]", "{\"a\":1}", "{\"\":\"\"}", "[\"a\",1]", "\"${x}\"", "{\"Label\":{}}" }
+
+table.insert(MUTATORS, function(s) -- HCL: replace an attribute's value with one of another type
+  local spots = {}
+  for a, b in s:gmatch("=%s*()[^\n]-()%s*\n") do
+    spots[#spots + 1] = { a, b }
+  end
+  if #spots == 0 then return s end
+  local p = pick(spots)
+  return s:sub(1, p[1] - 1) .. pick(HCL_VALUES) .. s:sub(p[2])
+end)
+
+table.insert(MUTATORS, function(s) -- JSON: replace a member's value with one of another type
+  local spots = {}
+  for a in s:gmatch("\"%s*:%s*()") do
+    spots[#spots + 1] = a
+  end
+  if #spots == 0 then return s end
+  local i = pick(spots)
+  -- the end of the value: a scalar up to , } ] or a balanced [ ] / { }
+  local c = s:sub(i, i)
+  local j
+  if c == "{" or c == "[" then
+    local close = c == "{" and "}" or "]"
+    local depth = 0
+    for k = i, math.min(#s, i + 4000) do
+      local ch = s:sub(k, k)
+      if ch == c then
+        depth = depth + 1
+      elseif ch == close then
+        depth = depth - 1
+        if depth == 0 then
+          j = k + 1
+          break
+        end
+      end
+    end
+  elseif c == "\"" then
+    j = (s:find("\"", i + 1, true) or #s) + 1
+  else
+    j = s:find("[,}%]]", i) or #s + 1
+  end
+  if not j then return s end
+  return s:sub(1, i - 1) .. pick(JSON_VALUES) .. s:sub(j)
+end)
+
 local function mutate(s, pool)
   for _ = 1, rnd(4) do
     s = MUTATORS[rnd(#MUTATORS)](s, pick(pool))
