@@ -82,6 +82,15 @@ TARGETS.plan = function(src)
     if type(plan.json) ~= "string" then
       return "plan without json"
     end
+    local cjson = require("cjson.safe")
+    if type(cjson.decode(plan.json)) ~= "table" then
+      return "plan json does not decode"
+    end
+    for _, entry in ipairs(plan.tasks) do
+      if type(entry.body) ~= "string" or type(cjson.decode(entry.body)) ~= "table" then
+        return "a task's create body is not a JSON object"
+      end
+    end
     outcome_of("plan " .. #plan.tasks .. " " .. (plan.warnings[1] or ""))
     return nil
   end
