@@ -981,7 +981,9 @@ function jobspec.load(src, path)
       where = function(c, k) return json_where(path, c, k) end,
     })
     if #problems > 0 or job == nil then
-      table.move(more, 1, #more, #problems + 1, problems)
+      if job == nil then -- else `more` holds warnings (strings), not problems
+        table.move(more, 1, #more, #problems + 1, problems)
+      end
       return nil, problems
     end
     table.move(more, 1, #more, #warnings + 1, warnings)
