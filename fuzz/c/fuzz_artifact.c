@@ -1,14 +1,15 @@
 /*
  * fuzz_artifact.c: libFuzzer harness for the string logic of core/artifact.c:
- * the checksum spec parser, the URL -> file name mapping and the
- * path -> file:// URL encoding (static functions, so the file is included).
+ * the checksum spec parser, the URL -> file name mapping and the address
+ * classifier that refuses private destinations (static functions, so the
+ * file is included).
  *
- * Input: "<checksum spec>\0<url>\0<path>" (missing parts are empty).
+ * Input: "<checksum spec>\0<url>\0<address bytes>" (missing parts are empty).
  *  - parse_checksum accepts only "<algo>:<hex of the digest's length>";
  *  - url_file_name returns NULL or a non-empty name without "/" or NUL
  *    that is not "." or "..";
- *  - for an absolute path, url_file_name(path_to_url(path)) is the path's
- *    last segment whenever that segment is a usable name.
+ *  - the first 4 bytes of the third part, as an IPv4 address and as the
+ *    same address mapped into IPv6, get the same class.
  */
 #include "../../core/artifact.c"
 
@@ -71,17 +72,25 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
     artifact_check_name(name);
     free(name);
 
-    if (path[0] == '/') {
-        char *u = path_to_url(path);
-        char *n = url_file_name(u);
-        artifact_check_name(n);
-        const char *last = strrchr(path, '/') + 1;
-        int usable = last[0] != '\0' && strcmp(last, ".") != 0 && strcmp(last, "..") != 0;
-        if (usable != (n != NULL) || (n != NULL && strcmp(n, last) != 0)) {
+    /* the SSRF classifier: an IPv4 address and the same address mapped
+     * into IPv6 (::ffff:a.b.c.d) are the same destination and must get
+     * the same class */
+    if (strlen(path) >= 4) {
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+        memset(&v4, 0, sizeof v4);
+        memset(&v6, 0, sizeof v6);
+        v4.sin_family = AF_INET;
+        memcpy(&v4.sin_addr, path, 4);
+        v6.sin6_family = AF_INET6;
+        v6.sin6_addr.s6_addr[10] = 0xff;
+        v6.sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&v6.sin6_addr.s6_addr[12], path, 4);
+        const char *c4 = artifact_addr_class((const struct sockaddr *)(const void *)&v4);
+        const char *c6 = artifact_addr_class((const struct sockaddr *)(const void *)&v6);
+        if ((c4 == NULL) != (c6 == NULL) || (c4 != NULL && strcmp(c4, c6) != 0)) {
             abort();
         }
-        free(n);
-        free(u);
     }
     free(spec);
     free(url);
