@@ -1112,6 +1112,15 @@ static void on_recover_inspect(task *t, int rc, long status, const buf *body, co
 static void advance(task *t)
 {
     switch (t->state) {
+    case ST_RECOVER: {
+        call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_recover_inspect, 30000);
+        if (c == NULL || call_end(c, docker_container_inspect(t->ctx.docker, t->recover_id,
+                                                              &c->cb, &c->r, &c->err)) < 0) {
+            t->leftover = 1;
+            finish(t);
+        }
+        return;
+    }
     case ST_NEW:
         for (size_t i = 0; i < t->pt->ndirs; i++) {
             drv_err e;
@@ -1129,15 +1138,6 @@ static void advance(task *t)
         }
         t->state = ST_ARTIFACTS;
         /* fall through */
-    case ST_RECOVER: {
-        call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_recover_inspect, 30000);
-        if (c == NULL || call_end(c, docker_container_inspect(t->ctx.docker, t->recover_id,
-                                                              &c->cb, &c->r, &c->err)) < 0) {
-            t->leftover = 1;
-            finish(t);
-        }
-        return;
-    }
     case ST_ARTIFACTS:
         if (t->err.code != 0 || t->stopping) {
             finish(t);
