@@ -35,6 +35,7 @@
 #ifndef DRV_FAKE_DOCKERD_H
 #define DRV_FAKE_DOCKERD_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,11 +349,12 @@ static void fd_connection(uv_stream_t *l, int status)
 
 /// Listens on `dir`/dockerd.sock. Returns 0 or a libuv error.
 static int fake_dockerd_start(fake_dockerd *fd, uv_loop_t *loop, const char *dir,
-                              const fd_step *script)
+                              const fd_step *steps)
 {
     memset(fd, 0, sizeof *fd);
+    signal(SIGPIPE, SIG_IGN);  /* a client that hung up: EPIPE, not death */
     fd->loop = loop;
-    fd->script = script;
+    fd->script = steps;
     snprintf(fd->path, sizeof fd->path, "%s/dockerd.sock", dir);
     unlink(fd->path);
     uv_pipe_init(loop, &fd->listener, 0);
