@@ -82,7 +82,7 @@ $(BUILD)/paths.h: FORCE | $(BUILD)
 	$(Q)printf '#define DRV_LUADIR "%s"\n#define DRV_POLICYDIR "%s"\n' '$(LUADIR)' '$(POLICYDIR)' > $@.tmp
 	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
-$(BUILD)/job.o: $(BUILD)/paths.h
+$(BUILD)/conf.o $(BUILD)/policyset.o: $(BUILD)/paths.h
 
 FORCE:
 
