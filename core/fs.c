@@ -59,8 +59,8 @@ int fs_mkdir_p(const char *path, mode_t mode, drv_err *err)
             char c = *p;
             *p = '\0';
             if (mkdir(tmp, mode) != 0 && errno != EEXIST) {
-                return drv_err_set(err, DRV_EIO, "cannot create directory \"%s\": %s", tmp,
-                                   strerror(errno));
+                return drv_err_set(err, DRV_EIO, "cannot create directory: %s: \"%s\"",
+                                   strerror(errno), tmp);
             }
             *p = c;
             if (c == '\0') {

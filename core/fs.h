@@ -17,7 +17,8 @@
 int fs_read_file(const char *path, const char *what, buf *out, drv_err *err);
 
 /// mkdir -p: creates every missing component of `path` with `mode`
-/// (existing ones are left as they are). DRV_EIO naming the directory.
+/// (existing ones are left as they are). DRV_EIO: "cannot create directory:
+/// <reason>: \"<dir>\"".
 int fs_mkdir_p(const char *path, mode_t mode, drv_err *err);
 
 /// 1 when `path` is a directory (stat follows symlinks).
