@@ -1,9 +1,11 @@
 /* conf.c: one agent-config loader for every command (see conf.h). */
 #include "conf.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -27,8 +29,41 @@ const char *conf_find_dir(const char *sub, const char *probe, const char *instal
     return installed;
 }
 
+/* 1 when every <src>/drv/X.lua has a <bc>/drv/X.lua at least as new: the
+ * precompiled modules `make` leaves in build/lua are then current. */
+static int precompiled_current(const char *src, const char *bc)
+{
+    char dir[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+    struct stat sa, sb;
+    struct dirent *e;
+    int ok = 1, n = 0;
+
+    if (snprintf(dir, sizeof dir, "%s/drv", src) >= (int)sizeof dir) {
+        return 0;
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return 0;
+    }
+    while (ok && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".lua") != 0 || e->d_name[0] == '.') {
+            continue;
+        }
+        n++;
+        ok = snprintf(a, sizeof a, "%s/%s", dir, e->d_name) < (int)sizeof a &&
+             snprintf(b, sizeof b, "%s/drv/%s", bc, e->d_name) < (int)sizeof b &&
+             stat(a, &sa) == 0 && stat(b, &sb) == 0 && S_ISREG(sb.st_mode) &&
+             (sb.st_mtim.tv_sec > sa.st_mtim.tv_sec ||
+              (sb.st_mtim.tv_sec == sa.st_mtim.tv_sec && sb.st_mtim.tv_nsec >= sa.st_mtim.tv_nsec));
+    }
+    closedir(d);
+    return ok && n > 0;
+}
+
 const char *conf_lua_dir(const char *override)
 {
+    static char bc[PATH_MAX];
     const char *e = getenv("DRVCTL_LUA_PATH");
 
     if (override != NULL) {
@@ -37,7 +72,17 @@ const char *conf_lua_dir(const char *override)
     if (e != NULL && *e != '\0') {
         return e;
     }
-    return conf_find_dir("lua", "drv/driver.lua", DRV_LUADIR);
+    const char *src = conf_find_dir("lua", "drv/driver.lua", NULL);
+    if (src == NULL) {
+        return DRV_LUADIR;
+    }
+    /* the source tree: its modules precompiled by `make` (build/lua) when
+     * none of lua/drv is newer, so an edit there still needs no rebuild */
+    if (snprintf(bc, sizeof bc, "%s/build/lua", fs_exe_dir()) < (int)sizeof bc &&
+        precompiled_current(src, bc)) {
+        return bc;
+    }
+    return src;
 }
 
 void conf_default_data_dir(char *out, size_t len)

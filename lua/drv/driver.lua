@@ -318,6 +318,9 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
   end
 
   local pass1 = host.ports == nil
+  -- C's first pass (no ports, no policies): its bodies and JSON are never
+  -- used, only the port requests and the problems
+  local validate_only = pass1 and host.skip_policies
   local denials = true   -- every problem so far is a policy denial
   local network_ip = host.network_ip or "127.0.0.1"
   local tasks, shown, requests = {}, {}, {}
@@ -384,8 +387,10 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
             policies = show_verdicts(verdicts)
           end
         end
-        -- the one place a create body becomes JSON (after every mutation)
-        entry.body = container.encode(body)
+        -- the one place a create body becomes JSON (after every mutation);
+        if not validate_only then
+          entry.body = container.encode(body)
+        end
         body = container.strip(body)
         entry.ports = assigned.host_ports
         tasks[#tasks + 1] = entry
@@ -411,12 +416,15 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
       end
     end
   end
-  local json = driver.pretty({
-    job = job.name,
-    warnings = (#warnings > 0) and warnings or EMPTY_ARRAY,
-    tasks = (#shown > 0) and shown or EMPTY_ARRAY,
-    port_requests = pass1 and ((#requests > 0) and requests or EMPTY_ARRAY) or nil,
-  })
+  local json
+  if not validate_only or (#problems > 0 and denials) then
+    json = driver.pretty({
+      job = job.name,
+      warnings = (#warnings > 0) and warnings or EMPTY_ARRAY,
+      tasks = (#shown > 0) and shown or EMPTY_ARRAY,
+      port_requests = pass1 and ((#requests > 0) and requests or EMPTY_ARRAY) or nil,
+    })
+  end
   if #problems > 0 then
     if denials then
       -- only policy denials: `plan` still prints every verdict
