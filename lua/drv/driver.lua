@@ -416,7 +416,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
       end
     end
   end
-  local json
+  local json = ""   -- C wants a string; pass 1's is never printed
   if not validate_only or (#problems > 0 and denials) then
     json = driver.pretty({
       job = job.name,
