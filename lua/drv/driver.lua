@@ -261,6 +261,25 @@ local function check_port_map(job, job_path, warn)
 end
 
 
+-- The last job parsed, for C's second pass over the same text: parsing and
+-- validating is a third of a plan. Nothing after jobspec.load writes into
+-- the job's tables (mapping and policies work on copies), so the same tables
+-- serve both passes.
+local last_job
+
+local function load_job(src, path)
+  local c = last_job
+  if c and c.src == src and c.path == path then
+    return c.job, c.res, c.where
+  end
+  local job, res, where = jobspec.load(src, path)
+  if job then
+    last_job = { src = src, path = path, job = job, res = res, where = where }
+  end
+  return job, res, where
+end
+
+
 ---Loads the job and agent config and maps every task instance to its
 ---container (contract B `plan`). Called twice by C (contracts2): pass 1
 ---(host.ports nil) returns port_requests with 0 placeholders, pass 2 uses
@@ -279,7 +298,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
     return nil, problems
   end
   job_path = job_path or "job"
-  local job, res, where = jobspec.load(job_src, job_path)
+  local job, res, where = load_job(job_src, job_path)
   if not job then
     return nil, res
   end
