@@ -35,7 +35,8 @@ int cmd_plan(int argc, char **argv)
         fprintf(stderr, "drvctl plan: expected one JOBFILE argument (see drvctl help plan)\n");
         return drv_err_exit_code(DRV_EUSAGE);
     }
-    planner_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir, PLANNER_PLAN };
+    planner_args a = { .job_path = f.pos[0], .config_path = f.config, .data_dir = f.data_dir,
+                       .lua_dir = f.lua_dir, .mode = PLANNER_PLAN };
     drv_err_clear(&err);
     rc = planner_plan_now(&a, &j, &err);
     if (rc < 0) {

@@ -253,7 +253,8 @@ int cmd_run(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     memset(&r, 0, sizeof r);
     drv_err_clear(&err);
-    planner_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir, PLANNER_RUN };
+    planner_args a = { .job_path = f.pos[0], .config_path = f.config, .data_dir = f.data_dir,
+                       .lua_dir = f.lua_dir, .mode = PLANNER_RUN };
     rc = planner_plan_now(&a, &r.job, &err);
     if (rc < 0) {
         if (r.job.problems.n > 0) {

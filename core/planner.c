@@ -14,17 +14,24 @@
 #include "policyset.h"
 
 /* One planning in flight: what the asynchronous part still needs. */
-typedef struct planner_run {
+typedef struct planner_run planner_run;
+typedef void (*step_fn)(planner_run *r);
+
+struct planner_run {
     planned *p;
-    int mode;
-    const char *job_path;
+    planner_args a;
+    uv_loop_t *loop;
     buf job_text;
     policyset ps;
     host_facts h;
     fingerprint *fp;
     planner_cb cb;
     void *ud;
-} planner_run;
+    int rc;                  /* the current step's result */
+    drv_err err;
+    uv_work_t work;          /* a->worker: the Lua steps run on the threadpool */
+    step_fn step, after;
+};
 
 /* Milliseconds since the first call, for DRVCTL_LOG=debug step timings. */
 static double elapsed_ms(void)
@@ -89,21 +96,71 @@ static void run_free(planner_run *r)
 
 static const script_source *job_source(const planner_run *r, script_source *src)
 {
-    src->path = r->job_path;
+    src->path = r->a.job_path;
     src->text = r->job_text.data;
     src->len = r->job_text.len;
     return src;
 }
 
-/* Ports, then pass 2: the final plan, with Docker facts and real ports. */
-static int finish(planner_run *r, drv_err *err)
+/* Ends the planning: frees the state, then tells the caller. */
+static void finish(planner_run *r)
+{
+    planner_cb cb = r->cb;
+    void *ud = r->ud;
+    planned *p = r->p;
+    int rc = r->rc;
+    drv_err err = r->err;
+
+    run_free(r);    /* closes the fingerprint's client: from its callback is fine */
+    cb(ud, p, rc, &err);
+}
+
+static void on_work(uv_work_t *w)
+{
+    planner_run *r = w->data;
+    r->step(r);
+}
+
+static void on_work_done(uv_work_t *w, int status)
+{
+    planner_run *r = w->data;
+    if (status == UV_ECANCELED && r->rc == 0) {
+        r->rc = drv_err_set(&r->err, DRV_ECANCELED, "planning canceled");
+    }
+    r->after(r);
+}
+
+/* Runs `step` (file reads, Lua, flock: anything that may take a while) on
+ * the threadpool with a->worker, else here; then `after` on the loop. */
+static void run_step(planner_run *r, step_fn step, step_fn after)
+{
+    r->step = step;
+    r->after = after;
+    if (r->a.worker) {
+        r->work.data = r;
+        int e = uv_queue_work(r->loop, &r->work, on_work, on_work_done);
+        if (e == 0) {
+            return;
+        }
+        r->rc = drv_err_set(&r->err, DRV_EINTERNAL, "planner: cannot queue work: %s",
+                            uv_strerror(e));
+        after(r);
+        return;
+    }
+    step(r);
+    after(r);
+}
+
+/* Step 3 (worker): ports (peeked for plan, reserved for run), then pass 2:
+ * the final plan, with Docker facts and real ports. */
+static void step_pass2(planner_run *r)
 {
     planned *p = r->p;
     host_facts h = r->h;
     script_source job_src;
+    drv_err *err = &r->err;
     int rc = 0;
 
-    /* ports: reserved for run, only looked at for plan */
     size_t n = p->plan.nport_requests;
     p->ports = drv_xcalloc(n + 1, sizeof *p->ports);
     p->nports = n;
@@ -112,7 +169,7 @@ static int finish(planner_run *r, drv_err *err)
         p->ports[i].static_port = p->plan.port_requests[i].static_port;
     }
     if (n > 0) {
-        if (r->mode == PLANNER_RUN) {
+        if (r->a.mode == PLANNER_RUN) {
             rc = ports_reserve(p->agent.data_dir, p->node.network_ip, p->agent.min_dynamic_port,
                                p->agent.max_dynamic_port, p->plan.port_requests[0].alloc_id,
                                p->ports, n, err);
@@ -122,7 +179,8 @@ static int finish(planner_run *r, drv_err *err)
                             p->agent.max_dynamic_port, p->ports, n, err);
         }
         if (rc < 0) {
-            return rc;
+            r->rc = rc;
+            return;
         }
     }
 
@@ -138,61 +196,83 @@ static int finish(planner_run *r, drv_err *err)
     set_node(&h, &p->node, &kv);
     plan first = p->plan;
     memset(&p->plan, 0, sizeof p->plan);
-    rc = script_plan(p->script, job_source(r, &job_src), conf_source(&p->conf), &h, &p->plan,
-                     &p->problems, err);
+    r->rc = script_plan(p->script, job_source(r, &job_src), conf_source(&p->conf), &h, &p->plan,
+                        &p->problems, err);
     free(kv);
     free(sp);
     log_debug("%.1f ms: plan pass 2 (ports, policies)", elapsed_ms());
     /* the port keys point into the first plan: keep it until planned_free */
     p->pass1 = drv_xmalloc(sizeof *p->pass1);
     *p->pass1 = first;
-    return rc;
 }
 
+/* Docker answered, or not (loop). */
 static void on_docker(void *ud, fingerprint *fp, int rc, const drv_err *derr)
 {
     planner_run *r = ud;
     planned *p = r->p;
-    drv_err err;
 
-    drv_err_clear(&err);
     /* the node facts as the fingerprint now has them (driver.docker.* on success) */
     node_facts_free(&p->node);
     fingerprint_copy_facts(fp, &p->node);
     if (rc == 0) {
         r->h.docker_facts = 1;
         snprintf(p->api_version, sizeof p->api_version, "%s", fingerprint_api_version(fp));
-    } else if (r->mode == PLANNER_RUN || rc == DRV_ECONFIG) {
+    } else if (r->a.mode == PLANNER_RUN || rc == DRV_ECONFIG) {
         /* a bad endpoint is a configuration error for plan too */
-        err = *derr;
+        r->rc = rc;
+        r->err = *derr;
+        finish(r);
+        return;
     } else {
         p->docker_warning = drv_xstrdup(derr->msg);
-        rc = 0;
     }
     log_debug("%.1f ms: Docker facts", elapsed_ms());
-    if (rc == 0) {
-        rc = finish(r, &err);
-    }
-    planner_cb cb = r->cb;
-    void *cb_ud = r->ud;
-    run_free(r);    /* closes the fingerprint's client: from its callback is fine */
-    cb(cb_ud, p, rc, &err);
+    run_step(r, step_pass2, finish);
 }
 
-int planner_plan(uv_loop_t *loop, const planner_args *a, planned *p, planner_cb cb, void *ud,
-                 drv_err *err)
+/* Step 2 (worker): pass 1: validate and map; collect port requests. */
+static void step_pass1(planner_run *r)
 {
-    planner_run *r = drv_xcalloc(1, sizeof *r);
+    planned *p = r->p;
     script_source job_src;
+    script_kv *kv = NULL;
+    host_facts h1 = r->h;
+
+    set_node(&h1, &p->node, &kv);
+    h1.network_ip = p->node.network_ip;
+    h1.skip_policies = 1;
+    r->rc = script_plan(p->script, job_source(r, &job_src), conf_source(&p->conf), &h1, &p->plan,
+                        &p->problems, &r->err);
+    log_debug("%.1f ms: plan pass 1 (validate, port requests)", elapsed_ms());
+    free(kv);
+}
+
+/* After pass 1 (loop): Docker facts (constraints on driver.docker.*):
+ * required to run; the bridge gateway costs a request: ask only when the
+ * job names it. */
+static void after_pass1(planner_run *r)
+{
+    if (r->rc < 0) {
+        finish(r);
+        return;
+    }
+    int want_bridge = strstr(buf_str(&r->job_text), "bridge_ip") != NULL;
+    r->rc = fingerprint_refresh(r->fp, r->p->script, want_bridge, on_docker, r, &r->err);
+    if (r->rc < 0) {
+        finish(r);
+    }
+}
+
+/* Step 1 (worker): the files, the VM, the agent config, the data dir
+ * (run), the policy files. */
+static void step_load(planner_run *r)
+{
+    const planner_args *a = &r->a;
+    planned *p = r->p;
+    drv_err *err = &r->err;
     int rc;
 
-    memset(p, 0, sizeof *p);
-    r->p = p;
-    r->mode = a->mode;
-    r->job_path = a->job_path;
-    r->cb = cb;
-    r->ud = ud;
-    elapsed_ms();
     rc = fs_read_file(a->job_path, "job file", &r->job_text, err);
     if (rc == 0 && a->config_path != NULL) {
         /* read it here too: an unreadable config is reported before the VM opens */
@@ -207,7 +287,8 @@ int planner_plan(uv_loop_t *loop, const planner_args *a, planned *p, planner_cb 
         rc = script_open(&p->script, conf_lua_dir(a->lua_dir), err);
     }
     if (rc < 0) {
-        goto fail;
+        r->rc = rc;
+        return;
     }
     log_debug("%.1f ms: Lua VM open", elapsed_ms());
     rc = conf_load(&p->conf, p->script, a->config_path, a->data_dir, err);
@@ -216,59 +297,54 @@ int planner_plan(uv_loop_t *loop, const planner_args *a, planned *p, planner_cb 
     memset(&p->conf.agent, 0, sizeof p->conf.agent);
     p->problems = p->conf.problems;
     memset(&p->conf.problems, 0, sizeof p->conf.problems);
-    if (rc < 0) {
-        goto fail;
-    }
-    r->h = p->conf.host;
-    if (a->mode == PLANNER_RUN) {
-        rc = prepare_data_dir(p->agent.data_dir, err);
-        if (rc < 0) {
-            goto fail;
+    if (rc == 0) {
+        r->h = p->conf.host;
+        if (a->mode == PLANNER_RUN) {
+            rc = prepare_data_dir(p->agent.data_dir, err);
         }
     }
-    rc = policyset_load(&r->ps, p->agent.policy_dir, err);
-    if (rc < 0) {
-        goto fail;
+    if (rc == 0) {
+        rc = policyset_load(&r->ps, p->agent.policy_dir, err);
+        r->h.policies = r->ps.v;
+        r->h.npolicies = r->ps.n;
     }
-    r->h.policies = r->ps.v;
-    r->h.npolicies = r->ps.n;
-
-    /* node facts, then pass 1: validate and map; collect port requests */
     log_debug("%.1f ms: agent config and policy files read", elapsed_ms());
-    rc = fingerprint_new(&r->fp, loop, &p->agent, err);
-    if (rc < 0) {
-        goto fail;
-    }
-    fingerprint_copy_facts(r->fp, &p->node);
-    script_kv *kv = NULL;
-    host_facts h1 = r->h;
-    set_node(&h1, &p->node, &kv);
-    h1.network_ip = p->node.network_ip;
-    h1.skip_policies = 1;
-    log_debug("%.1f ms: node facts gathered", elapsed_ms());
-    rc = script_plan(p->script, job_source(r, &job_src), conf_source(&p->conf), &h1, &p->plan,
-                     &p->problems, err);
-    log_debug("%.1f ms: plan pass 1 (validate, port requests)", elapsed_ms());
-    free(kv);
-    if (rc < 0) {
-        goto fail;
-    }
+    r->rc = rc;
+}
 
-    /* Docker facts (constraints on driver.docker.*): required to run; the
-     * bridge gateway costs a request: ask only when the job names it */
-    int want_bridge = strstr(buf_str(&r->job_text), "bridge_ip") != NULL;
-    rc = fingerprint_refresh(r->fp, p->script, want_bridge, on_docker, r, err);
-    if (rc < 0) {
-        goto fail;
+/* After step 1 (loop): the fingerprint, whose node facts pass 1 needs. */
+static void after_load(planner_run *r)
+{
+    if (r->rc < 0) {
+        finish(r);
+        return;
     }
-    return 0;
-fail:
-    run_free(r);
-    return rc;
+    r->rc = fingerprint_new(&r->fp, r->loop, &r->p->agent, &r->err);
+    if (r->rc < 0) {
+        finish(r);
+        return;
+    }
+    fingerprint_copy_facts(r->fp, &r->p->node);
+    log_debug("%.1f ms: node facts gathered", elapsed_ms());
+    run_step(r, step_pass1, after_pass1);
+}
+
+void planner_plan(uv_loop_t *loop, const planner_args *a, planned *p, planner_cb cb, void *ud)
+{
+    planner_run *r = drv_xcalloc(1, sizeof *r);
+
+    memset(p, 0, sizeof *p);
+    r->p = p;
+    r->a = *a;
+    r->loop = loop;
+    r->cb = cb;
+    r->ud = ud;
+    drv_err_clear(&r->err);
+    elapsed_ms();
+    run_step(r, step_load, after_load);
 }
 
 typedef struct sync_wait {
-    int done;
     int rc;
     drv_err err;
 } sync_wait;
@@ -277,7 +353,6 @@ static void on_sync(void *ud, planned *p, int rc, const drv_err *err)
 {
     sync_wait *w = ud;
     (void)p;
-    w->done = 1;
     w->rc = rc;
     w->err = *err;
 }
@@ -289,16 +364,13 @@ int planner_plan_now(const planner_args *a, planned *p, drv_err *err)
 
     memset(&w, 0, sizeof w);
     uv_loop_init(&loop);
-    int rc = planner_plan(&loop, a, p, on_sync, &w, err);
+    planner_plan(&loop, a, p, on_sync, &w);
     uv_run(&loop, UV_RUN_DEFAULT);   /* also runs the Docker client's close callbacks */
     uv_loop_close(&loop);
-    if (rc == 0) {
-        rc = w.rc;
-        if (rc < 0 && err != NULL) {
-            *err = w.err;
-        }
+    if (w.rc < 0 && err != NULL) {
+        *err = w.err;
     }
-    return rc;
+    return w.rc;
 }
 
 void planned_free(planned *p)

@@ -8,8 +8,11 @@
  *   -> ports (peeked for plan, reserved for run)
  *   -> pass 2 (final plan with Docker facts and ports, policies judge)
  *
- * Each plan opens its own script VM, so the Lua passes can later move to a
- * worker thread (uv_queue_work) without sharing a VM with the loop.
+ * Each plan opens its own script VM. With `worker` set, the steps that may
+ * take a while (file reads, the Lua passes, the port ledger's flock) run on
+ * libuv's threadpool (uv_queue_work), one after the other, and only the
+ * fingerprint (and the callback) runs on the loop: an agent's log streams
+ * do not wait for a plan.
  */
 #ifndef DRV_PLANNER_H
 #define DRV_PLANNER_H
@@ -32,6 +35,7 @@ typedef struct planner_args {
     const char *lua_dir;        /* -lua-dir override, or NULL */
     int mode;                   /* PLANNER_PLAN: Docker optional, ports peeked;
                                    PLANNER_RUN: Docker required, ports reserved */
+    int worker;                 /* run the slow steps on the threadpool */
 } planner_args;
 
 /* A planned job: what `plan` prints and `run` runs. */
@@ -54,12 +58,12 @@ typedef struct planned {
 /// bad-input problems in p->problems (print them all) or the failure in `err`.
 typedef void (*planner_cb)(void *ud, planned *p, int rc, const drv_err *err);
 
-/// Starts planning into `p`. The synchronous steps (files, agent config,
-/// pass 1) run now; a failure there is returned (p filled as for the
-/// callback) and `cb` is not called. Otherwise returns 0 and `cb` runs from
-/// `loop` once Docker has answered (or not) and pass 2 is done.
-int planner_plan(uv_loop_t *loop, const planner_args *a, planned *p, planner_cb cb, void *ud,
-                 drv_err *err);
+/// Starts planning into `p` (which must stay put until `cb`); `a`'s strings
+/// must live as long. `cb` runs exactly once, from `loop`, when planning has
+/// ended (Docker answered or not, pass 2 done, or a step failed). Without
+/// a->worker the file, Lua and port steps run on the calling thread, so `cb`
+/// may run before planner_plan returns when one of them fails.
+void planner_plan(uv_loop_t *loop, const planner_args *a, planned *p, planner_cb cb, void *ud);
 
 /// planner_plan on a loop of its own, run to completion: for the
 /// foreground commands, before any stream exists.
