@@ -55,9 +55,11 @@ CORE_SRC   = $(filter-out core/drvctl.c,$(wildcard core/*.c))
 CORE_OBJ   = $(CORE_SRC:core/%.c=$(BUILD)/%.o)
 MAIN_OBJ   = $(BUILD)/drvctl.o
 LUA_SRC    = $(wildcard lua/drv/*.lua)
-# Installed Lua modules are precompiled (debug info kept, so tracebacks still
-# name lines): a cold start then skips parsing about 7000 lines (5 ms). The
-# source tree's binary reads lua/ as text, so an edit there needs no rebuild.
+# Lua modules are precompiled into build/lua (debug info kept, so tracebacks
+# still name lines): a cold start then skips parsing about 7000 lines (5 ms).
+# `make install` installs them; the source tree's binary loads build/lua when
+# no module in lua/drv is newer than its precompiled copy, else lua/ as text,
+# so an edit there needs no rebuild.
 LUA_BC     = $(LUA_SRC:lua/drv/%.lua=$(BUILD)/lua/drv/%.lua)
 TEST_SRC   = $(wildcard core/tests/test_*.c)
 TEST_BIN   = $(TEST_SRC:core/tests/%.c=$(BUILD)/tests/%)
@@ -70,7 +72,7 @@ endif
 
 .PHONY: FORCE all run test test-c test-unit test-cli test-docker bootstrap install uninstall clean bench lint
 
-all: $(BIN)
+all: $(BIN) $(LUA_BC)
 
 $(BIN): $(MAIN_OBJ) $(CORE_OBJ)
 	@echo "  LINK    $@"
@@ -83,7 +85,7 @@ $(BUILD)/paths.h: FORCE | $(BUILD)
 	$(Q)printf '#define DRV_LUADIR "%s"\n#define DRV_POLICYDIR "%s"\n' '$(LUADIR)' '$(POLICYDIR)' > $@.tmp
 	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
-$(BUILD)/job.o: $(BUILD)/paths.h
+$(BUILD)/conf.o $(BUILD)/policyset.o: $(BUILD)/paths.h
 
 FORCE:
 

@@ -4,7 +4,8 @@
  * cpu.*, memory.totalbytes, unique.*, driver.docker*), sorted, as
  * `name = value` lines or one JSON object of strings.
  *
- * Docker facts come from probe_docker (GET /version, GET /networks/bridge).
+ * The facts come from a fingerprint object (node.c, then GET /_ping, GET
+ * /version when the ping names no version, GET /networks/bridge).
  * When Docker does not answer, the driver is undetected like in Nomad: the driver.docker
  * attributes are left out, a warning goes to stderr and the exit code is 0.
  */
@@ -14,14 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "buf.h"
 #include "cmd.h"
-#include "job.h"
+#include "conf.h"
+#include "fingerprint.h"
 #include "node.h"
-#include "probe.h"
 #include "script.h"
-
-/* Until cmd.h declares it. */
 
 static void usage(void)
 {
@@ -36,20 +37,6 @@ static void usage(void)
            "When Docker is unreachable the driver.docker attributes are left out and a\n"
            "warning is printed; the exit code is still 0.\n");
     cmd_print_exit_codes();
-}
-
-/* Adds driver.docker* to `facts`, or leaves them out and warns (Nomad
- * marks the driver undetected; the other attributes still count). */
-static void docker_facts(script *s, const agent_conf *agent, node_facts *facts)
-{
-    drv_err err;
-    drv_err_clear(&err);
-    if (probe_docker(agent, s, facts, 1, NULL, &err) < 0) {
-        /* first line only: the rest is advice on starting a daemon */
-        const char *nl = strchr(err.msg, '\n');
-        int len = nl ? (int)(nl - err.msg) : (int)strlen(err.msg);
-        fprintf(stderr, "drvctl: warning: docker driver not detected: %.*s\n", len, err.msg);
-    }
 }
 
 static void json_string(FILE *out, const char *s)
@@ -102,45 +89,40 @@ static void print_facts(const node_facts *f, int json)
     fputs("}\n", stdout);
 }
 
-/* driver.agent on the -config file (or defaults). Prints problems itself. */
-static int load_agent(script *s, const char *config_path, agent_conf *agent, drv_err *err)
-{
-    buf text = BUF_INIT;
-    char ddir[PATH_MAX], cwd[PATH_MAX];
-    problem_list probs;
-    int rc = 0;
+typedef struct fp_run {
+    const conf *conf;
+    int json;
+} fp_run;
 
-    if (config_path != NULL) {
-        rc = job_read_file(config_path, "agent config", &text, err);
-        if (rc < 0) {
-            buf_free(&text);
-            err->code = DRV_ECONFIG;    /* keep the message naming the file */
-            return DRV_ECONFIG;
-        }
+/* Docker answered or not (Nomad then marks the driver undetected; the
+ * other attributes still count): print every fact. */
+static void on_facts(void *ud, fingerprint *fp, int rc, const drv_err *err)
+{
+    fp_run *r = ud;
+    const agent_conf *agent = &r->conf->agent;
+    node_facts *facts = fingerprint_facts(fp);
+
+    if (rc < 0) {
+        /* first line only: the rest is advice on starting a daemon */
+        const char *nl = strchr(err->msg, '\n');
+        int len = nl ? (int)(nl - err->msg) : (int)strlen(err->msg);
+        fprintf(stderr, "drvctl: warning: docker driver not detected: %.*s\n", len, err->msg);
     }
-    job_default_data_dir(ddir, sizeof ddir);
-    if (getcwd(cwd, sizeof cwd) == NULL) {
-        snprintf(cwd, sizeof cwd, "/");
+    if (agent->cpu_total_compute > 0) {
+        char v[32];
+        snprintf(v, sizeof v, "%ld", agent->cpu_total_compute);
+        node_facts_set(facts, "cpu.totalcompute", v);
     }
-    host_facts h = {
-        .default_data_dir = ddir,
-        .alloc_seed = "00000000000000000000000000000000",
-        .docker_host = getenv("DOCKER_HOST"),
-        .docker_tls_verify = getenv("DOCKER_TLS_VERIFY"),
-        .docker_cert_path = getenv("DOCKER_CERT_PATH"),
-        .cwd = cwd,
-    };
-    script_source src = { config_path, text.data, text.len };
-    rc = script_agent(s, config_path ? &src : NULL, &h, agent, &probs, err);
-    if (rc < 0 && probs.n > 0) {
-        for (size_t i = 0; i < probs.n; i++) {
-            fprintf(stderr, "drvctl: %s\n", probs.messages[i]);
-        }
-        err->msg[0] = '\0';
+    if (node_facts_get(facts, "driver.docker") != NULL) {
+        /* what the agent config decides, reported with the driver as Nomad does */
+        node_facts_set(facts, "driver.docker.volumes.enabled",
+                       agent->volumes_enabled ? "true" : "false");
+        node_facts_set(facts, "driver.docker.privileged.enabled",
+                       agent->privileged_enabled ? "true" : "false");
     }
-    problem_list_free(&probs);
-    buf_free(&text);
-    return rc;
+    node_facts_sort(facts);
+    print_facts(facts, r->json);
+    fingerprint_free(fp);
 }
 
 int cmd_fingerprint(int argc, char **argv)
@@ -148,8 +130,9 @@ int cmd_fingerprint(int argc, char **argv)
     cmd_flags f;
     drv_err err;
     script *s = NULL;
-    agent_conf agent;
-    node_facts facts;
+    conf c;
+    fingerprint *fp = NULL;
+    uv_loop_t loop;
     int rc = cmd_parse_flags("fingerprint", argc, argv, "json,config,lua-dir", &f);
 
     if (rc != 0) {
@@ -165,38 +148,33 @@ int cmd_fingerprint(int argc, char **argv)
         return drv_err_exit_code(DRV_EUSAGE);
     }
     drv_err_clear(&err);
-    memset(&agent, 0, sizeof agent);
-    memset(&facts, 0, sizeof facts);
-    rc = script_open(&s, job_lua_dir(f.lua_dir), &err);
+    memset(&c, 0, sizeof c);
+    uv_loop_init(&loop);
+    rc = script_open(&s, conf_lua_dir(f.lua_dir), &err);
     if (rc == 0) {
-        rc = load_agent(s, f.config, &agent, &err);
+        rc = conf_load(&c, s, f.config, NULL, &err);
+        if (rc < 0 && c.problems.n > 0) {
+            problems_print(&c.problems);
+            err.msg[0] = '\0';
+        }
     }
     if (rc == 0) {
-        rc = node_facts_gather(&facts, agent.network_interface, &err);
+        rc = fingerprint_new(&fp, &loop, &c.agent, &err);
     }
-    if (rc < 0) {
-        if (err.msg[0] != '\0') {
-            fprintf(stderr, "drvctl: %s\n", err.msg);
+    if (rc == 0) {
+        fp_run r = { &c, f.json };
+        rc = fingerprint_refresh(fp, s, 1, on_facts, &r, &err);
+        if (rc < 0) {
+            fingerprint_free(fp);
         }
-    } else {
-        if (agent.cpu_total_compute > 0) {
-            char v[32];
-            snprintf(v, sizeof v, "%ld", agent.cpu_total_compute);
-            node_facts_set(&facts, "cpu.totalcompute", v);
-        }
-        docker_facts(s, &agent, &facts);
-        if (node_facts_get(&facts, "driver.docker") != NULL) {
-            /* what the agent config decides, reported with the driver as Nomad does */
-            node_facts_set(&facts, "driver.docker.volumes.enabled",
-                           agent.volumes_enabled ? "true" : "false");
-            node_facts_set(&facts, "driver.docker.privileged.enabled",
-                           agent.privileged_enabled ? "true" : "false");
-        }
-        node_facts_sort(&facts);
-        print_facts(&facts, f.json);
+        uv_run(&loop, UV_RUN_DEFAULT);
     }
-    node_facts_free(&facts);
-    agent_conf_free(&agent);
+    if (rc < 0 && err.msg[0] != '\0') {
+        fprintf(stderr, "drvctl: %s\n", err.msg);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);   /* close callbacks */
+    uv_loop_close(&loop);
+    conf_free(&c);
     script_close(s);
     return rc < 0 ? drv_err_exit_code(rc) : 0;
 }

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "job.h"
+#include "planner.h"
 
 static void usage(void)
 {
@@ -20,7 +20,7 @@ static void usage(void)
 int cmd_plan(int argc, char **argv)
 {
     cmd_flags f;
-    job j;
+    planned j;
     drv_err err;
     int rc = cmd_parse_flags("plan", argc, argv, "config,data-dir,lua-dir", &f);
 
@@ -35,9 +35,10 @@ int cmd_plan(int argc, char **argv)
         fprintf(stderr, "drvctl plan: expected one JOBFILE argument (see drvctl help plan)\n");
         return drv_err_exit_code(DRV_EUSAGE);
     }
-    job_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir, JOB_PLAN };
+    planner_args a = { .job_path = f.pos[0], .config_path = f.config, .data_dir = f.data_dir,
+                       .lua_dir = f.lua_dir, .mode = PLANNER_PLAN };
     drv_err_clear(&err);
-    rc = job_load(&j, &a, &err);
+    rc = planner_plan_now(&a, &j, &err);
     if (rc < 0) {
         if (j.problems.json != NULL) {
             /* denied by policy: the plan with every verdict, then the denials */
@@ -45,11 +46,11 @@ int cmd_plan(int argc, char **argv)
             fflush(stdout);
         }
         if (j.problems.n > 0) {
-            job_print_problems(&j);
+            problems_print(&j.problems);
         } else {
             fprintf(stderr, "drvctl: %s\n", err.msg);
         }
-        job_free(&j);
+        planned_free(&j);
         return drv_err_exit_code(rc);
     }
     if (j.docker_warning != NULL) {
@@ -62,6 +63,6 @@ int cmd_plan(int argc, char **argv)
     }
     fputs(j.plan.json, stdout);
     fputc('\n', stdout);
-    job_free(&j);
+    planned_free(&j);
     return 0;
 }

@@ -4,35 +4,8 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "job.h"
-
-/* The agent config's policy_dir (NULL when it sets none); `text` keeps the
- * config's text for the policy_options check. */
-static int agent_policy_dir(script *s, const char *config, char **out, buf *text, drv_err *err)
-{
-    agent_conf agent;
-    problem_list probs;
-    int rc = job_read_file(config, "agent config", text, err);
-
-    *out = NULL;
-    if (rc == 0) {
-        script_source src = { config, buf_str(text), text->len };
-        host_facts h;
-        memset(&h, 0, sizeof h);
-        rc = script_agent(s, &src, &h, &agent, &probs, err);
-        if (rc == 0) {
-            *out = agent.policy_dir;
-            agent.policy_dir = NULL;
-            agent_conf_free(&agent);
-        } else {
-            for (size_t i = 0; i < probs.n; i++) {
-                fprintf(stderr, "drvctl: %s\n", probs.messages[i]);
-            }
-            problem_list_free(&probs);
-        }
-    }
-    return rc < 0 ? DRV_ECONFIG : 0;
-}
+#include "conf.h"
+#include "policyset.h"
 
 static void usage(void)
 {
@@ -50,11 +23,11 @@ int cmd_policy(int argc, char **argv)
 {
     cmd_flags f;
     drv_err err;
-    policy_sources ps;
+    policyset ps;
+    conf c;
     script *s = NULL;
     problem_list probs;
-    char *ops_dir = NULL;
-    buf agent_text = BUF_INIT;
+    const char *ops_dir = NULL;
     int rc;
 
     if (argc < 2 || strcmp(argv[1], "check") != 0) {
@@ -80,23 +53,23 @@ int cmd_policy(int argc, char **argv)
     drv_err_clear(&err);
     memset(&probs, 0, sizeof probs);
     memset(&ps, 0, sizeof ps);
-    rc = script_open(&s, job_lua_dir(f.lua_dir), &err);
+    memset(&c, 0, sizeof c);
+    rc = script_open(&s, conf_lua_dir(f.lua_dir), &err);
     if (rc == 0 && f.config != NULL) {
-        char *dir = NULL;
-        rc = agent_policy_dir(s, f.config, &dir, &agent_text, &err);
-        if (f.npos == 0) {
-            ops_dir = dir;
-        } else {
-            free(dir);
+        /* the agent's policy_dir, unless DIR is given; its policy_options are checked */
+        rc = conf_load(&c, s, f.config, NULL, &err);
+        if (rc < 0) {
+            problems_print(&c.problems);
+            rc = DRV_ECONFIG;
+        } else if (f.npos == 0) {
+            ops_dir = c.agent.policy_dir;
         }
     }
     if (rc == 0) {
-        rc = job_policy_sources(&ps, f.npos == 1 ? f.pos[0] : ops_dir, &err);
+        rc = policyset_load(&ps, f.npos == 1 ? f.pos[0] : ops_dir, &err);
     }
     if (rc == 0) {
-        script_source agent_src = { f.config, buf_str(&agent_text), agent_text.len };
-        rc = script_check_policies(s, ps.v, ps.n, f.config != NULL ? &agent_src : NULL, &probs,
-                                   &err);
+        rc = script_check_policies(s, ps.v, ps.n, conf_source(&c), &probs, &err);
     }
     if (rc == 0) {
         for (size_t i = 0; i < ps.n; i++) {
@@ -113,8 +86,7 @@ int cmd_policy(int argc, char **argv)
     }
     problem_list_free(&probs);
     script_close(s);
-    job_policy_sources_free(&ps);
-    free(ops_dir);
-    buf_free(&agent_text);
+    policyset_free(&ps);
+    conf_free(&c);
     return rc == 0 ? 0 : drv_err_exit_code(rc);
 }

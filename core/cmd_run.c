@@ -20,7 +20,7 @@
 #include "docker.h"
 #include "esc.h"
 #include "http.h"
-#include "job.h"
+#include "planner.h"
 #include "log.h"
 #include "loop.h"
 #include "task.h"
@@ -32,7 +32,7 @@ typedef struct runner {
     uint64_t deadline_at;    /* loop time it fires at, 0 when not armed */
     http_client *http;
     docker *docker;
-    job job;
+    planned job;
     alloc *alloc;            /* every task of the run (alloc.h: a failure stops the rest) */
     size_t ntasks;
     int signal;              /* first stop signal received */
@@ -241,17 +241,18 @@ int cmd_run(int argc, char **argv)
     drv_process_setup();
     memset(&r, 0, sizeof r);
     drv_err_clear(&err);
-    job_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir, JOB_RUN };
-    rc = job_load(&r.job, &a, &err);
+    planner_args a = { .job_path = f.pos[0], .config_path = f.config, .data_dir = f.data_dir,
+                       .lua_dir = f.lua_dir, .mode = PLANNER_RUN };
+    rc = planner_plan_now(&a, &r.job, &err);
     if (rc < 0) {
         if (r.job.problems.n > 0) {
-            job_print_problems(&r.job);
+            problems_print(&r.job.problems);
         } else {
             buf b = BUF_INIT;
             fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
             buf_free(&b);
         }
-        job_free(&r.job);
+        planned_free(&r.job);
         return drv_err_exit_code(rc);
     }
     for (size_t i = 0; i < r.job.plan.nwarnings; i++) {
@@ -259,7 +260,7 @@ int cmd_run(int argc, char **argv)
     }
     if (r.job.plan.ntasks == 0) {
         fprintf(stderr, "drvctl: %s: the job has no tasks to run\n", a.job_path);
-        job_free(&r.job);
+        planned_free(&r.job);
         return 0;
     }
 
@@ -268,7 +269,7 @@ int cmd_run(int argc, char **argv)
         buf b = BUF_INIT;
         fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
         buf_free(&b);
-        job_free(&r.job);
+        planned_free(&r.job);
         return drv_err_exit_code(rc);
     }
     uv_timer_init(&r.loop, &r.deadline);
@@ -283,7 +284,7 @@ int cmd_run(int argc, char **argv)
         rc = docker_new(&r.docker, r.http, &dopts, &err);
     }
     if (rc == 0) {
-        /* job_load (JOB_RUN) only succeeds once its probe reached Docker and
+        /* planning (PLANNER_RUN) only succeeds once its fingerprint reached Docker and
          * negotiated the API version: use it, no second ping */
         rc = docker_set_api_version(r.docker, r.job.api_version, &err);
     }
@@ -312,6 +313,6 @@ int cmd_run(int argc, char **argv)
     alloc_free(r.alloc);
     drv_loop_close(&r.lp);   /* runs the close callbacks, closes stragglers */
     docker_free(r.docker);
-    job_free(&r.job);
+    planned_free(&r.job);
     return code;
 }

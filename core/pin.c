@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "log.h"
 
 #ifndef UMOUNT_NOFOLLOW
@@ -230,15 +231,14 @@ static int make_parents(const char *dir, drv_err *err)
         return drv_err_set(err, DRV_ECONFIG, "data dir path empty or too long: \"%s\"", dir);
     }
     memcpy(tmp, dir, len + 1);
-    for (char *p = tmp + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) < 0 && errno != EEXIST) {
-                return drv_err_set(err, DRV_ECONFIG, "cannot create directory: %s: \"%s\"",
-                                   strerror(errno), tmp);
-            }
-            *p = '/';
-        }
+    char *slash = strrchr(tmp, '/');
+    if (slash == NULL || slash == tmp) {
+        return 0;
+    }
+    *slash = '\0';
+    if (fs_mkdir_p(tmp, 0755, err) < 0) {
+        err->code = DRV_ECONFIG;
+        return DRV_ECONFIG;
     }
     return 0;
 }

@@ -86,6 +86,7 @@ static void pin_json(const plan_pin *x, buf *out)
 {
     const char *sep = "{";
     PLAN_PIN_FIELDS(JSON_S, JSON_I, JSON_B, JSON_V)
+    (void)sep;   /* the last field's separator update */
     buf_puts(out, "}");
 }
 
@@ -93,6 +94,7 @@ static void artifact_json(const plan_artifact *x, buf *out)
 {
     const char *sep = "{";
     PLAN_ARTIFACT_FIELDS(JSON_S, JSON_I, JSON_B, JSON_V)
+    (void)sep;   /* the last field's separator update */
     buf_puts(out, "}");
 }
 
@@ -133,6 +135,7 @@ void plan_task_json(const plan_task *x, buf *out)
 {
     const char *sep = "{";
     PLAN_TASK_FIELDS(JSON_S, JSON_I, JSON_B, JSON_V)
+    (void)sep;   /* the last field's separator update */
     buf_puts(out, ",\"pins\":[");
     for (size_t j = 0; j < x->npins; j++) {
         if (j > 0) {

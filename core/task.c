@@ -12,6 +12,7 @@
 
 #include "artifact.h"
 #include "frame.h"
+#include "fs.h"
 #include "imagetar.h"
 #include "lines.h"
 #include "log.h"
@@ -240,31 +241,6 @@ static void docker_failure(task *t, int code, const char *what, int rc, long sta
 static int ok(long status)
 {
     return status >= 200 && status < 300;
-}
-
-static int mkdir_p(const char *path, drv_err *err)
-{
-    char tmp[4096];
-    size_t len = strlen(path);
-    if (len >= sizeof tmp) {
-        return drv_err_set(err, DRV_EIO, "path too long: \"%s\"", path);
-    }
-    memcpy(tmp, path, len + 1);
-    for (char *p = tmp + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return drv_err_set(err, DRV_EIO, "cannot create directory \"%s\": %s", tmp,
-                                   strerror(errno));
-            }
-            *p = c;
-            if (c == '\0') {
-                break;
-            }
-        }
-    }
-    return 0;
 }
 
 /* --- steps ----------------------------------------------------------------- */
@@ -1124,7 +1100,7 @@ static void advance(task *t)
     case ST_NEW:
         for (size_t i = 0; i < t->pt->ndirs; i++) {
             drv_err e;
-            if (mkdir_p(t->pt->dirs[i], &e) < 0) {
+            if (fs_mkdir_p(t->pt->dirs[i], 0755, &e) < 0) {
                 drv_err f;
                 drv_err_set(&f, DRV_EIO, "task \"%s\": %s", t->pt->task, e.msg);
                 fail(t, &f);

@@ -288,7 +288,7 @@ static void fd_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     buf_puts(&fd->log, line);
     buf_puts(&fd->log, "\n");
     fd->requests++;
-    for (size_t i = 0; fd->script[i].method != NULL && i < FD_MAX_STEPS; i++) {
+    for (size_t i = 0; i < FD_MAX_STEPS && fd->script[i].method != NULL; i++) {
         if (!fd->used[i] && fd_matches(line, fd->script[i].method, fd->script[i].path)) {
             fd->used[i] = 1;
             c->step = &fd->script[i];
@@ -370,7 +370,7 @@ static int fake_dockerd_start(fake_dockerd *fd, uv_loop_t *loop, const char *dir
 static int fake_dockerd_unused(const fake_dockerd *fd)
 {
     int n = 0;
-    for (size_t i = 0; fd->script[i].method != NULL && i < FD_MAX_STEPS; i++) {
+    for (size_t i = 0; i < FD_MAX_STEPS && fd->script[i].method != NULL; i++) {
         n += !fd->used[i];
     }
     return n;

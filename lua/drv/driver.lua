@@ -377,8 +377,11 @@ local function plan_task(st, group, task, task_index, index, alloc_id, alloc_nam
       policies = show_verdicts(verdicts)
     end
   end
-  -- the one place a create body becomes JSON (after every mutation)
-  entry.body = container.encode(body)
+  -- the one place a create body becomes JSON (after every mutation); C's
+  -- first pass never reads it
+  if not st.validate_only then
+    entry.body = container.encode(body)
+  end
   body = container.strip(body)
   entry.ports = assigned.host_ports
   tasks[#tasks + 1] = entry
@@ -388,6 +391,25 @@ local function plan_task(st, group, task, task_index, index, alloc_id, alloc_nam
   show.policies = policies
   show.verdict = verdict
   shown[#shown + 1] = show
+end
+
+
+-- The last job parsed, for C's second pass over the same text: parsing and
+-- validating is a third of a plan. Nothing after jobspec.load writes into
+-- the job's tables (mapping and policies work on copies), so the same tables
+-- serve both passes.
+local last_job
+
+local function load_job(src, path)
+  local c = last_job
+  if c and c.src == src and c.path == path then
+    return c.job, c.res, c.where
+  end
+  local job, res, where = jobspec.load(src, path)
+  if job then
+    last_job = { src = src, path = path, job = job, res = res, where = where }
+  end
+  return job, res, where
 end
 
 
@@ -409,7 +431,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
     return nil, problems
   end
   job_path = job_path or "job"
-  local job, res, where = jobspec.load(job_src, job_path)
+  local job, res, where = load_job(job_src, job_path)
   if not job then
     return nil, res
   end
@@ -448,12 +470,16 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
   end
 
   local pass1 = host.ports == nil
+  -- C's first pass (no ports, no policies): its bodies and JSON are never
+  -- used, only the port requests and the problems
+  local validate_only = pass1 and host.skip_policies
   local tasks, shown, requests = {}, {}, {}
   local st = {
     host = host, agent = a, adm = adm, attrs = attrs, job = job, job_path = job_path,
     where = where, warn = warn, pass1 = pass1, network_ip = host.network_ip or "127.0.0.1",
     problems = problems, requests = requests, tasks = tasks, shown = shown,
     denials = true,   -- every problem so far is a policy denial
+    validate_only = validate_only,
   }
   local n = 0
   for _, group in ipairs(job.groups) do
@@ -466,12 +492,15 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
       end
     end
   end
-  local json = driver.pretty({
-    job = job.name,
-    warnings = (#warnings > 0) and warnings or EMPTY_ARRAY,
-    tasks = (#shown > 0) and shown or EMPTY_ARRAY,
-    port_requests = pass1 and ((#requests > 0) and requests or EMPTY_ARRAY) or nil,
-  })
+  local json = ""   -- C wants a string; pass 1's is never printed
+  if not validate_only or (#problems > 0 and st.denials) then
+    json = driver.pretty({
+      job = job.name,
+      warnings = (#warnings > 0) and warnings or EMPTY_ARRAY,
+      tasks = (#shown > 0) and shown or EMPTY_ARRAY,
+      port_requests = pass1 and ((#requests > 0) and requests or EMPTY_ARRAY) or nil,
+    })
+  end
   if #problems > 0 then
     if st.denials then
       -- only policy denials: `plan` still prints every verdict
