@@ -40,50 +40,94 @@ static int core_log(lua_State *L)
     return 0;
 }
 
-/* Budget state for the running sandbox_call (they do not nest). */
-typedef struct budget {
-    long long left;           /* instructions */
-    struct timespec deadline;
-    int active;
-} budget;
-
-static budget cur;
-
 #define HOOK_STEP 1000
 
-static int past_deadline(void)
+static lcore_alloc *state_of(lua_State *L)
+{
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+static long long now_ms(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > cur.deadline.tv_sec ||
-           (now.tv_sec == cur.deadline.tv_sec && now.tv_nsec >= cur.deadline.tv_nsec);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-static void on_count(lua_State *L, lua_Debug *ar)
+static void budget_start(lcore_budget *b, long long max_instr, long long max_ms)
+{
+    b->left = max_instr > 0 ? max_instr : 1;
+    b->deadline_ms = max_ms > 0 ? now_ms() + max_ms : 0;
+    b->active = 1;
+}
+
+/* 1 when the budget is spent; `what` says which part. */
+static int budget_spent(const lcore_budget *b, const char **what)
+{
+    if (b->left <= 0) {
+        *what = "too many instructions";
+        return 1;
+    }
+    if (b->deadline_ms != 0 && now_ms() >= b->deadline_ms) {
+        *what = "ran too long";
+        return 1;
+    }
+    return 0;
+}
+
+static void on_entry_count(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    cur.left -= HOOK_STEP;
-    if (cur.left <= 0) {
+    lcore_alloc *a = state_of(L);
+    const char *what;
+    a->entry.left -= HOOK_STEP;
+    if (budget_spent(&a->entry, &what)) {
+        luaL_error(L, LCORE_ENTRY_BUDGET ": %s", what);
+    }
+}
+
+static void on_call_count(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    lcore_alloc *a = state_of(L);
+    a->call.left -= HOOK_STEP;
+    if (a->call.left <= 0) {
         luaL_error(L, "budget exceeded: too many instructions");
     }
-    if (past_deadline()) {
+    if (a->call.deadline_ms != 0 && now_ms() >= a->call.deadline_ms) {
         luaL_error(L, "budget exceeded: ran longer than 1 second");
     }
 }
 
+void lcore_entry_begin(lua_State *L, long long max_instr, long long max_ms)
+{
+    lcore_alloc *a = state_of(L);
+    budget_start(&a->entry, max_instr, max_ms);
+    lua_sethook(L, on_entry_count, LUA_MASKCOUNT, HOOK_STEP);
+}
+
+void lcore_entry_end(lua_State *L)
+{
+    lcore_alloc *a = state_of(L);
+    a->entry.active = 0;
+    lua_sethook(L, NULL, 0, 0);
+}
+
 /* core.sandbox_call(fn, max_instructions, max_bytes, ...):
  * runs fn(...) with an instruction budget, a one-second wall-clock limit
- * and a memory budget; returns true, results... or false, message. */
+ * and a memory budget; returns true, results... or false, message. What
+ * the call used counts toward the entry budget of the driver call around
+ * it, if any. */
 static int core_sandbox_call(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_Integer max_instr = luaL_checkinteger(L, 2);
     lua_Integer max_bytes = luaL_checkinteger(L, 3);
-    void *ud = NULL;
-    lua_getallocf(L, &ud);
-    lcore_alloc *a = ud;
+    lcore_alloc *a = state_of(L);
 
-    if (cur.active) {
+    if (a->call.active) {
         return luaL_error(L, "sandbox_call cannot nest");
     }
     int nargs = lua_gettop(L) - 3;
@@ -93,15 +137,22 @@ static int core_sandbox_call(lua_State *L)
      * (a full GC per policy call costs more than the policies themselves) */
     size_t saved_limit = a->limit;
     a->limit = a->used + (size_t)(max_bytes > 0 ? max_bytes : 1);
-    cur.left = max_instr > 0 ? max_instr : 1;
-    clock_gettime(CLOCK_MONOTONIC, &cur.deadline);
-    cur.deadline.tv_sec += 1;
-    cur.active = 1;
-    lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_STEP);
+    budget_start(&a->call, max_instr, 1000);
+    long long start_left = a->call.left;
+    lua_sethook(L, on_call_count, LUA_MASKCOUNT, HOOK_STEP);
     int st = lua_pcall(L, nargs, LUA_MULTRET, 0);
-    lua_sethook(L, NULL, 0, 0);
-    cur.active = 0;
+    a->call.active = 0;
     a->limit = saved_limit;
+    if (a->entry.active) {
+        const char *what;
+        a->entry.left -= start_left - a->call.left;
+        lua_sethook(L, on_entry_count, LUA_MASKCOUNT, HOOK_STEP);
+        if (budget_spent(&a->entry, &what)) {
+            return luaL_error(L, LCORE_ENTRY_BUDGET ": %s", what);
+        }
+    } else {
+        lua_sethook(L, NULL, 0, 0);
+    }
     if (st != LUA_OK) {
         const char *m = lua_tostring(L, -1);
         if (st == LUA_ERRMEM) {

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "lcore.h"
+#include "log.h"
 
 struct script {
     lua_State *L;
@@ -455,7 +456,18 @@ int script_plan(script *s, const script_source *job, const script_source *agent,
     push_source(L, job);
     push_source(L, agent);
     push_host(L, h);
+    /* every job file gets a plan or an error within about a second */
+    lcore_entry_begin(L, SCRIPT_PLAN_BUDGET, 0);
     rc = call(s, 5, 2, err);
+    log_debug("plan: %lld Lua instructions", SCRIPT_PLAN_BUDGET - s->alloc.entry.left);
+    lcore_entry_end(L);
+    if (rc < 0 && strstr(err->msg, LCORE_ENTRY_BUDGET) != NULL) {
+        return drv_err_set(err, DRV_EINVALID,
+                           "%s: job too large to plan: it needs more than %lld million Lua "
+                           "instructions (about a second); use fewer instances, tasks or "
+                           "smaller task configs", job != NULL && job->path != NULL ? job->path : "job",
+                           SCRIPT_PLAN_BUDGET / 1000000);
+    }
     if (rc == 0 && !lua_istable(L, -2)) {
         rc = read_problems(s, lua_gettop(L), probs, err);
     } else if (rc == 0) {

@@ -75,6 +75,10 @@ int script_agent(script *s, const script_source *agent, const host_facts *h,
 
 /// driver.plan: returns 0 and fills `out`, or a negative code mapped from the
 /// first problem kind with every problem in `probs`.
+/* The Lua instructions one plan pass may take (policies included): about a
+ * second on this project's reference machine; over it, DRV_EINVALID. */
+#define SCRIPT_PLAN_BUDGET 15000000LL
+
 int script_plan(script *s, const script_source *job, const script_source *agent,
                 const host_facts *h, plan *out, problem_list *probs, drv_err *err);
 

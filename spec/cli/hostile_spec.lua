@@ -80,7 +80,19 @@ describe("drvctl plan on hostile job files", function()
 
   it("refuses count = 1e13 at once", function()
     local r = plan_text("count.hcl", (task_job("web"):gsub('group "g" {', 'group "g" {\n    count = 10000000000000')))
-    expect(r, 68, 'count%.hcl:3:5: group "g": count must be at most 1000, found 10000000000000')
+    expect(r, 68, 'count%.hcl:3:5: group "g": count must be at most 500, found 10000000000000')
+  end)
+
+  it("stops a plan that would need more than its instruction budget (exit 68, not a hang)", function()
+    -- 500 instances is within the cap, but each copies a 60-entry env map
+    -- through every policy: the plan stops at the budget with a clear error
+    local env = {}
+    for i = 1, 60 do
+      env[i] = string.format('      K%d = "v%d"', i, i)
+    end
+    local r = plan_text("heavy.hcl", (task_job("web"):gsub('group "g" {', 'group "g" {\n    count = 500')
+      :gsub('driver = "docker"', 'driver = "docker"\n    env {\n' .. table.concat(env, "\n") .. "\n    }", 1)))
+    expect(r, 68, "heavy%.hcl: job too large to plan: it needs more than 15 million Lua instructions")
   end)
 
   it("refuses 5,000 tasks on one line with the cap", function()
@@ -90,7 +102,7 @@ describe("drvctl plan on hostile job files", function()
     end
     local r = plan_text("wide.hcl", 'job "j" { group "g" { ' .. table.concat(t, " ") .. " } }")
     expect(r, 68, 'wide%.hcl:1:1: job "j": too many task instances %(count x tasks, summed over '
-      .. "groups%): at most 1000, found 5000")
+      .. "groups%): at most 500, found 5000")
   end)
 
   it("reports a 60 KB unknown key quickly (exit 67), its quote cut short", function()

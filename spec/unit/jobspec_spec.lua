@@ -561,11 +561,11 @@ job "%s" {
   end)
 
   describe("count", function()
-    it("refuses a count over 1000 with its location", function()
-      for _, c in ipairs({ "1001", "10000000000000" }) do
+    it("refuses a count over 500 with its location", function()
+      for _, c in ipairs({ "501", "10000000000000" }) do
         local p = budget.within(5000000, first, job_src({ count = c }))
         assert.equal("type", p.kind)
-        assert.equal("job.hcl:4:5: group \"g\": count must be at most 1000, found " .. c, p.message)
+        assert.equal("job.hcl:4:5: group \"g\": count must be at most 500, found " .. c, p.message)
       end
     end)
 
@@ -573,7 +573,7 @@ job "%s" {
       local src = cjson.encode({ Job = { ID = "j", TaskGroups = { { Name = "g", Count = 1e13,
         Tasks = { { Name = "t", Driver = "docker", Config = { image = "x:1" } } } } } } })
       local p = budget.within(5000000, first, src, "job.json")
-      assert.equal("job.json: Job.TaskGroups[0].Count: group \"g\": count must be at most 1000, "
+      assert.equal("job.json: Job.TaskGroups[0].Count: group \"g\": count must be at most 500, "
         .. "found 10000000000000", p.message)
     end)
 
@@ -583,12 +583,12 @@ job "%s" {
         tasks[i] = string.format('task "t%d" { driver = "docker" config { image = "x:1" } }', i)
       end
       local src = 'job "j" {\n group "a" { count = 400\n' .. table.concat(tasks, "\n")
-        .. '}\n group "b" { count = 1000 task "u" { driver = "docker" config { image = "x:1" } } } }'
+        .. '}\n group "b" { count = 500 task "u" { driver = "docker" config { image = "x:1" } } } }'
       local p = first(src)
       assert.equal("type", p.kind)
       assert.equal('job.hcl:1:1: job "j": too many task instances (count x tasks, summed over '
-        .. "groups): at most 1000, found 2200", p.message)
-      valid((src:gsub("count = 1000", "count = 1"):gsub("count = 400", "count = 333")))
+        .. "groups): at most 500, found 1700", p.message)
+      valid((src:gsub("count = 500", "count = 1"):gsub("count = 400", "count = 166")))
     end)
   end)
 
