@@ -505,4 +505,29 @@ describe("defaults a task gets without asking (shipped policies)", function()
     assert.equal("2m", lc.Config["max-size"])
     assert.equal("2", lc.Config["max-file"])
   end)
+
+  -- README "More defaults found by the attack corpus": each restore line
+  -- lets its attack through again (plan: nothing is created)
+  local RESTORE = {
+    { "pids_limit_unlimited.hcl", "pids" },
+    { "logging_json_unlimited.hcl", "log_rotation" },
+    { "memory_huge.hcl", "capacity" },
+    { "ulimit_rtprio.hcl", "ulimits" },
+  }
+  for _, r in ipairs(RESTORE) do
+    it("the README restore line of policies/" .. r[2] .. ".lua lets " .. r[1] .. " through", function()
+      local dir = drv.tmpdir()
+      local agent = drv.write(dir .. "/agent.hcl", string.format(
+        'plugin "docker" { config { policy_options { %s { enabled = false } } } }\n', r[2]))
+      local readme = assert(drv.read(drv.root .. "/README.md"))
+      assert.is_truthy(readme:find(assert(drv.read(agent)):gsub("\n$", ""), 1, true),
+        "README lacks the restore line " .. drv.read(agent))
+      local job = drv.fixture("attacks/" .. r[1], dir, { NAME = "restore", CANARY = "/nonexistent" })
+      local denied = drv.drvctl({ "plan", "-data-dir", dir .. "/data", job })
+      assert.equal(77, denied.code, denied.output)
+      assert.matches("policies/" .. r[2] .. ".lua", denied.stderr, 1, true)
+      local res = drv.drvctl({ "plan", "-config", agent, "-data-dir", dir .. "/data", job })
+      assert.equal(0, res.code, res.output)
+    end)
+  end
 end)
