@@ -506,6 +506,31 @@ describe("defaults a task gets without asking (shipped policies)", function()
     assert.equal("2", lc.Config["max-file"])
   end)
 
+  -- Container root is host root (no user namespace): a task can chmod u+s a
+  -- file it owns and mknod (MKNOD is a Docker default) in /alloc, which is a
+  -- host directory that stays after the run. Other host users must not reach
+  -- them: the data dir is closed to them (sec-binds: data_dir 0700).
+  it("a job's setuid-root file and block device node (mode 666) in /alloc are out of other users' reach", function()
+    drv.require_docker()
+    local dir = drv.tmpdir()
+    assert.is_true(os.execute("chmod 755 " .. drv.quote(dir)))
+    local job = drv.write_job(dir, { script = "cp /bin/busybox /alloc/data/sh && chmod 4755 /alloc/data/sh"
+      .. " && mknod -m 666 /alloc/data/disk b 7 0 && echo planted" })
+    local r = drv.drvctl({ "run", "-data-dir", dir .. "/data", job }, { timeout = 60 })
+    assert.equal(0, r.code, r.output)
+    assert.matches("t | planted", r.stdout, 1, true)
+    local alloc = assert(drv.alloc_ids(dir .. "/data")[1], "no alloc dir")
+    local data = dir .. "/data/alloc/" .. alloc .. "/alloc/data"
+    for _, f in ipairs({ "sh", "disk" }) do
+      local p = data .. "/" .. f
+      assert.is_true(drv.exists(p), p)
+      local nobody = drv.sh("setpriv --reuid=65534 --regid=65534 --clear-groups test -e "
+        .. drv.quote(p))
+      assert.are_not.equal(0, nobody.code, "uid 65534 reaches " .. p .. " (modes: "
+        .. drv.sh("namei -m " .. drv.quote(p)).stdout .. ")")
+    end
+  end)
+
   -- README "More defaults found by the attack corpus": each restore line
   -- lets its attack through again (plan: nothing is created)
   local RESTORE = {
