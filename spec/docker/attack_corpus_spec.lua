@@ -472,7 +472,8 @@ describe("attack corpus (spec/fixtures/attacks, shipped defaults)", function()
   end
 end)
 
--- New defaults the corpus brought (policies/pids.lua, policies/log_rotation.lua):
+-- New defaults the corpus brought (policies/pids.lua, log_rotation.lua, capacity.lua,
+-- ulimits.lua, ports.lua):
 -- what a task that asks for nothing gets.
 describe("defaults a task gets without asking (shipped policies)", function()
   after_each(drv.cleanup)
@@ -538,6 +539,7 @@ describe("defaults a task gets without asking (shipped policies)", function()
     { "logging_json_unlimited.hcl", "log_rotation" },
     { "memory_huge.hcl", "capacity" },
     { "ulimit_rtprio.hcl", "ulimits" },
+    { "ports_many.hcl", "ports" },
   }
   for _, r in ipairs(RESTORE) do
     it("the README restore line of policies/" .. r[2] .. ".lua lets " .. r[1] .. " through", function()
