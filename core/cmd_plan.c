@@ -10,7 +10,10 @@ static void usage(void)
     printf("Usage: drvctl plan [-config FILE] [-data-dir DIR] [-lua-dir DIR] JOBFILE\n\n"
            "Parses, validates and maps JOBFILE (Nomad HCL or API JSON) and prints, as\n"
            "JSON, every container that `run` would create: name, image, pull decision\n"
-           "and the exact Docker create body. Changes nothing; needs no Docker daemon.\n");
+           "and the exact Docker create body, with every policy's verdict. When a\n"
+           "policy denies a task, the JSON is printed all the same (the task marked\n"
+           "\"verdict\": \"denied\"), the denials go to stderr and the exit code is 77.\n"
+           "Changes nothing; needs no Docker daemon.\n");
     cmd_print_exit_codes();
 }
 
@@ -36,6 +39,11 @@ int cmd_plan(int argc, char **argv)
     drv_err_clear(&err);
     rc = job_load(&j, &a, &err);
     if (rc < 0) {
+        if (j.problems.json != NULL) {
+            /* denied by policy: the plan with every verdict, then the denials */
+            fputs(j.problems.json, stdout);
+            fflush(stdout);
+        }
         if (j.problems.n > 0) {
             job_print_problems(&j);
         } else {

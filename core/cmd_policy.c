@@ -6,17 +6,17 @@
 #include "cmd.h"
 #include "job.h"
 
-/* The agent config's policy_dir (NULL when it sets none). */
-static int agent_policy_dir(script *s, const char *config, char **out, drv_err *err)
+/* The agent config's policy_dir (NULL when it sets none); `text` keeps the
+ * config's text for the policy_options check. */
+static int agent_policy_dir(script *s, const char *config, char **out, buf *text, drv_err *err)
 {
-    buf text = BUF_INIT;
     agent_conf agent;
     problem_list probs;
-    int rc = job_read_file(config, "agent config", &text, err);
+    int rc = job_read_file(config, "agent config", text, err);
 
     *out = NULL;
     if (rc == 0) {
-        script_source src = { config, buf_str(&text), text.len };
+        script_source src = { config, buf_str(text), text->len };
         host_facts h;
         memset(&h, 0, sizeof h);
         rc = script_agent(s, &src, &h, &agent, &probs, err);
@@ -31,7 +31,6 @@ static int agent_policy_dir(script *s, const char *config, char **out, drv_err *
             problem_list_free(&probs);
         }
     }
-    buf_free(&text);
     return rc < 0 ? DRV_ECONFIG : 0;
 }
 
@@ -41,6 +40,8 @@ static void usage(void)
            "Loads every policy (the shipped defaults overridden by file name from DIR,\n"
            "or from the agent's policy_dir when DIR is not given) in its sandbox,\n"
            "validates its shape and prints each problem as file:line: message.\n"
+           "With -config, the agent's policy_options must name loaded policies and\n"
+           "their declared settings.\n"
            "Exits 0 when every policy is valid, 78 otherwise.\n");
     cmd_print_exit_codes();
 }
@@ -53,6 +54,7 @@ int cmd_policy(int argc, char **argv)
     script *s = NULL;
     problem_list probs;
     char *ops_dir = NULL;
+    buf agent_text = BUF_INIT;
     int rc;
 
     if (argc < 2 || strcmp(argv[1], "check") != 0) {
@@ -79,14 +81,22 @@ int cmd_policy(int argc, char **argv)
     memset(&probs, 0, sizeof probs);
     memset(&ps, 0, sizeof ps);
     rc = script_open(&s, job_lua_dir(f.lua_dir), &err);
-    if (rc == 0 && f.npos == 0 && f.config != NULL) {
-        rc = agent_policy_dir(s, f.config, &ops_dir, &err);
+    if (rc == 0 && f.config != NULL) {
+        char *dir = NULL;
+        rc = agent_policy_dir(s, f.config, &dir, &agent_text, &err);
+        if (f.npos == 0) {
+            ops_dir = dir;
+        } else {
+            free(dir);
+        }
     }
     if (rc == 0) {
         rc = job_policy_sources(&ps, f.npos == 1 ? f.pos[0] : ops_dir, &err);
     }
     if (rc == 0) {
-        rc = script_check_policies(s, ps.v, ps.n, &probs, &err);
+        script_source agent_src = { f.config, buf_str(&agent_text), agent_text.len };
+        rc = script_check_policies(s, ps.v, ps.n, f.config != NULL ? &agent_src : NULL, &probs,
+                                   &err);
     }
     if (rc == 0) {
         for (size_t i = 0; i < ps.n; i++) {
@@ -105,5 +115,6 @@ int cmd_policy(int argc, char **argv)
     script_close(s);
     job_policy_sources_free(&ps);
     free(ops_dir);
+    buf_free(&agent_text);
     return rc == 0 ? 0 : drv_err_exit_code(rc);
 }

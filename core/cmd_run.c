@@ -1,8 +1,13 @@
 /*
  * cmd_run.c: `drvctl run`: plan the job, then run every task instance in
- * the foreground on one libuv loop until all have ended. SIGINT/SIGTERM stop
- * the tasks gracefully; a second SIGINT kills them at once. Containers are
- * removed on every path; alloc dirs (logs, files) are kept.
+ * the foreground on one libuv loop until all have ended. SIGINT, SIGTERM,
+ * SIGHUP (closed terminal) and SIGQUIT stop the tasks gracefully; a second
+ * one kills them at once. Containers are removed on every path; alloc dirs
+ * (logs, files) are kept.
+ *
+ * A signal always ends the run, even when Docker stops answering: requests
+ * of a stop are bounded (task.c), and a deadline gives up on Docker
+ * altogether (task_abandon), naming each container that may be left.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +17,7 @@
 
 #include "cmd.h"
 #include "docker.h"
+#include "esc.h"
 #include "http.h"
 #include "job.h"
 #include "log.h"
@@ -19,7 +25,9 @@
 
 typedef struct runner {
     uv_loop_t loop;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigs[4];     /* INT, TERM, HUP, QUIT */
+    uv_timer_t deadline;     /* after a stop signal: give up on Docker */
+    uint64_t deadline_at;    /* loop time it fires at, 0 when not armed */
     http_client *http;
     docker *docker;
     job job;
@@ -27,7 +35,7 @@ typedef struct runner {
     size_t ntasks;
     size_t running;          /* tasks not yet done */
     int signal;              /* first stop signal received */
-    int interrupts;
+    int signals;             /* stop signals received */
     int failed;              /* a task failed before it ran: stop the rest */
 } runner;
 
@@ -40,9 +48,12 @@ static void usage(void)
            "task name, and writes it to <data_dir>/alloc/<alloc_id>/alloc/logs/.\n"
            "When every task has ended the containers are removed and drvctl exits with\n"
            "the first non-zero task exit code (0 if all succeeded).\n\n"
-           "SIGINT or SIGTERM stops the tasks: kill_signal (default: the image's\n"
-           "STOPSIGNAL, else SIGTERM), then SIGKILL after kill_timeout (default 5s).\n"
-           "A second SIGINT kills at once.\n");
+           "SIGINT, SIGTERM, SIGHUP or SIGQUIT stops the tasks: kill_signal (default:\n"
+           "the image's STOPSIGNAL, else SIGTERM), then SIGKILL after kill_timeout\n"
+           "(default 5s), removes the containers and exits 128 + the signal number.\n"
+           "A second signal kills at once; a third gives up on Docker. When Docker\n"
+           "does not answer, drvctl still exits within seconds and names every\n"
+           "container that may be left behind with the command that removes it.\n");
     cmd_print_exit_codes();
 }
 
@@ -55,6 +66,54 @@ static void stop_all(runner *r, int force)
     }
 }
 
+static const int stop_signals[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+/* The graceful stop's bound: the longest kill_timeout, plus the bounded
+ * requests around it (task.c: kill, /stop, remove) and some slack. */
+#define STOP_SLACK_MS 12000
+/* After a second signal (SIGKILL sent): how long Docker gets to remove. */
+#define FORCE_GRACE_MS 6000
+
+static void abandon_all(runner *r)
+{
+    for (size_t i = 0; i < r->ntasks; i++) {
+        if (r->tasks[i] != NULL) {
+            task_abandon(r->tasks[i]);
+        }
+    }
+}
+
+static void on_deadline(uv_timer_t *h)
+{
+    runner *r = h->data;
+    fprintf(stderr, "drvctl: docker did not finish the stop in time: giving up on it\n");
+    abandon_all(r);
+}
+
+/* Arms the deadline `ms` from now unless an earlier one is armed. */
+static void arm_deadline(runner *r, uint64_t ms)
+{
+    uint64_t at = uv_now(&r->loop) + ms;
+    if (r->deadline_at != 0 && r->deadline_at <= at) {
+        return;
+    }
+    r->deadline_at = at;
+    uv_timer_start(&r->deadline, on_deadline, ms, 0);
+}
+
+static const char *signal_name(int signum)
+{
+    switch (signum) {
+    case SIGINT: return "interrupt";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    case SIGQUIT: return "SIGQUIT";
+    default: return "signal";
+    }
+}
+
+/* Writes to a closed terminal (SIGHUP) fail with EIO or EPIPE (SIGPIPE is
+ * ignored): the messages are lost, the stop and cleanup go on. */
 static void on_signal(uv_signal_t *h, int signum)
 {
     runner *r = h->data;
@@ -62,41 +121,59 @@ static void on_signal(uv_signal_t *h, int signum)
     if (r->signal == 0) {
         r->signal = signum;
     }
-    if (signum == SIGINT) {
-        r->interrupts++;
+    r->signals++;
+    if (r->signals >= 3) {
+        fprintf(stderr, "drvctl: %s received again: giving up on Docker now\n",
+                signal_name(signum));
+        abandon_all(r);
+        return;
     }
-    if (r->interrupts >= 2) {
-        fprintf(stderr, "drvctl: second interrupt: killing tasks now\n");
+    if (r->signals == 2) {
+        fprintf(stderr, "drvctl: %s received again: killing tasks now\n", signal_name(signum));
         stop_all(r, 1);
+        arm_deadline(r, FORCE_GRACE_MS);
         return;
     }
     fprintf(stderr, "drvctl: %s received: stopping tasks (press Ctrl-C again to kill now)\n",
-            signum == SIGINT ? "interrupt" : "SIGTERM");
+            signal_name(signum));
+    long longest = 0;
+    for (size_t i = 0; i < r->ntasks; i++) {
+        if (r->job.plan.tasks[i].kill_timeout_ms > longest) {
+            longest = r->job.plan.tasks[i].kill_timeout_ms;
+        }
+    }
+    arm_deadline(r, (uint64_t)longest + STOP_SLACK_MS);
     stop_all(r, 0);
 }
 
 static void shutdown_loop(runner *r)
 {
-    uv_signal_stop(&r->sigint);
-    uv_signal_stop(&r->sigterm);
-    uv_close((uv_handle_t *)&r->sigint, NULL);
-    uv_close((uv_handle_t *)&r->sigterm, NULL);
+    for (size_t i = 0; i < 4; i++) {
+        uv_signal_stop(&r->sigs[i]);
+        uv_close((uv_handle_t *)&r->sigs[i], NULL);
+    }
+    uv_timer_stop(&r->deadline);
+    uv_close((uv_handle_t *)&r->deadline, NULL);
     http_client_close(r->http);
     r->http = NULL;
 }
 
+/* Task names are validated, but messages quote Docker's answers and job
+ * values: escaped (esc.h) like every line drvctl prints. */
 static void report(const task *t, const plan_task *pt)
 {
     const drv_err *e = task_error(t);
+    buf b = BUF_INIT;
     if (e != NULL) {
-        fprintf(stderr, "drvctl: %s\n", e->msg);
+        fprintf(stderr, "drvctl: %s\n", esc_msg(&b, e->msg));
     } else if (task_oom_killed(t)) {
         fprintf(stderr, "drvctl: task \"%s\" (alloc %s): OOM Killed (exit code %d)\n",
-                pt->task, pt->alloc_id, task_exit_code(t));
+                esc_str(&b, pt->task), pt->alloc_id, task_exit_code(t));
     } else {
         fprintf(stderr, "drvctl: task \"%s\" (alloc %s): exited with code %d\n",
-                pt->task, pt->alloc_id, task_exit_code(t));
+                esc_str(&b, pt->task), pt->alloc_id, task_exit_code(t));
     }
+    buf_free(&b);
 }
 
 static void on_task_done(void *ud, task *t)
@@ -136,11 +213,8 @@ static void start_tasks(runner *r)
 /* Picks the exit code: a signal wins, then the first non-zero task result. */
 static int exit_code(const runner *r)
 {
-    if (r->signal == SIGINT) {
-        return DRV_EXIT_INTERRUPTED;
-    }
-    if (r->signal == SIGTERM) {
-        return DRV_EXIT_TERMINATED;
+    if (r->signal != 0) {
+        return 128 + r->signal;   /* 130 INT, 143 TERM, 129 HUP, 131 QUIT */
     }
     for (size_t i = 0; i < r->ntasks; i++) {
         int c = task_exit_code(r->tasks[i]);
@@ -175,6 +249,8 @@ int cmd_run(int argc, char **argv)
                         "version does not have yet; run in the foreground instead\n");
         return drv_err_exit_code(DRV_EUSAGE);
     }
+    /* a closed terminal or pipe (EPIPE, EIO) loses the output, not the run */
+    signal(SIGPIPE, SIG_IGN);
     memset(&r, 0, sizeof r);
     drv_err_clear(&err);
     job_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir, JOB_RUN };
@@ -183,13 +259,15 @@ int cmd_run(int argc, char **argv)
         if (r.job.problems.n > 0) {
             job_print_problems(&r.job);
         } else {
-            fprintf(stderr, "drvctl: %s\n", err.msg);
+            buf b = BUF_INIT;
+            fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
+            buf_free(&b);
         }
         job_free(&r.job);
         return drv_err_exit_code(rc);
     }
     for (size_t i = 0; i < r.job.plan.nwarnings; i++) {
-        fprintf(stderr, "drvctl: warning: %s\n", r.job.plan.warnings[i]);
+        log_warn("%s", r.job.plan.warnings[i]);
     }
     if (r.job.plan.ntasks == 0) {
         fprintf(stderr, "drvctl: %s: the job has no tasks to run\n", a.job_path);
@@ -198,12 +276,13 @@ int cmd_run(int argc, char **argv)
     }
 
     uv_loop_init(&r.loop);
-    uv_signal_init(&r.loop, &r.sigint);
-    uv_signal_init(&r.loop, &r.sigterm);
-    r.sigint.data = r.sigterm.data = &r;
-    uv_signal_start(&r.sigint, on_signal, SIGINT);
-    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
-    signal(SIGPIPE, SIG_IGN);
+    for (size_t i = 0; i < 4; i++) {
+        uv_signal_init(&r.loop, &r.sigs[i]);
+        r.sigs[i].data = &r;
+        uv_signal_start(&r.sigs[i], on_signal, stop_signals[i]);
+    }
+    uv_timer_init(&r.loop, &r.deadline);
+    r.deadline.data = &r;
 
     docker_opts dopts = {
         .endpoint = r.job.agent.endpoint, .tls_ca = r.job.agent.tls_ca,
@@ -219,7 +298,9 @@ int cmd_run(int argc, char **argv)
         rc = docker_set_api_version(r.docker, r.job.api_version, &err);
     }
     if (rc < 0) {
-        fprintf(stderr, "drvctl: %s\n", err.msg);
+        buf b = BUF_INIT;
+        fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
+        buf_free(&b);
         shutdown_loop(&r);
         code = drv_err_exit_code(rc);
     } else {
@@ -227,6 +308,14 @@ int cmd_run(int argc, char **argv)
         start_tasks(&r);
         uv_run(&r.loop, UV_RUN_DEFAULT);
         code = exit_code(&r);
+        int left = 0;
+        for (size_t i = 0; i < r.ntasks; i++) {
+            left |= task_left_behind(r.tasks[i]);
+        }
+        if (left && r.job.ports_reserved) {
+            fprintf(stderr, "drvctl: this run's port reservations are released; a container "
+                            "left behind may still hold its ports\n");
+        }
     }
     for (size_t i = 0; i < r.ntasks; i++) {
         task_free(r.tasks[i]);

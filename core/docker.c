@@ -530,6 +530,53 @@ int docker_image_load(docker *d, FILE *tar, int quiet, const docker_cb *cb,
     return rc;
 }
 
+int docker_image_inspect(docker *d, const char *ref, const docker_cb *cb, http_req **out,
+                         drv_err *err)
+{
+    /* a reference keeps its slashes (the router matches /images/{name:.*}/json);
+     * each component between them is escaped like any other segment */
+    buf path = BUF_INIT;
+    const char *p = ref != NULL ? ref : "";
+    int rc = 0;
+    buf_puts(&path, "/images");
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+        char part[256];
+        if (n == 0 || n >= sizeof part || (n == 1 && p[0] == '.') ||
+            (n == 2 && p[0] == '.' && p[1] == '.')) {
+            rc = drv_err_set(err, DRV_EINVALID, "docker: invalid image reference: \"%s\"",
+                             ref != NULL ? ref : "");
+            break;
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        buf_puts(&path, "/");
+        /* ':' and '@' are path characters (RFC 3986 pchar): the tag and
+         * digest separators stay readable */
+        for (char *q = part, *colon; *q != '\0'; q = colon + 1) {
+            colon = q + strcspn(q, ":@");
+            char sep = *colon;
+            *colon = '\0';
+            docker_escape(&path, q);
+            if (sep == '\0') {
+                break;
+            }
+            buf_append(&path, &sep, 1);
+        }
+        if (slash == NULL) {
+            break;
+        }
+        p = slash + 1;
+    }
+    if (rc == 0) {
+        buf_puts(&path, "/json");
+        rc = start(d, "GET", &path, 1, NULL, NULL, DEFAULT_TIMEOUT_MS, DOCKER_MAX_BODY, cb, out, err);
+    }
+    buf_free(&path);
+    return rc;
+}
+
 int docker_network_inspect(docker *d, const char *name, const docker_cb *cb,
                            http_req **out, drv_err *err)
 {

@@ -116,6 +116,10 @@ int docker_container_remove(docker *d, const char *id, int force, int volumes,
 /// POST /images/load[?quiet=1] with the tar as body (progress streamed).
 int docker_image_load(docker *d, FILE *tar, int quiet, const docker_cb *cb,
                       http_req **out, drv_err *err);
+/// GET /images/<reference>/json (the reference's slashes kept, each component
+/// escaped; an empty, "." or ".." component is DRV_EINVALID).
+int docker_image_inspect(docker *d, const char *ref, const docker_cb *cb, http_req **out,
+                         drv_err *err);
 /// GET /networks/<name>
 int docker_network_inspect(docker *d, const char *name, const docker_cb *cb,
                            http_req **out, drv_err *err);

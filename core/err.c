@@ -75,8 +75,12 @@ void drv_err_fprint_exit_codes(void *stream)
         seen[c] = 1;
         fprintf(f, "  %3d  %s\n", c, rows[i].msg);
     }
+    fprintf(f, "  %3d  hung up by SIGHUP: closed terminal (tasks stopped, containers removed)\n",
+            DRV_EXIT_HANGUP);
     fprintf(f, "  %3d  interrupted by SIGINT (tasks stopped, containers removed)\n",
             DRV_EXIT_INTERRUPTED);
+    fprintf(f, "  %3d  quit by SIGQUIT (tasks stopped, containers removed)\n",
+            DRV_EXIT_QUIT);
     fprintf(f, "  %3d  terminated by SIGTERM (tasks stopped, containers removed)\n",
             DRV_EXIT_TERMINATED);
 }

@@ -42,7 +42,9 @@ enum {
 
 /* Exit codes that are not tied to an error code. */
 #define DRV_EXIT_OK          0
+#define DRV_EXIT_HANGUP      129   /* stopped by SIGHUP (128 + 1)  */
 #define DRV_EXIT_INTERRUPTED 130   /* stopped by SIGINT (128 + 2)  */
+#define DRV_EXIT_QUIT        131   /* stopped by SIGQUIT (128 + 3) */
 #define DRV_EXIT_TERMINATED  143   /* stopped by SIGTERM (128 + 15) */
 
 #define DRV_ERR_MSG_MAX 1024

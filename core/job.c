@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "pin.h"
 #include "ports.h"
 #include "probe.h"
 
@@ -262,6 +263,36 @@ void job_default_data_dir(char *out, size_t len)
     }
 }
 
+/* `run`: the data dir and its alloc/, binds/ and state/ are 0700 (made so,
+ * or fixed with a note): task files there may include setuid binaries a
+ * container made, which no other host user may reach. The alloc dirs below
+ * keep 0755 (containers running as non-root users need them) but cannot be
+ * reached from above. */
+static int prepare_data_dir(const char *data_dir, drv_err *err)
+{
+    static const char *const subdirs[] = { "alloc", "binds", "state" };
+    drv_err e;
+    char sub[PATH_MAX];
+
+    if (data_dir == NULL || data_dir[0] != '/') {
+        return drv_err_set(err, DRV_ECONFIG, "data dir: not an absolute path: \"%s\"",
+                           data_dir ? data_dir : "");
+    }
+    /* the data dir itself may be a symlink the operator made */
+    if (pin_private_dir(data_dir, 1, &e) < 0) {
+        return drv_err_set(err, DRV_ECONFIG, "data dir: %s", e.msg);
+    }
+    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
+        if (snprintf(sub, sizeof sub, "%s/%s", data_dir, subdirs[i]) >= (int)sizeof sub) {
+            return drv_err_set(err, DRV_ECONFIG, "data dir: path too long: \"%s\"", data_dir);
+        }
+        if (pin_private_dir(sub, 0, &e) < 0) {
+            return drv_err_set(err, DRV_ECONFIG, "data dir: %s", e.msg);
+        }
+    }
+    return 0;
+}
+
 static void random_seed(char out[33])
 {
     unsigned char b[16];
@@ -321,6 +352,12 @@ int job_load(job *j, const job_args *a, drv_err *err)
     rc = script_agent(j->script, agent_p, &h, &j->agent, &j->problems, err);
     if (rc < 0) {
         goto done;
+    }
+    if (a->mode == JOB_RUN) {
+        rc = prepare_data_dir(j->agent.data_dir, err);
+        if (rc < 0) {
+            goto done;
+        }
     }
     rc = policy_sources_load(&ps, policy_dir(), j->agent.policy_dir, err);
     if (rc < 0) {

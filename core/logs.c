@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "esc.h"
 #include "frame.h"
 
 /* A partial echo line longer than this is printed as if it were complete. */
@@ -40,6 +41,7 @@ struct logs {
     int max_files;
     size_t max_file_size;
     logs_stream s[2];
+    buf line;              /* one escaped echo line */
 };
 
 static void file_path(const logs *l, const logs_stream *s, unsigned long idx,
@@ -177,12 +179,24 @@ static int write_all(logs *l, logs_stream *s, const char *data, size_t len, drv_
     return 0;
 }
 
-static void echo_line(const logs *l, const logs_stream *s, const char *line, size_t len)
+/* Prints one line as "<prefix> | <line>". The line is task output: control
+ * characters (escape sequences, a mid-line \r that would overwrite the
+ * prefix), C1 controls and invalid UTF-8 are escaped (esc.h), on a terminal
+ * or not, so neither the operator's terminal nor a log collector reading
+ * drvctl's output ever sees them raw. The log files keep the bytes. A \r
+ * right before the \n (CRLF output) is dropped. Write errors (a closed
+ * terminal: EIO, EPIPE) are ignored: the task keeps running and logging. */
+static void echo_line(logs *l, const logs_stream *s, const char *line, size_t len)
 {
     if (len > 0 && line[len - 1] == '\r') {
         len--;
     }
-    fprintf(s->term, "%s | %.*s\n", l->prefix, (int)len, line);
+    buf_reset(&l->line);
+    esc_append(&l->line, l->prefix, strlen(l->prefix));
+    buf_puts(&l->line, " | ");
+    esc_append(&l->line, line, len);
+    buf_puts(&l->line, "\n");
+    (void)fwrite(l->line.data, 1, l->line.len, s->term);
 }
 
 static void echo(logs *l, logs_stream *s, const char *data, size_t len)
@@ -280,6 +294,7 @@ void logs_close(logs *l)
         }
         buf_free(&s->echo);
     }
+    buf_free(&l->line);
     free(l->dir);
     free(l->task);
     free(l->prefix);

@@ -34,7 +34,14 @@ void plan_free(plan *p)
         free(t->alloc_dir);
         free(t->log_dir);
         free_strv(t->dirs, t->ndirs);
-        free_strv(t->confined, t->nconfined);
+        for (size_t j = 0; j < t->npins; j++) {
+            free(t->pins[j].source);
+            free(t->pins[j].root);
+            free(t->pins[j].path);
+            free(t->pins[j].staging);
+        }
+        free(t->pins);
+        free(t->binds_dir);
         for (size_t j = 0; j < t->nartifacts; j++) {
             free(t->artifacts[j].source);
             free(t->artifacts[j].dest_dir);
@@ -78,6 +85,7 @@ void problem_list_free(problem_list *l)
     }
     free_strv(l->kinds, l->n);
     free_strv(l->messages, l->n);
+    free(l->json);
     memset(l, 0, sizeof *l);
 }
 

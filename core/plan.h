@@ -15,6 +15,17 @@ typedef struct plan_artifact {
     char *archive;           /* NULL (auto), "false", "tar", "tar.gz" */
 } plan_artifact;
 
+/* A bind source under the data dir, pinned before create (see pin.h): the
+ * body already names `staging`, which C makes a bind mount of `path`
+ * opened beneath `root` without following symlinks. */
+typedef struct plan_pin {
+    char *source;            /* the host path as checked, for messages */
+    char *root;              /* the alloc dir, or the data dir */
+    char *path;              /* relative to root ("" for root itself) */
+    char *staging;           /* <binds_dir>/<alloc_id>-<task>-<n> */
+    int create;              /* make a missing source (Binds), as Docker did */
+} plan_pin;
+
 typedef struct plan_task {
     char *job, *group, *task;
     char *alloc_id;
@@ -32,8 +43,9 @@ typedef struct plan_task {
     long long log_max_file_size;
     char **dirs;             /* directories to create before the container */
     size_t ndirs;
-    char **confined;         /* bind sources that must resolve inside alloc_dir */
-    size_t nconfined;
+    plan_pin *pins;          /* bind sources to pin before create */
+    size_t npins;
+    char *binds_dir;         /* <data_dir>/binds: where the staging paths live */
     plan_artifact *artifacts;
     size_t nartifacts;
 } plan_task;
@@ -75,6 +87,7 @@ typedef struct problem_list {
     char **kinds;
     char **messages;
     size_t n;
+    char *json;     /* plan: the plan JSON with every verdict, when only policies denied */
 } problem_list;
 
 void plan_free(plan *p);

@@ -306,6 +306,7 @@ static int read_problems(script *s, int idx, problem_list *probs, drv_err *err)
             probs->n++;
             lua_pop(L, 1);
         }
+        probs->json = get_str(L, idx, "json");
     }
     if (probs->n > 0) {
         code = problem_kind_code(probs->kinds[0]);
@@ -388,7 +389,25 @@ static void read_task(lua_State *L, int t, plan_task *pt)
     pt->log_max_files = (int)get_int(L, t, "log_max_files", 10);
     pt->log_max_file_size = get_int(L, t, "log_max_file_size", 10LL * 1024 * 1024);
     pt->dirs = get_strv(L, t, "dirs", &pt->ndirs);
-    pt->confined = get_strv(L, t, "confined", &pt->nconfined);
+    pt->binds_dir = get_str(L, t, "binds_dir");
+    lua_getfield(L, t, "pins");
+    if (lua_istable(L, -1)) {
+        int a = lua_gettop(L);
+        size_t n = (size_t)luaL_len(L, a);
+        pt->pins = drv_xcalloc(n + 1, sizeof *pt->pins);
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, a, (lua_Integer)i + 1);
+            int e = lua_gettop(L);
+            plan_pin *pp = &pt->pins[pt->npins++];
+            pp->source = get_str(L, e, "source");
+            pp->root = get_str(L, e, "root");
+            pp->path = get_str(L, e, "path");
+            pp->staging = get_str(L, e, "staging");
+            pp->create = get_bool(L, e, "create");
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
 
     lua_getfield(L, t, "artifacts");
     if (lua_istable(L, -1)) {
@@ -525,7 +544,7 @@ void decoded_free(decoded *d)
 }
 
 int script_check_policies(script *s, const script_source *policies, size_t n,
-                          problem_list *probs, drv_err *err)
+                          const script_source *agent, problem_list *probs, drv_err *err)
 {
     lua_State *L = s->L;
     int top = lua_gettop(L);
@@ -544,7 +563,8 @@ int script_check_policies(script *s, const script_source *policies, size_t n,
         lua_setfield(L, -2, "source");
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    rc = call(s, 1, 2, err);
+    push_source(L, agent);
+    rc = call(s, 3, 2, err);
     if (rc == 0 && !(lua_toboolean(L, -2) && lua_isnil(L, -1))) {
         rc = read_problems(s, lua_gettop(L), probs, err);
     }

@@ -83,8 +83,10 @@ int script_decode(script *s, const char *op, long status, const char *body,
                   decoded *out, drv_err *err);
 void decoded_free(decoded *d);
 
-/// driver.check_policies(sources): prints nothing; fills `probs`.
+/// driver.check_policies(sources, agent_src, agent_path): prints nothing;
+/// fills `probs`. `agent` may be NULL (no agent config: its policy_options
+/// are not checked).
 int script_check_policies(script *s, const script_source *policies, size_t n,
-                          problem_list *probs, drv_err *err);
+                          const script_source *agent, problem_list *probs, drv_err *err);
 
 #endif

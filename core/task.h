@@ -38,6 +38,13 @@ void task_start(task *t);
 /// Graceful stop (kill_signal, kill_timeout, SIGKILL), or SIGKILL at once.
 void task_stop(task *t, int force);
 
+/// Gives up on Docker: cancels every request in flight and starts no new
+/// one; a container that may still exist is reported with the command that
+/// removes it (see task_left_behind). on_done follows from the loop.
+void task_abandon(task *t);
+/// 1 when the container could not be removed and may still exist.
+int task_left_behind(const task *t);
+
 /// After on_done: the container's exit code, or the driver's exit code for a
 /// task that failed before it ran (see task_error).
 int task_exit_code(const task *t);

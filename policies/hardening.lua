@@ -1,31 +1,30 @@
 -- Extra hardening. Shipped OFF: set enabled = true below, or in the agent
 -- config:
---   plugin "docker" { config { policy_options { hardening { enabled = true
---     allow_devices = ["/dev/fuse"] } } } }
--- * adds no-new-privileges to security_opt (and removes no-new-privileges=false)
--- * denies seccomp=unconfined and apparmor=unconfined
--- * denies devices whose host path is not in allow_devices
+--   plugin "docker" { config { policy_options { hardening { enabled = true } } } }
+-- * adds no-new-privileges to security_opt (and removes
+--   no-new-privileges=false in any spelling dockerd parses)
+-- Unconfined security_opt values are policies/confinement.lua's concern and
+-- devices policies/devices.lua's; both are on by default.
 
-local path = drv.path
+local FALSE = { ["0"] = true, f = true, F = true, FALSE = true, ["false"] = true, False = true }
 
--- "seccomp:unconfined", " Seccomp=Unconfined " -> "seccomp", "unconfined"
+-- "no-new-privileges:false" -> "no-new-privileges", "false" (dockerd splits
+-- at the first '=', else at the first ':'; names are case-sensitive)
 local function split_opt(o)
-  o = string.lower((string.gsub(tostring(o), "%s", "")))
-  local at = string.find(o, "[=:]")
-  if not at then
-    return o, nil
+  local k, v = string.match(tostring(o), "^([^=]*)=(.*)$")
+  if not k then
+    k, v = string.match(tostring(o), "^([^:]*):(.*)$")
   end
-  return string.sub(o, 1, at - 1), string.sub(o, at + 1)
+  return k or tostring(o), v
 end
 
 return {
   policy_format = 1,
   name = "hardening",
-  description = "no-new-privileges, no unconfined seccomp or apparmor, allowed devices only",
+  description = "adds no-new-privileges",
   enabled = false,
   settings = {
     no_new_privileges = true,
-    allow_devices = {},
   },
 
   mutate = function(ctx)
@@ -36,10 +35,10 @@ return {
     for _, o in ipairs((ctx.spec.HostConfig or {}).SecurityOpt or {}) do
       local k, v = split_opt(o)
       if k == "no-new-privileges" then
-        if v == nil or v == "true" then
-          present = true
-        else
+        if v ~= nil and FALSE[v] then
           changes[#changes + 1] = { op = "remove", path = "HostConfig.SecurityOpt", value = o }
+        else
+          present = true
         end
       end
     end
@@ -47,30 +46,5 @@ return {
       changes[#changes + 1] = { op = "append", path = "HostConfig.SecurityOpt", value = "no-new-privileges" }
     end
     return changes
-  end,
-
-  check = function(ctx)
-    local hc = ctx.spec.HostConfig or {}
-    local msgs = {}
-    for _, o in ipairs(hc.SecurityOpt or {}) do
-      local k, v = split_opt(o)
-      if (k == "seccomp" or k == "apparmor") and v == "unconfined" then
-        msgs[#msgs + 1] = "security_opt not allowed: \"" .. o .. "\""
-      end
-    end
-    local allow = {}
-    for _, d in ipairs(ctx.settings.allow_devices) do
-      allow[path.clean(d)] = true
-    end
-    for _, d in ipairs(hc.Devices or {}) do
-      local p = type(d) == "table" and d.PathOnHost or d
-      if type(p) ~= "string" or not allow[path.clean(p)] then
-        msgs[#msgs + 1] = "device not in allow_devices: \"" .. tostring(p) .. "\""
-      end
-    end
-    if #msgs > 0 then
-      return nil, msgs
-    end
-    return true
   end,
 }

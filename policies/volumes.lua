@@ -1,15 +1,19 @@
 -- Host paths and volumes.
 --
 -- * `volumes` binds: a relative source resolves against the task directory;
---   after resolving `..` and symlinks (ctx.realpath, supplied by the agent)
---   it must stay inside the allocation directory unless
+--   after resolving `..` (and symlinks ctx.realpath names; the binary
+--   passes none: C refuses every symlink in a pinned source instead) it
+--   must stay inside the allocation directory unless
 --   docker.volumes.enabled is true. Absolute sources follow the same rule.
 -- * volume_driver, and mounts of type "volume", need docker.volumes.enabled.
 -- * mounts of type "bind" follow the bind rule; "tmpfs" is always allowed.
 -- * docker.volumes.selinuxlabel is appended to every bind, the built-in
 --   alloc/local/secrets binds included, even when volumes are disabled.
--- Bind sources are rewritten to their resolved absolute path, so Docker
--- mounts exactly what was checked.
+-- Bind sources are rewritten to their cleaned absolute path. After every
+-- policy passed, sources under the data dir are pinned: opened without
+-- following symlinks and bind-mounted onto data_dir/binds/, whose staging
+-- path Docker gets (drv.admission, core/pin.c), so Docker mounts exactly
+-- what was checked.
 --
 -- Deviation from Nomad v0.8.3 (CVE-2020-28348): docker.volumes.enabled
 -- defaults to false, and `../` can no longer leave the allocation directory

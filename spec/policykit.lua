@@ -363,6 +363,26 @@ function Case:denied_by(file, ...)
     describe_result(self.result)))
 end
 
+-- blocked(...): no plan, whether a policy denied the task (exit 77) or
+-- validation refused the job (exit 68); some message contains every text.
+-- For attack spellings that dockerd would read one way and a check another.
+function Case:blocked(...)
+  if self.result.allowed then
+    fail("expected the job to be refused, but it was allowed")
+  end
+  local want = { ... }
+  for _, p in ipairs(self.result.problems) do
+    local all = true
+    for _, w in ipairs(want) do
+      if not p.message:find(w, 1, true) then all = false break end
+    end
+    if all then return self end
+  end
+  fail(("expected a refusal containing %s, got:\n%s"):format(
+    #want > 0 and ('"' .. table.concat(want, '", "') .. '"') or "anything",
+    describe_result(self.result)))
+end
+
 function Case:not_denied_by(file)
   local msgs = problems_of(self, file)
   if #msgs > 0 then
@@ -440,6 +460,77 @@ function Case:mutated_by(file, dotted)
     end
   end
   fail(("expected %s to change %s"):format(file, dotted))
+end
+
+-- whole jobs through the real pipeline ---------------------------------------
+
+kit.SEED = "policykit"
+
+-- kit.job(config, opts) runs a job through driver.plan, exactly as `drvctl
+-- plan` and `run` map and judge it (HCL or JSON parsing, normalisation, the
+-- mapping to a Docker body, every policy), and returns a case for the first
+-- task whose body could be built. Use it for attacks: the job author writes
+-- HCL or JSON, not Docker bodies.
+--   config: the text inside the task's `config { }` (HCL); image defaults
+--     to busybox:1.36 unless the text sets one
+--   opts.agent: agent config HCL text (e.g. 'plugin "docker" { config {
+--     allow_devices = ["/dev/fuse"] } }')
+--   opts.task: extra HCL inside the task block (resources { memory = 5 })
+--   opts.tasks: extra task blocks for the same group (siblings)
+--   opts.source: a whole job file (HCL or {"Job": ...} JSON) instead
+--   opts.path: its file name (default job.hcl, or job.json for JSON)
+-- The case's result has allowed, problems, spec (the first task's body as
+-- judged), verdicts, and plan/problems as driver.plan returned them.
+function kit.job(config, opts)
+  opts = opts or {}
+  local driver = require("drv.driver")
+  local src = opts.source
+  if not src then
+    if not (config or ""):find("image%s*=") then
+      config = 'image = "busybox:1.36"\n' .. (config or "")
+    end
+    src = table.concat({
+      'job "example" {',
+      '  group "app" {',
+      '    task "web" {',
+      '      driver = "docker"',
+      '      config {', config, '      }',
+      opts.task or "",
+      '    }',
+      opts.tasks or "",
+      '  }',
+      '}', "" }, "\n")
+  end
+  local path = opts.path or (src:match("^%s*{") and "job.json" or "job.hcl")
+  local sources = opts.sources or kit.sources()
+  local host = {
+    default_data_dir = kit.DATA_DIR, cwd = "/", alloc_seed = kit.SEED,
+    policies = sources, guard = opts.guard or kit.default_guard,
+  }
+  local plan, problems = driver.plan(src, path, opts.agent, opts.agent and "agent.hcl" or nil, host)
+  local result = { plan = plan, problems = {}, verdicts = {} }
+  local cjson = require("cjson")
+  if plan then
+    result.allowed = true
+    local shown = cjson.decode(plan.json)
+    result.spec = shown.tasks[1] and shown.tasks[1].body or nil
+    result.verdicts = shown.tasks[1] and shown.tasks[1].policies or {}
+    result.bodies = {}
+    for i, t in ipairs(plan.tasks) do
+      result.bodies[i] = t.body
+    end
+  else
+    result.allowed = false
+    result.problems = problems or {}
+    if problems and problems.json then
+      local shown = cjson.decode(problems.json)
+      result.spec = shown.tasks[1] and shown.tasks[1].body or nil
+      result.verdicts = shown.tasks[1] and shown.tasks[1].policies or {}
+    end
+  end
+  -- problems_of() matches "policies/x.lua: ..." prefixes; admission puts the
+  -- task name after the path, which the message search ignores
+  return setmetatable({ result = result }, Case)
 end
 
 return kit

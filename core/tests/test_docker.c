@@ -198,6 +198,11 @@ static int call_network(docker *d, const docker_cb *cb)
     return docker_network_inspect(d, "bridge?x#y", cb, NULL, NULL);
 }
 
+static int call_image(docker *d, const docker_cb *cb)
+{
+    return docker_image_inspect(d, "reg:5000/a b/img:1.0?x=1#f@sha256:ab", cb, NULL, NULL);
+}
+
 /* Runs one call against the fake daemon; returns the request line. */
 static void run_call(call_fn fn, const char *response, result *res, char *line, size_t n)
 {
@@ -265,6 +270,24 @@ TEST(network_inspect_escapes_the_name)
     run_call(call_network, OK_RESPONSE, &res, line, sizeof line);
     ASSERT_INT_EQ(0, res.rc);
     ASSERT_STR_EQ("GET /v1.41/networks/bridge%3Fx%23y HTTP/1.1", line);
+}
+
+TEST(image_inspect_keeps_slashes_and_escapes_each_component)
+{
+    result res;
+    char line[2048];
+    run_call(call_image, OK_RESPONSE, &res, line, sizeof line);
+    ASSERT_INT_EQ(0, res.rc);
+    ASSERT_STR_EQ("GET /v1.41/images/reg:5000/a%20b/img:1.0%3Fx%3D1%23f@sha256:ab/json HTTP/1.1",
+                  line);
+}
+
+TEST(image_inspect_refuses_dot_dot_and_empty_components)
+{
+    drv_err err;
+    ASSERT_INT_EQ(DRV_EINVALID, docker_image_inspect(NULL, "a/../containers/x", NULL, NULL, &err));
+    ASSERT_INT_EQ(DRV_EINVALID, docker_image_inspect(NULL, "a//b", NULL, NULL, &err));
+    ASSERT_INT_EQ(DRV_EINVALID, docker_image_inspect(NULL, "", NULL, NULL, &err));
 }
 
 /* Pings a fake daemon answering with `api_header`; fills res and version. */
@@ -365,6 +388,8 @@ int main(void)
     RUN(kill_escapes_the_id_and_the_signal);
     RUN(remove_cannot_climb_out_of_containers);
     RUN(network_inspect_escapes_the_name);
+    RUN(image_inspect_keeps_slashes_and_escapes_each_component);
+    RUN(image_inspect_refuses_dot_dot_and_empty_components);
     RUN(ping_takes_a_valid_api_version);
     RUN(ping_refuses_a_path_in_the_api_version);
     RUN(error_body_over_the_cap_is_refused);

@@ -2,7 +2,7 @@
 --
 --   local ok, problems = admission.prepare(host, agent)   -- once per plan
 --   local body, verdicts = admission.apply(entry, body, ctx)
---   -- or nil, problems (kind "denied")
+--   -- or nil, problems (kind "denied"), verdicts, judged body (for plan)
 --   local ok, problems = admission.check(sources)         -- drvctl policy check
 --
 -- The policy set comes from host.policies ({ path, source } pairs that C
@@ -14,8 +14,14 @@
 -- host.policies is always a list when C calls; an empty list denies every
 -- task. host.policies = nil (unit specs of the mapping only) runs no policy,
 -- and then a task that asks for a privilege-widening option
--- (container.POLICY_GATED) is denied: with nothing to judge it, the option
--- is not allowed.
+-- (container.gated: POLICY_GATED and POLICY_GATED_VALUES) or less than 10 MB
+-- of memory is denied: with nothing to judge it, the option is not allowed.
+--
+-- prepare() also checks the agent's policy_options against the loaded set:
+-- an unknown policy name or setting is a config problem with a did-you-mean.
+--
+-- ctx.siblings (container names {task}-{alloc_id} of the other tasks of the
+-- allocation) and ctx.alloc_id reach the policies for container:<name>.
 --
 -- prepare() builds a new set and only then replaces the current one, so a
 -- long-running agent can call it again on SIGHUP and keep the previous set
@@ -23,12 +29,14 @@
 
 local policy = require("drv.policy")
 local container = require("drv.container")
+local path = require("drv.path")
 
 local admission = {}
 
 local MAX_INSTRUCTIONS = 50000000   -- per policy call; the 1 s clock stops it first
 local MAX_BYTES = 64 * 1024 * 1024  -- per policy call
 
+local MIN_MEMORY = 10 * 1024 * 1024  -- Nomad's minimum MemoryMB
 local current = nil                 -- { set = ..., guard = ..., paths = {...} }
 
 
@@ -74,54 +82,112 @@ function admission.prepare(host, agent)
     end
     return nil, out
   end
+  local bad = policy.validate_options(set, ((agent or {}).options or {}).policy_options)
+  if #bad > 0 then
+    local out = {}
+    for _, m in ipairs(bad) do
+      out[#out + 1] = { kind = "config", message = ((agent or {}).config_path or "agent config")
+        .. ": " .. m }
+    end
+    return nil, out
+  end
   current = { set = set, guard = guard, agent = agent }
   return true
 end
 
 
-local function under(path, root)
-  return path == root or path:sub(1, #root + 1) == root .. "/"
-end
-
-
--- Bind sources inside the alloc dir: C re-checks them with realpath just
--- before create, after artifacts (which may plant symlinks) are in place.
-local function confined_sources(body, alloc_dir)
-  local out = {}
-  local hc = body.HostConfig or {}
-  for _, b in ipairs(hc.Binds or {}) do
-    local src = b:match("^([^:]+):")
-    if src and src:sub(1, 1) == "/" and under(src, alloc_dir) then
-      out[#out + 1] = src
+-- Bind sources inside the data dir (the alloc dir, which the task's
+-- containers can write, or with host volumes enabled any other path under
+-- data_dir) are pinned: a container could swap a directory there for a
+-- symlink between any check and Docker's mount at start. Each such source
+-- is rewritten to a staging path `<data_dir>/binds/<alloc_id>-<task>-<n>`
+-- (alloc id and indexes only: no name the job chose), and entry.pins tells
+-- C to open the source beneath its root without following symlinks and
+-- bind-mount it there before create (core/pin.c). Binds get `create`:
+-- Docker made a missing bind source as a directory, so C does too (beneath
+-- the root); a missing source of a `mount` block stays an error. Named
+-- volumes and host paths outside data_dir are left as they are.
+local function pin_sources(body, entry, ctx)
+  local agent = (ctx.agent or {})
+  local data_dir = type(agent.data_dir) == "string" and path.clean(agent.data_dir) or nil
+  local alloc_dir = path.clean(ctx.alloc_dir)
+  if not data_dir or not path.is_abs(data_dir) or type(entry.alloc_id) ~= "string"
+    or not entry.alloc_id:match("^[%x%-]+$") then
+    return nil
+  end
+  local binds_dir = data_dir .. "/binds"
+  local task_index = math.tointeger(ctx.task_index) or 1
+  local pins = {}
+  local function pin(src, create)
+    if type(src) ~= "string" or not path.is_abs(src) then
+      return nil
+    end
+    local clean = path.clean(src)
+    local root
+    if path.within(clean, alloc_dir) then
+      root = alloc_dir
+    elseif path.within(clean, data_dir) then
+      root = data_dir
+    else
+      return nil
+    end
+    local rel = clean == root and "" or clean:sub(#root + 2)
+    local staging = string.format("%s/%s-%d-%d", binds_dir, entry.alloc_id, task_index, #pins)
+    pins[#pins + 1] = { source = clean, root = root, path = rel, staging = staging,
+      create = create }
+    return staging
+  end
+  local hc = type(body.HostConfig) == "table" and body.HostConfig or {}
+  for i, b in ipairs(type(hc.Binds) == "table" and hc.Binds or {}) do
+    if type(b) == "string" then
+      local src, rest = b:match("^([^:]*)(.*)$")
+      local staging = pin(src, true)
+      if staging then
+        hc.Binds[i] = staging .. rest
+      end
     end
   end
-  for _, m in ipairs(hc.Mounts or {}) do
-    if m.Type == "bind" and type(m.Source) == "string" and under(m.Source, alloc_dir) then
-      out[#out + 1] = m.Source
+  for _, m in ipairs(type(hc.Mounts) == "table" and hc.Mounts or {}) do
+    if type(m) == "table" and m.Type == "bind" then
+      local staging = pin(m.Source, false)
+      if staging then
+        m.Source = staging
+      end
     end
   end
-  return out
+  if #pins == 0 then
+    return nil
+  end
+  return pins, binds_dir
 end
 
 
 ---Judges one planned container.
----@param entry table plan entry (gets `confined` for C)
+---@param entry table plan entry (gets `pins` and `binds_dir` for C)
 ---@param body table Docker create body
----@param ctx table { task, agent, node, alloc_dir, task_dir, host }
+---@param ctx table { task, agent, node, alloc_dir, task_dir, host, task_index }
 ---@return table|nil body the (possibly mutated) body
 ---@return table verdicts or problems
+---@return table|nil verdicts on denial (for plan output)
+---@return table|nil spec on denial: the body as the policies judged it
 function admission.apply(entry, body, ctx)
   local cur = current
   local task = ctx.task or {}
   if cur == nil or cur.set == nil then
     local gated = container.gated(task.config or {})
-    if #gated > 0 then
-      local problems = {}
-      for _, name in ipairs(gated) do
-        problems[#problems + 1] = denied(string.format(
-          "task %q: config option %q needs a policy to allow it, but no policies are loaded",
-          task.name or "?", name))
-      end
+    local problems = {}
+    for _, name in ipairs(gated) do
+      problems[#problems + 1] = denied(string.format(
+        "task %q: config option %q needs a policy to allow it, but no policies are loaded",
+        task.name or "?", name))
+    end
+    local mem = (body.HostConfig or {}).Memory
+    if type(mem) ~= "number" or mem < MIN_MEMORY then
+      problems[#problems + 1] = denied(string.format(
+        "task %q: memory below 10 MB needs a policy to allow it, but no policies are loaded: %q",
+        task.name or "?", tostring(mem)))
+    end
+    if #problems > 0 then
       return nil, problems
     end
     return body, {}
@@ -135,6 +201,8 @@ function admission.apply(entry, body, ctx)
     node = ctx.node or {},
     alloc_dir = ctx.alloc_dir,
     task_dir = ctx.task_dir,
+    alloc_id = ctx.alloc_id,
+    siblings = ctx.siblings or {},
     realpath = {},
   }
   local result = policy.evaluate(cur.set, pctx, cur.guard)
@@ -154,12 +222,11 @@ function admission.apply(entry, body, ctx)
     if #problems == 0 then
       problems[1] = denied(string.format("task %q: denied by policy", task.name or "?"))
     end
-    return nil, problems
+    return nil, problems, result.verdicts or {}, result.spec
   end
   local out = result.spec or body
-  local opts = agent.options or {}
-  if not opts.volumes_enabled and ctx.alloc_dir then
-    entry.confined = confined_sources(out, ctx.alloc_dir)
+  if ctx.alloc_dir then
+    entry.pins, entry.binds_dir = pin_sources(out, entry, ctx)
   end
   return out, result.verdicts or {}
 end
@@ -168,16 +235,24 @@ end
 ---Validates a set of policy sources for `drvctl policy check`.
 ---@param sources table
 ---@param guard function|nil
+---@param agent table|nil the agent config: its policy_options are checked too
 ---@return boolean|nil
 ---@return table|nil problems
-function admission.check(sources, guard)
-  local report = policy.check(sources, guard or default_guard())
-  if report.ok then
-    return true
-  end
+function admission.check(sources, guard, agent)
+  guard = guard or default_guard()
+  local report = policy.check(sources, guard)
   local out = {}
   for _, p in ipairs(report.problems or {}) do
     out[#out + 1] = { kind = "config", message = p.message or tostring(p) }
+  end
+  if report.ok and agent then
+    local set = policy.load(sources, guard)
+    for _, m in ipairs(policy.validate_options(set, (agent.options or {}).policy_options)) do
+      out[#out + 1] = { kind = "config", message = (agent.config_path or "agent config") .. ": " .. m }
+    end
+  end
+  if #out == 0 then
+    return true
   end
   return nil, out
 end

@@ -2,6 +2,7 @@
 --- options and the `plugin "docker" { config { ... } }` block.
 local path = require("drv.path")
 local schema = require("drv.schema")
+local util = require("drv.util")
 
 local agent = {}
 
@@ -40,6 +41,13 @@ local PLUGIN_CONFIG = {
   allow_privileged = "bool",
   allow_caps = { list = "string" },
   allow_runtimes = { list = "string" },
+  -- privilege-widening options the shipped policies deny unless listed
+  allow_network_modes = { list = "string" },
+  allow_networks = { list = "string" },
+  allow_container_namespaces = "bool",
+  allow_devices = { list = "string" },
+  allow_log_drivers = { list = "string" },
+  allow_security_opt = { list = "string" },
   auth = { object = { config = "string", helper = "string" } },
   gc = { object = { image = "bool", image_delay = "string", container = "bool" } },
   -- per policy: enabled and declared settings (policies/*.lua)
@@ -64,6 +72,56 @@ local OPTIONS = {
   ["docker.auth.helper"] = { "auth_helper", "string" },
 }
 
+--- allow_* lists of the plugin config: key -> validator(entry) -> nil | why
+local ALLOW_CHECKS = {
+  allow_network_modes = function(v)
+    if v ~= "host" then
+      return 'only "host" can be allowed (bridge, none and default always are; '
+        .. "list user-defined networks in allow_networks)"
+    end
+  end,
+  allow_networks = function(v)
+    if not v:match("^[%w][%w_.%-]*$") then
+      return "not a network name"
+    end
+    if v == "host" or v == "bridge" or v == "none" or v == "default" then
+      return "not a user-defined network (see allow_network_modes)"
+    end
+  end,
+  allow_devices = function(v)
+    if v:sub(1, 5) ~= "/dev/" or path.clean(v) ~= v then
+      return "must be a clean absolute path under /dev/"
+    end
+  end,
+  allow_log_drivers = function(v)
+    if not v:match("^[%w][%w_.:/%-]*$") then
+      return "not a log driver name"
+    end
+  end,
+  allow_security_opt = function(v)
+    if v == "" or v:find("%s") then
+      return "must be one security_opt without spaces"
+    end
+  end,
+}
+local ALLOW_LISTS = {}
+for k in pairs(ALLOW_CHECKS) do
+  ALLOW_LISTS[#ALLOW_LISTS + 1] = k
+end
+table.sort(ALLOW_LISTS)
+
+
+local function check_allow_lists(c, where, add)
+  for _, k in ipairs(ALLOW_LISTS) do
+    for i, v in ipairs(c[k] or {}) do
+      local why = ALLOW_CHECKS[k](v)
+      if why then
+        add(where(c[k], i), string.format('plugin "docker" %s: %s: %q', k, why, v))
+      end
+    end
+  end
+end
+
 local BOOLS = {
   ["1"] = true, t = true, T = true, TRUE = true, ["true"] = true, True = true,
   ["0"] = false, f = false, F = false, FALSE = false, ["false"] = false, False = false,
@@ -83,7 +141,7 @@ end
 local function split_list(s)
   local out = {}
   for item in s:gmatch("[^,]+") do
-    item = item:match("^%s*(.-)%s*$")
+    item = util.trim(item)
     if item ~= "" then
       out[#out + 1] = item
     end
@@ -142,6 +200,12 @@ function agent.build(s, host)
     volumes_selinuxlabel = s.volumes_selinuxlabel,
     privileged_enabled = s.privileged_enabled == true,
     allow_runtimes = s.allow_runtimes or { "runc" },
+    allow_network_modes = s.allow_network_modes or {},
+    allow_networks = s.allow_networks or {},
+    allow_container_namespaces = s.allow_container_namespaces == true,
+    allow_devices = s.allow_devices or {},
+    allow_log_drivers = s.allow_log_drivers or {},
+    allow_security_opt = s.allow_security_opt or {},
     policy_options = s.policy_options or {},
     cleanup_image = s.cleanup_image ~= false,
     cleanup_image_delay_ms = delay or 180000,
@@ -308,6 +372,13 @@ function agent.load(src, path, host)
         end
         s.caps_whitelist = c.allow_caps or s.caps_whitelist
         s.allow_runtimes = c.allow_runtimes or s.allow_runtimes
+        check_allow_lists(c, where, add)
+        for _, k in ipairs(ALLOW_LISTS) do
+          s[k] = c[k] or s[k]
+        end
+        if c.allow_container_namespaces ~= nil then
+          s.allow_container_namespaces = c.allow_container_namespaces
+        end
         s.policy_options = c.policy_options or s.policy_options
         if c.auth then
           s.auth_config = c.auth.config or s.auth_config
@@ -337,7 +408,9 @@ function agent.load(src, path, host)
     end
     return nil, problems
   end
-  return agent.build(s, host)
+  local a = agent.build(s, host)
+  a.config_path = path
+  return a
 end
 
 

@@ -17,13 +17,18 @@
 -- set_contains_any, is_set, is_not_set. distinct_hosts and distinct_property
 -- are accepted by the job loader and ignored (one host).
 --
--- Regexp subset (a backtracking matcher, unanchored like Go's MatchString):
+-- Regexp subset (linear time: a Pike VM over the compiled pattern, no
+-- backtracking; unanchored like Go's MatchString; repeat counts <= 1000):
 -- literals, `.`, `[abc]`, `[^a-z]`, `^`, `$`, `|`, `(...)`, `(?:...)`,
 -- `*`, `+`, `?`, `{n}`, `{n,}`, `{n,m}` (lazy `?` suffix accepted),
 -- escapes `\d \D \w \W \s \S` and backslash-escaped punctuation, `\n \t \r`.
 -- Anything else (`\b`, `(?i)`, POSIX classes, back references) is refused
 -- as invalid rather than matched wrongly.
+local util = require("drv.util")
+
 local constraint = {}
+
+local fmt = util.format
 
 
 constraint.OPERATORS = {
@@ -41,17 +46,30 @@ local NO_VALUE = { is_set = true, is_not_set = true, distinct_hosts = true,
 
 -- Regular expressions ---------------------------------------------------------
 
-local function class_test(kind)
-  if kind == "d" then
-    return function(c) return c:match("%d") ~= nil end
-  elseif kind == "w" then
-    return function(c) return c:match("[%w_]") ~= nil end
-  elseif kind == "s" then
-    return function(c) return c:match("[ \t\n\r\f\v]") ~= nil end
+-- Byte sets (byte -> true) for \d \w \s, their negations, and ".".
+local function byte_set_of(pred)
+  local set = {}
+  for b = 0, 255 do
+    if pred(string.char(b)) then
+      set[b] = true
+    end
   end
-  local inner = class_test(kind:lower())
-  return function(c) return not inner(c) end
+  return set
 end
+
+local NAMED_SETS = {
+  d = byte_set_of(function(c) return c:match("%d") ~= nil end),
+  w = byte_set_of(function(c) return c:match("[%w_]") ~= nil end),
+  s = byte_set_of(function(c) return c:match("[ \t\n\r\f\v]") ~= nil end),
+}
+for _, k in ipairs({ "d", "w", "s" }) do
+  local inner = NAMED_SETS[k]
+  NAMED_SETS[k:upper()] = byte_set_of(function(c) return not inner[c:byte()] end)
+end
+local ANY_BUT_NEWLINE = byte_set_of(function(c) return c ~= "\n" end)
+
+-- Patterns nest at most this deep (parentheses).
+local MAX_NESTING = 100
 
 local ESCAPED = { n = "\n", t = "\t", r = "\r", f = "\f", v = "\v" }
 
@@ -59,10 +77,11 @@ local ESCAPED = { n = "\n", t = "\t", r = "\r", f = "\f", v = "\v" }
 ---Parses a regexp into a tree; nil, message on unsupported syntax.
 local function re_parse(src)
   local pos = 1
+  local nesting = 0
   local parse_alt
 
   local function fail(text)
-    error({ re = string.format("%s at offset %d", text, pos - 1) }, 0)
+    error({ re = fmt("%s at offset %d", text, pos - 1) }, 0)
   end
 
   local function peek()
@@ -77,14 +96,14 @@ local function re_parse(src)
     end
     pos = pos + 1
     if c:match("[dDwWsS]") then
-      return { test = class_test(c) }
+      return { set = NAMED_SETS[c] }
     elseif ESCAPED[c] then
       return { lit = ESCAPED[c] }
     elseif c:match("%p") then
       return { lit = c }
     end
     pos = pos - 2 -- report the backslash
-    fail(string.format("unsupported escape \\%s", c))
+    fail(fmt("unsupported escape \\%s", c))
   end
 
   local function parse_class()
@@ -133,27 +152,58 @@ local function re_parse(src)
         if hi < item.lit then
           fail("invalid character class range")
         end
-        local lo = item.lit
-        item = { test = function(ch) return ch >= lo and ch <= hi end }
+        item = { lo = item.lit:byte(), hi = hi:byte() }
       end
       items[#items + 1] = item
     end
-    return { test = function(ch)
-      local hit = false
-      for _, it in ipairs(items) do
-        if (it.lit and it.lit == ch) or (it.test and it.test(ch)) then
-          hit = true
-          break
+    -- one pass over the items: linear in the class, whatever its length
+    local set = {}
+    local merged = {}
+    local delta = {} -- ranges as a difference array: O(items + 256)
+    for b = 0, 256 do
+      delta[b] = 0
+    end
+    for _, it in ipairs(items) do
+      if it.lit then
+        set[it.lit:byte()] = true
+      elseif it.lo then
+        delta[it.lo] = delta[it.lo] + 1
+        delta[it.hi + 1] = delta[it.hi + 1] - 1
+      elseif not merged[it.set] then
+        merged[it.set] = true
+        for b in pairs(it.set) do
+          set[b] = true
         end
       end
-      return hit ~= negate
-    end }
+    end
+    local depth = 0
+    for b = 0, 255 do
+      depth = depth + delta[b]
+      if depth > 0 then
+        set[b] = true
+      end
+    end
+    if negate then
+      local neg = {}
+      for b = 0, 255 do
+        if not set[b] then
+          neg[b] = true
+        end
+      end
+      set = neg
+    end
+    return { set = set }
   end
 
   local function parse_atom()
     local c = peek()
     pos = pos + 1
     if c == "(" then
+      nesting = nesting + 1
+      if nesting > MAX_NESTING then
+        pos = pos - 1
+        fail("expression nests too deeply")
+      end
       if peek() == "?" then
         if src:sub(pos, pos + 1) ~= "?:" then
           pos = pos - 1 -- report the parenthesis
@@ -166,11 +216,12 @@ local function re_parse(src)
         fail("missing closing )")
       end
       pos = pos + 1
+      nesting = nesting - 1
       return node
     elseif c == "[" then
       return parse_class()
     elseif c == "." then
-      return { test = function(ch) return ch ~= "\n" end }
+      return { set = ANY_BUT_NEWLINE }
     elseif c == "^" then
       return { bol = true }
     elseif c == "$" then
@@ -179,7 +230,7 @@ local function re_parse(src)
       return escape_char()
     elseif c == "*" or c == "+" or c == "?" then
       pos = pos - 1
-      fail(string.format("missing argument to repetition operator %s", c))
+      fail(fmt("missing argument to repetition operator %s", c))
     elseif c == ")" then
       pos = pos - 1
       fail("unexpected )")
@@ -204,7 +255,7 @@ local function re_parse(src)
         if a then
           min = tonumber(a)
           max = (comma == "") and min or (b ~= "" and tonumber(b) or nil)
-          if max and max < min then
+          if (max and max < min) or min > 1000 or (max or 0) > 1000 then
             fail("invalid repeat count")
           end
           pos = nxt
@@ -257,49 +308,95 @@ local function re_parse(src)
 end
 
 
-local function re_node(s, node, p, k)
-  if node.lit then
-    return s:sub(p, p) == node.lit and k(p + 1)
-  elseif node.test then
-    return p <= #s and node.test(s:sub(p, p)) and k(p + 1)
-  elseif node.bol then
-    return p == 1 and k(p)
-  elseif node.eol then
-    return p == #s + 1 and k(p)
-  elseif node.seq then
-    local seq = node.seq
-    local function step(i, q)
-      if i > #seq then
-        return k(q)
-      end
-      return re_node(s, seq[i], q, function(q2) return step(i + 1, q2) end)
+-- Compilation to a Thompson NFA program, run by a Pike VM: every input
+-- byte advances all live threads at once and each instruction holds at
+-- most one thread per step, so a match costs O(#s * #program) whatever the
+-- pattern (no backtracking: `(a|a)*$` or `^(.|.|.|.|.|.|.|.)*Z` are as
+-- cheap as `abc`). Counted repetitions are expanded, so their counts are
+-- capped at 1000 (as in Go) and the program at MAX_PROGRAM instructions
+-- and at 32 + 16 per pattern byte (so a short pattern cannot expand into a
+-- huge program). A match visits at most budget.steps thread states; the
+-- caller shares one budget across a whole plan (MATCH_BUDGET).
+
+local CHAR, SET, SPLIT, JMP, BOL, EOL, MATCH = 1, 2, 3, 4, 5, 6, 7
+local MAX_PROGRAM = 2000
+constraint.MAX_PROGRAM = MAX_PROGRAM
+constraint.MATCH_BUDGET = 1000000
+
+
+local function re_compile(tree, src_len)
+  local op, a1, a2 = {}, {}, {}
+  local n = 0
+  local limit = math.min(MAX_PROGRAM, 32 + 16 * src_len)
+
+  local function emit(o, x, y)
+    n = n + 1
+    if n > limit then
+      error({ re = "expression too large" }, 0)
     end
-    return step(1, p)
-  elseif node.alts then
-    for _, alt in ipairs(node.alts) do
-      if re_node(s, alt, p, k) then
-        return true
+    op[n], a1[n], a2[n] = o, x, y
+    return n
+  end
+
+  local gen
+
+  -- x?: SPLIT body, out
+  local function optional(node)
+    local split = emit(SPLIT)
+    a1[split] = split + 1
+    gen(node)
+    a2[split] = n + 1
+  end
+
+  gen = function(node)
+    if node.lit then
+      emit(CHAR, string.byte(node.lit))
+    elseif node.set then
+      emit(SET, node.set)
+    elseif node.bol then
+      emit(BOL)
+    elseif node.eol then
+      emit(EOL)
+    elseif node.seq then
+      for _, item in ipairs(node.seq) do
+        gen(item)
       end
-    end
-    return false
-  elseif node.rep then
-    local function try(count, q)
-      if node.max == nil or count < node.max then
-        local more = re_node(s, node.rep, q, function(q2)
-          if q2 == q and count >= node.min then
-            return false -- an empty iteration cannot help
-          end
-          return try(count + 1, q2)
-        end)
-        if more then
-          return true
+    elseif node.alts then
+      local jumps = {}
+      local alts = node.alts
+      for k = 1, #alts - 1 do
+        local split = emit(SPLIT)
+        a1[split] = split + 1
+        gen(alts[k])
+        jumps[#jumps + 1] = emit(JMP)
+        a2[split] = n + 1
+      end
+      gen(alts[#alts])
+      for _, jmp in ipairs(jumps) do
+        a1[jmp] = n + 1
+      end
+    elseif node.rep then
+      for _ = 1, node.min do
+        gen(node.rep)
+      end
+      if node.max == nil then
+        -- L: SPLIT body, out; body; JMP L
+        local split = emit(SPLIT)
+        a1[split] = split + 1
+        gen(node.rep)
+        emit(JMP, split)
+        a2[split] = n + 1
+      else
+        for _ = node.min + 1, node.max do
+          optional(node.rep)
         end
       end
-      return count >= node.min and k(q)
     end
-    return try(0, p)
   end
-  return false
+
+  gen(tree)
+  emit(MATCH)
+  return { op = op, a1 = a1, a2 = a2, n = n }
 end
 
 
@@ -308,23 +405,101 @@ end
 ---@return table|nil re
 ---@return string|nil message
 function constraint.regexp(src)
-  return re_parse(src)
+  local tree, err = re_parse(src)
+  if not tree then
+    return nil, err
+  end
+  local ok, res = pcall(re_compile, tree, #src)
+  if ok then
+    return res
+  end
+  if type(res) == "table" and res.re then
+    return nil, res.re
+  end
+  error(res, 0)
 end
 
 
----True when the regexp (a compiled tree) matches anywhere in s.
+---True when the regexp (compiled by constraint.regexp) matches anywhere
+---in s (unanchored, like Go's MatchString). Linear in #s. budget (optional,
+---shared across calls: { steps = N }) bounds the thread states visited;
+---when it runs out the result is nil, message.
 ---@param re table
 ---@param s string
----@return boolean
-function constraint.re_find(re, s)
-  local function done()
-    return true
-  end
-  for start = 1, #s + 1 do
-    if re_node(s, re, start, done) then
-      return true
+---@param budget? table { steps = integer }, decremented
+---@return boolean|nil
+---@return string|nil message
+function constraint.re_find(re, s, budget)
+  local op, a1, a2 = re.op, re.a1, re.a2
+  local len = #s
+  local mark = {}
+  local stack = {}
+  local gen = 1
+  budget = budget or { steps = constraint.MATCH_BUDGET }
+  local steps = budget.steps
+
+  -- Adds the thread at pc (following jumps, splits and assertions at
+  -- offset i) to list; returns the new length of list.
+  local function add(list, count, pc, i)
+    local top = 1
+    stack[1] = pc
+    while top > 0 do
+      pc = stack[top]
+      top = top - 1
+      if mark[pc] ~= gen then
+        mark[pc] = gen
+        steps = steps - 1
+        local o = op[pc]
+        if o == JMP then
+          top = top + 1
+          stack[top] = a1[pc]
+        elseif o == SPLIT then
+          stack[top + 1] = a2[pc]
+          stack[top + 2] = a1[pc]
+          top = top + 2
+        elseif o == BOL then
+          if i == 1 then
+            top = top + 1
+            stack[top] = pc + 1
+          end
+        elseif o == EOL then
+          if i == len + 1 then
+            top = top + 1
+            stack[top] = pc + 1
+          end
+        else
+          count = count + 1
+          list[count] = pc
+        end
+      end
     end
+    return count
   end
+
+  local clist, nlist = {}, {}
+  local cn = 0
+  for i = 1, len + 1 do
+    cn = add(clist, cn, 1, i) -- a match may start at any offset
+    if steps < 0 then
+      budget.steps = 0
+      return nil, fmt("matching needs more than %d steps", constraint.MATCH_BUDGET)
+    end
+    gen = gen + 1
+    local c = string.byte(s, i)
+    local nn = 0
+    for k = 1, cn do
+      local pc = clist[k]
+      local o = op[pc]
+      if o == MATCH then
+        budget.steps = steps
+        return true
+      elseif c and ((o == CHAR and a1[pc] == c) or (o == SET and a1[pc][c])) then
+        nn = add(nlist, nn, pc + 1, i + 1)
+      end
+    end
+    clist, nlist, cn = nlist, clist, nn
+  end
+  budget.steps = steps
   return false
 end
 
@@ -338,7 +513,7 @@ function constraint.parse_version(s)
   if type(s) ~= "string" then
     return nil
   end
-  s = s:match("^%s*(.-)%s*$")
+  s = util.trim(s)
   local nums, rest = s:match("^v?(%d+[%.%d]*)(.*)$")
   if not nums or nums:match("%.%.") or nums:match("%.$") then
     return nil
@@ -473,13 +648,14 @@ local VERSION_OPS = {
 function constraint.parse_version_constraint(s)
   local list = {}
   for part in (s .. ","):gmatch("([^,]*),") do
-    local op, ver = part:match("^%s*([=!<>~]*)%s*(.-)%s*$")
+    local op, ver = util.trim(part):match("^([=!<>~]*)(.*)$")
+    ver = util.trim(ver)
     if op == "" then
       op = "="
     end
     local v = constraint.parse_version(ver)
     if not VERSION_OPS[op] or not v then
-      return nil, string.format("malformed version constraint %q", part:match("^%s*(.-)%s*$"))
+      return nil, fmt("malformed version constraint %q", util.trim(part))
     end
     list[#list + 1] = { op = op, version = v }
   end
@@ -510,6 +686,15 @@ end
 
 -- Targets and operators ----------------------------------------------------------
 
+-- "${ name }" -> "name"; nil when target is not one interpolation.
+local function interpolation(target)
+  if target:sub(1, 2) ~= "${" or target:sub(-1) ~= "}" or #target < 3 then
+    return nil
+  end
+  return util.trim(target:sub(3, -2))
+end
+
+
 ---Resolves a constraint target to its value (nil when unset).
 ---@param target string|nil
 ---@param attrs table
@@ -520,7 +705,7 @@ function constraint.resolve(target, attrs, meta, node)
   if target == nil then
     return nil
   end
-  local ref = target:match("^%${%s*(.-)%s*}$")
+  local ref = interpolation(target)
   if not ref then
     return target
   end
@@ -547,7 +732,7 @@ end
 ---@param target string|nil
 ---@return string|nil
 function constraint.attribute_name(target)
-  local ref = type(target) == "string" and target:match("^%${%s*(.-)%s*}$")
+  local ref = type(target) == "string" and interpolation(target)
   if not ref then
     return nil
   end
@@ -556,14 +741,7 @@ end
 
 
 local function split_set(s)
-  local out = {}
-  for item in s:gmatch("[^,]+") do
-    item = item:match("^%s*(.-)%s*$")
-    if item ~= "" then
-      out[#out + 1] = item
-    end
-  end
-  return out
+  return util.split_list(s, ",")
 end
 
 
@@ -584,10 +762,10 @@ end
 function constraint.validate(c)
   local op = c.operator or "="
   if not constraint.OPERATORS[op] then
-    return nil, string.format("unknown constraint operator %q", op)
+    return nil, fmt("unknown constraint operator %q", op)
   end
   if not NO_VALUE[op] and c.value == nil then
-    return nil, string.format("constraint operator %q needs a value", op)
+    return nil, fmt("constraint operator %q needs a value", op)
   end
   if op ~= "distinct_hosts" and op ~= "distinct_property" and c.attribute == nil then
     return nil, "constraint needs an attribute"
@@ -595,7 +773,7 @@ function constraint.validate(c)
   if op == "regexp" then
     local _, err = constraint.regexp(c.value)
     if err then
-      return nil, string.format("invalid regexp %q: %s", c.value, err)
+      return nil, fmt("invalid regexp %q: %s", c.value, err)
     end
   elseif (op == "version" or op == "semver") and not c.value:match("%${") then
     local _, err = constraint.parse_version_constraint(c.value)
@@ -613,9 +791,9 @@ end
 function constraint.describe(c)
   local op = c.operator or "="
   if c.value == nil then
-    return string.format("%s %s", c.attribute or "", op)
+    return fmt("%s %s", c.attribute or "", op)
   end
-  return string.format("%s %s %q", c.attribute or "", op, c.value)
+  return fmt("%s %s %q", c.attribute or "", op, c.value)
 end
 
 
@@ -624,9 +802,10 @@ end
 ---@param attrs table node attributes (name -> string)
 ---@param meta table|nil node meta
 ---@param node table|nil { ["unique.name"]=, datacenter=, class=, ["unique.id"]= }
+---@param budget? table { steps = n } shared regexp work budget (see re_find)
 ---@return boolean|nil ok true (met), false (not met), nil (invalid)
 ---@return string|nil message
-function constraint.check(c, attrs, meta, node)
+function constraint.check(c, attrs, meta, node, budget)
   attrs, meta, node = attrs or {}, meta or {}, node or {}
   local ok, err = constraint.validate(c)
   if not ok then
@@ -669,9 +848,13 @@ function constraint.check(c, attrs, meta, node)
   elseif op == "regexp" then
     local re, rerr = constraint.regexp(r)
     if not re then
-      return nil, string.format("invalid constraint: invalid regexp %q: %s", r, rerr)
+      return nil, fmt("invalid constraint: invalid regexp %q: %s", r, rerr)
     end
-    met = constraint.re_find(re, l)
+    local merr
+    met, merr = constraint.re_find(re, l, budget)
+    if met == nil then
+      return nil, fmt("invalid constraint: regexp %q: %s", r, merr)
+    end
   elseif op == "set_contains" or op == "set_contains_all" or op == "set_contains_any" then
     local have = {}
     for _, item in ipairs(split_set(l)) do
@@ -693,8 +876,8 @@ function constraint.check(c, attrs, meta, node)
   if met then
     return true
   end
-  return false, string.format("constraint not met: %s (actual: %s)", constraint.describe(c),
-    l == nil and "unset" or string.format("%q", l))
+  return false, fmt("constraint not met: %s (actual: %s)", constraint.describe(c),
+    l == nil and "unset" or fmt("%q", l))
 end
 
 

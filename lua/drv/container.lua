@@ -2,6 +2,7 @@
 --- a Docker `POST /containers/create` body (ARCHITECTURE §7).
 local interp = require("drv.interp")
 local path = require("drv.path")
+local util = require("drv.util")
 
 local container = {}
 
@@ -100,16 +101,36 @@ container.UNSUPPORTED = {}
 
 --- Privilege-widening options, as an array of option names. The driver
 --- (admission) refuses them when no policy set is loaded (fail closed); they
---- are mapped fully all the same. network_mode is gated only for the values
---- in POLICY_GATED_VALUES ("host"); `container.gated(config)` applies both.
+--- are mapped fully all the same. Options in POLICY_GATED_VALUES are gated
+--- only for the values their function flags; `container.gated(config)`
+--- applies both.
 container.POLICY_GATED = {
   "privileged", "cap_add", "cap_drop", "volumes", "volume_driver", "mounts", "mount",
-  "devices", "pid_mode", "ipc_mode", "uts_mode", "userns_mode", "security_opt", "runtime",
+  "devices", "pid_mode", "ipc_mode", "uts_mode", "userns_mode", "cgroupns", "security_opt",
+  "runtime",
 }
 
---- Options gated only for some values.
+local SAFE_NETWORK_MODES = { bridge = true, none = true, default = true }
+local SAFE_LOG_DRIVERS = { ["json-file"] = true, ["local"] = true }
+
+--- Options gated only for some values: key -> function(value) -> gated?
 container.POLICY_GATED_VALUES = {
-  network_mode = { host = true },
+  -- host, container:<x> and every user-defined network
+  network_mode = function(v)
+    return v ~= nil and not SAFE_NETWORK_MODES[v]
+  end,
+  -- log drivers other than json-file and local, any log option
+  logging = function(v)
+    if type(v) ~= "table" then
+      return false
+    end
+    local t = v.type or v.driver
+    return (t ~= nil and t ~= "" and not SAFE_LOG_DRIVERS[t])
+      or (type(v.config) == "table" and next(v.config) ~= nil)
+  end,
+  oom_score_adj = function(v)
+    return type(v) == "number" and v < 0
+  end,
 }
 
 
@@ -125,7 +146,7 @@ end
 
 ---Returns the names of the gated options a config uses, sorted: a
 ---POLICY_GATED option that is set (false, "" and empty lists or maps do not
----count) or a POLICY_GATED_VALUES option set to a listed value.
+---count) or a POLICY_GATED_VALUES option whose function flags its value.
 ---@param config table normalised config
 ---@return string[]
 function container.gated(config)
@@ -139,13 +160,54 @@ function container.gated(config)
       out[#out + 1] = key
     end
   end
-  for key, values in pairs(container.POLICY_GATED_VALUES) do
-    if values[config[key]] then
+  for key, flags in pairs(container.POLICY_GATED_VALUES) do
+    if flags(config[key]) then
       out[#out + 1] = key
     end
   end
   table.sort(out)
   return out
+end
+
+
+--- Maps whose values are empty objects by design ({"80/tcp": {}}).
+local EMPTY_OBJECT_MAPS = { ExposedPorts = true, Volumes = true }
+
+local function strip(v, keep_empty)
+  if type(v) ~= "table" then
+    return v
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    if type(x) == "table" then
+      local y = strip(x, EMPTY_OBJECT_MAPS[k] == true)
+      if next(y) ~= nil or keep_empty then
+        out[k] = y
+      end
+    else
+      out[k] = x
+    end
+  end
+  return out
+end
+
+
+---Returns a copy of a Docker body without empty lists and maps (an empty
+---Lua table would encode as {}, which dockerd rejects for list fields such
+---as Dns or CapAdd); the values of ExposedPorts and Volumes stay {}.
+---@param body table
+---@return table
+function container.strip(body)
+  return strip(body, false)
+end
+
+
+---Encodes a Docker create body: the one place a body becomes JSON, after
+---admission's mutations (see container.strip).
+---@param body table
+---@return string
+function container.encode(body)
+  return (require("cjson").encode(container.strip(body)))
 end
 
 
@@ -288,10 +350,10 @@ function container.check(config, ctx, task_where)
   end
   local function add(kind, origin, fmt, ...)
     problems[#problems + 1] = { kind = kind,
-      message = origin .. ": " .. label .. " config: " .. string.format(fmt, ...) }
+      message = origin .. ": " .. label .. " config: " .. util.format(fmt, ...) }
   end
   local function warn(origin, fmt, ...)
-    warnings[#warnings + 1] = origin .. ": " .. label .. " config: " .. string.format(fmt, ...)
+    warnings[#warnings + 1] = origin .. ": " .. label .. " config: " .. util.format(fmt, ...)
   end
   if config == nil or config.image == nil or config.image == "" then
     local origin = task_where
@@ -313,7 +375,7 @@ function container.check(config, ctx, task_where)
   if cmd ~= nil then
     if cmd == "" then
       add("type", at(config, "command"), 'command empty: ""')
-    elseif cmd:match("^%s*(.-)%s*$") ~= cmd then
+    elseif util.trim(cmd) ~= cmd then
       add("type", at(config, "command"), "command contains extra white space: %q", cmd)
     end
   end
@@ -327,7 +389,7 @@ function container.check(config, ctx, task_where)
   end
   for _, key in ipairs({ "SSL", "ssl" }) do
     if config[key] ~= nil then
-      warnings[#warnings + 1] = string.format(
+      warnings[#warnings + 1] = util.format(
         "%s: %s config option %q is deprecated and has no effect", at(config, key), label, key)
     end
   end
@@ -772,7 +834,6 @@ end
 ---@return table body the create body as a table (problems on failure)
 ---@return string[] unknown variable references left as written
 function container.build(inst)
-  local cjson = require("cjson")
   local job, group, task, agent = inst.job, inst.group, inst.task, inst.agent
   local config = task.config or {}
   local options = agent.options or {}
@@ -786,7 +847,7 @@ function container.build(inst)
     return inst.job_path or "job"
   end
   local function fail(kind, origin, fmt, ...)
-    problems[#problems + 1] = { kind = kind, message = string.format("%s: task %q config: ",
+    problems[#problems + 1] = { kind = kind, message = util.format("%s: task %q config: ",
       origin, task.name) .. string.format(fmt, ...) }
   end
   local safe_name = task.name:gsub("/", "_")
@@ -1036,7 +1097,7 @@ function container.build(inst)
     auth_soft_fail = config.auth_soft_fail == true,
     image_pull_timeout_ms = pull_timeout,
     container_exists_attempts = config.container_exists_attempts,
-    body = cjson.encode(body),
+    body = container.encode(body),
     kill_signal = task.kill_signal,
     kill_timeout_ms = kill_ms,
     tty = body.Tty,

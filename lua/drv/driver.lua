@@ -4,6 +4,7 @@ local constraint = require("drv.constraint")
 local container = require("drv.container")
 local jobspec = require("drv.jobspec")
 local ports = require("drv.ports")
+local util = require("drv.util")
 local uuid = require("drv.uuid")
 
 local driver = {}
@@ -23,9 +24,14 @@ function driver.agent(agent_src, agent_path, host)
 end
 
 
+local cjson_encode = require("cjson").encode
+
 local function encode_string(s)
-  local cjson = require("cjson")
-  return (cjson.encode(s):gsub("\\/", "/"))
+  local e = cjson_encode(s)
+  if e:find("/", 1, true) then
+    e = e:gsub("\\/", "/")
+  end
+  return e
 end
 
 
@@ -84,16 +90,48 @@ end
 local ADMISSION = "drv.admission"
 
 
----The policy module when the tree has one (lead-owned), else nil.
+---The policy module. A tree without it plans nothing: policies are not
+---optional (a missing module once planned privileged jobs as allowed).
+---@return table|nil module
+---@return table|nil problems
 local function admission()
   local ok, mod = pcall(require, ADMISSION)
-  if ok then
+  if ok and type(mod) == "table" and mod.prepare and mod.apply and mod.check then
     return mod
   end
-  if tostring(mod):find("module '" .. ADMISSION .. "' not found", 1, true) then
-    return nil
+  local why = ok and "it does not export prepare, apply and check" or tostring(mod)
+  if not ok and why:find("module '" .. ADMISSION .. "' not found", 1, true) then
+    why = "the module is missing from the Lua tree"
   end
-  error(mod, 0)
+  return nil, { { kind = "internal", message = "lua: drv.admission: " .. why
+    .. "; refusing to plan without the policy engine" } }
+end
+
+
+-- A policy verdict as plan JSON shows it: lists stay lists when empty.
+local function show_verdict(v)
+  local out = {}
+  for k, x in pairs(v) do
+    out[k] = x
+  end
+  for _, k in ipairs({ "messages", "mutations" }) do
+    if type(out[k]) == "table" and next(out[k]) == nil then
+      out[k] = EMPTY_ARRAY
+    end
+  end
+  return out
+end
+
+
+local function show_verdicts(list)
+  if not list or #list == 0 then
+    return EMPTY_ARRAY
+  end
+  local out = {}
+  for i, v in ipairs(list) do
+    out[i] = show_verdict(v)
+  end
+  return out
 end
 
 
@@ -143,6 +181,10 @@ local function check_constraints(job, job_path, attrs, a, host, warn)
     class = a.node_class,
   }
   local meta = a.meta or {}
+  -- One regexp work budget for the whole job, and each constraint object
+  -- (a job or group constraint is shared by all its tasks) checked once.
+  local budget = { steps = constraint.MATCH_BUDGET }
+  local results = {}
   for _, group in ipairs(job.groups) do
     for _, task in ipairs(group.tasks) do
       for _, level in ipairs({ job.constraints, group.constraints, task.constraints }) do
@@ -163,7 +205,12 @@ local function check_constraints(job, job_path, attrs, a, host, warn)
             warn(string.format("%s: task %q: constraint not checked, %s: %s",
               at, task.name, skip, constraint.describe(c)))
           else
-            local ok, msg = constraint.check(c, attrs, meta, node)
+            local r = results[c]
+            if not r then
+              r = { constraint.check(c, attrs, meta, node, budget) }
+              results[c] = r
+            end
+            local ok, msg = r[1], r[2]
             if not ok then
               problems[#problems + 1] = {
                 kind = (ok == false) and "constraint" or "type",
@@ -202,7 +249,7 @@ local function check_port_map(job, job_path, warn)
           table.sort(keys)
           for _, k in ipairs(keys) do
             if not labels[k] then
-              warn(string.format("%s: task %q: port_map label has no network port: %q",
+              warn(util.format("%s: task %q: port_map label has no network port: %q",
                 job_path, task.name, k))
             end
           end
@@ -250,11 +297,16 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
 
   -- host.skip_policies: C's first pass only validates and collects port
   -- requests; the second pass, which always follows, judges every task
-  local adm = not host.skip_policies and admission() or nil
-  if adm and adm.prepare then
+  local adm, aerr = admission()
+  if not adm then
+    return nil, aerr
+  end
+  if host.skip_policies then
+    adm = nil
+  else
     local ok, perr = adm.prepare(host, a)
-    if ok == nil and perr ~= nil then
-      return nil, perr
+    if ok == nil then
+      return nil, perr or { { kind = "internal", message = "lua: drv.admission: prepare failed" } }
     end
   end
 
@@ -266,6 +318,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
   end
 
   local pass1 = host.ports == nil
+  local denials = true   -- every problem so far is a policy denial
   local network_ip = host.network_ip or "127.0.0.1"
   local tasks, shown, requests = {}, {}, {}
   local n = 0
@@ -274,7 +327,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
       n = n + 1
       local alloc_id = uuid.alloc_id(host.alloc_seed, n)
       local alloc_name = string.format("%s.%s[%d]", job.name, group.name, index)
-      for _, task in ipairs(group.tasks) do
+      for task_index, task in ipairs(group.tasks) do
         local allocated = {}
         for _, req in ipairs(ports.requests({ { alloc_id = alloc_id, task = task } })) do
           requests[#requests + 1] = req
@@ -295,30 +348,45 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
           ports = assigned, node = copy(attrs), job_path = job_path, where = where,
         })
         if entry == nil then
+          denials = false
           append(problems, body)   -- build failed: body holds its problems
           goto next_task
         end
         for _, ref in ipairs(unknown) do
-          warn(string.format("%s: task %q: unknown variable left as written: %q",
+          warn(util.format("%s: task %q: unknown variable left as written: %q",
             job_path, task.name, ref))
         end
         local policies = EMPTY_ARRAY
-        if adm and adm.apply then
+        local verdict = "allowed"
+        if adm then
           local safe_name = task.name:gsub("/", "_")
-          local body2, verdicts = adm.apply(entry, body, {
+          local siblings = {}
+          for _, other in ipairs(group.tasks) do
+            if other ~= task then
+              siblings[#siblings + 1] = other.name:gsub("/", "_") .. "-" .. alloc_id
+            end
+          end
+          local body2, verdicts, denied_verdicts, judged = adm.apply(entry, body, {
             task = task, agent = a, node = attrs, host = host,
             alloc_dir = entry.alloc_dir, task_dir = entry.alloc_dir .. "/" .. safe_name,
+            alloc_id = alloc_id, siblings = siblings, task_index = task_index,
           })
           if body2 == nil then
             append(problems, verdicts or {})
+            for _, p in ipairs(verdicts or {}) do
+              denials = denials and p.kind == "denied"
+            end
+            policies = show_verdicts(denied_verdicts)
+            body = judged or body
+            verdict = "denied"
           else
             body = body2
-            entry.body = require("cjson").encode(body2)
-            if verdicts and #verdicts > 0 then
-              policies = verdicts
-            end
+            policies = show_verdicts(verdicts)
           end
         end
+        -- the one place a create body becomes JSON (after every mutation)
+        entry.body = container.encode(body)
+        body = container.strip(body)
         entry.ports = assigned.host_ports
         tasks[#tasks + 1] = entry
         shown[#shown + 1] = {
@@ -335,45 +403,62 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
           kill_signal = entry.kill_signal,
           kill_timeout_ms = entry.kill_timeout_ms,
           ports = next(assigned.host_ports) and assigned.host_ports or nil,
+          pins = entry.pins,
           policies = policies,
+          verdict = verdict,
         }
         ::next_task::
       end
     end
   end
-  if #problems > 0 then
-    return nil, problems
-  end
-  local plan = {
-    warnings = warnings,
-    tasks = tasks,
-    port_requests = requests,
-  }
-  plan.json = driver.pretty({
+  local json = driver.pretty({
     job = job.name,
     warnings = (#warnings > 0) and warnings or EMPTY_ARRAY,
     tasks = (#shown > 0) and shown or EMPTY_ARRAY,
     port_requests = pass1 and ((#requests > 0) and requests or EMPTY_ARRAY) or nil,
   })
-  return plan
+  if #problems > 0 then
+    if denials then
+      -- only policy denials: `plan` still prints every verdict
+      problems.json = json
+    end
+    return nil, problems
+  end
+  return {
+    warnings = warnings,
+    tasks = tasks,
+    port_requests = requests,
+    json = json,
+  }
 end
 
 
 ---Validates policy sources (`drvctl policy check`): true or nil, problems.
+---With an agent config, its policy_options are checked against the set.
 ---@param sources table array of { path=, source= }
+---@param agent_src string|nil agent config text
+---@param agent_path string|nil
 ---@return boolean|nil ok
 ---@return table|nil problems
-function driver.check_policies(sources)
-  local adm = admission()
-  if adm and adm.check then
-    return adm.check(sources)
+function driver.check_policies(sources, agent_src, agent_path, host)
+  local adm, aerr = admission()
+  if not adm then
+    return nil, aerr
   end
-  return true
+  local a
+  if agent_src ~= nil then
+    local problems
+    a, problems = agent.load(agent_src, agent_path, host or {})
+    if not a then
+      return nil, problems
+    end
+  end
+  return adm.check(sources, nil, a)
 end
 
 
 local function trim(s)
-  return (s:match("^%s*(.-)%s*$"))
+  return util.trim(s)
 end
 
 
@@ -459,6 +544,9 @@ local DECODERS = {
     local config = tbl(tbl(t.IPAM).Config)
     return { gateway = non_empty(tbl(config[1]).Gateway) }
   end,
+  load_manifest = function(t)
+    return require("drv.imagetar").check(t)
+  end,
   version = function(t)
     return {
       version = str(t.Version),
@@ -473,7 +561,7 @@ local DECODERS = {
 
 
 ---Interprets a Docker Engine API response body (contract B).
----@param op string "error"|"create"|"wait"|"container_inspect"|"image_inspect"|"stream_line"|"version"|"network"
+---@param op string "error"|"create"|"wait"|"container_inspect"|"image_inspect"|"stream_line"|"version"|"network"|"load_manifest"
 ---@param status integer HTTP status
 ---@param body string|nil raw response text
 ---@return table|nil result
@@ -484,6 +572,9 @@ function driver.decode(op, status, body)
   if op == "error" then
     local t = cjson.decode(body)
     local msg = type(t) == "table" and non_empty(t.message) or trim(body)
+    -- Docker's messages echo job text (image names, env keys): one line,
+    -- no control characters, bounded
+    msg = util.sanitize(msg, 1024)
     if msg == "" then
       msg = string.format("HTTP status %s", tostring(status))
     end
@@ -491,7 +582,7 @@ function driver.decode(op, status, body)
   end
   local fn = DECODERS[op]
   if not fn then
-    return nil, string.format("unknown decode operation %q", tostring(op))
+    return nil, util.format("unknown decode operation %q", tostring(op))
   end
   local t = cjson.decode(body)
   if type(t) ~= "table" then
@@ -499,7 +590,7 @@ function driver.decode(op, status, body)
     if #text > 200 then
       text = text:sub(1, 200) .. "..."
     end
-    return nil, string.format("docker: invalid %s response: %q", op, text)
+    return nil, util.format("docker: invalid %s response: %q", op, text)
   end
   return fn(t)
 end

@@ -37,12 +37,14 @@
 -- starts (its block key, `{` or `[`). Columns count UTF-8 characters.
 
 
+local util = require("drv.util")
+
 local hcl = {}
 
 
 local byte, sub, find, format, concat, gsub =
   string.byte, string.sub, string.find, string.format, table.concat, string.gsub
-local utf8len, utf8char = utf8.len, utf8.char
+local utf8char = utf8.char
 local mtype = math.type
 
 local MAX_DEPTH = 200
@@ -67,18 +69,11 @@ local PUNCT = {
   [61] = "=", [123] = "{", [125] = "}", [91] = "[", [93] = "]", [44] = ",",
 }
 
-local QUOTE_ESC = { ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r",
-                    ['"'] = '\\"', ["\\"] = "\\\\" }
-
-
 local function quote(s)
   if #s > 40 then
     s = sub(s, 1, 37) .. "..."
   end
-  s = gsub(s, '[%c"\\]', function(c)
-    return QUOTE_ESC[c] or format("\\x%02x", byte(c))
-  end)
-  return '"' .. s .. '"'
+  return util.quote(s)
 end
 
 
@@ -87,16 +82,88 @@ local function pack(line, offset)
 end
 
 
--- The column (in UTF-8 characters) of byte offset p of src.
-local function column(src, p)
-  local ls = p
-  while ls > 1 and byte(src, ls - 1) ~= 10 do
-    ls = ls - 1
+-- Line and column lookups are linear overall: a file gets, on first use,
+-- the byte offset of each line start and the count of UTF-8 continuation
+-- bytes before every BLOCK-th byte, so one lookup costs a binary search
+-- (or an index) plus at most BLOCK bytes of counting, however long the
+-- line (5,000 tasks on one 60 KB line used to make positions quadratic).
+local BLOCK = 128
+
+local function line_starts(file)
+  local starts = file.starts
+  if starts then
+    return starts
   end
-  if ls == 1 and p >= 4 and sub(src, 1, 3) == "\239\187\191" then
-    ls = 4
+  local src = file.src
+  starts = { 1 }
+  local n, p = 1, 1
+  while true do
+    local nl = find(src, "\n", p, true)
+    if not nl then
+      break
+    end
+    n = n + 1
+    starts[n] = nl + 1
+    p = nl + 1
   end
-  return (utf8len(src, ls, p - 1) or (p - ls)) + 1
+  if sub(src, 1, 3) == "\239\187\191" then
+    starts[1] = 4 -- a byte order mark is not part of the first column
+  end
+  file.starts = starts
+  return starts
+end
+
+
+-- Number of UTF-8 continuation bytes (0x80-0xBF) in src before offset p.
+local function continuations(file, p)
+  local src = file.src
+  local blocks = file.blocks
+  if blocks == nil then
+    if not find(src, "[\128-\255]") then
+      blocks = false
+    else
+      blocks = { [0] = 0 }
+      local total = 0
+      for b = 1, #src // BLOCK do
+        local _, c = gsub(sub(src, (b - 1) * BLOCK + 1, b * BLOCK), "[\128-\191]", "")
+        total = total + c
+        blocks[b] = total
+      end
+    end
+    file.blocks = blocks
+  end
+  if not blocks then
+    return 0
+  end
+  local b = (p - 1) // BLOCK
+  local _, c = gsub(sub(src, b * BLOCK + 1, p - 1), "[\128-\191]", "")
+  return blocks[b] + c
+end
+
+
+-- The column (in UTF-8 characters) of byte offset p on line l of file.
+local function column(file, l, p)
+  local ls = line_starts(file)[l] or 1
+  if p < ls then
+    return 1
+  end
+  return (p - ls) - (continuations(file, p) - continuations(file, ls)) + 1
+end
+
+
+-- The line holding byte offset p of file.
+local function line_of(file, p)
+  local starts = line_starts(file)
+  local lo, hi = 1, #starts
+  while lo < hi do
+    local mid = (lo + hi + 1) // 2
+    if starts[mid] <= p then
+      lo = mid
+    else
+      hi = mid - 1
+    end
+  end
+  return lo
 end
 
 
@@ -128,12 +195,12 @@ function hcl.parse(src, name)
 
   -- Fails at line l, byte offset p.
   local function fail_at(l, p, msg)
-    errmsg = format("%s:%d:%d: %s", name, l, column(src, p), msg)
+    errmsg = format("%s:%d:%d: %s", name, l, column(file, l, p), msg)
     error(FAIL, 0)
   end
 
   local function at(l, p)
-    return format("%d:%d", l, column(src, p))
+    return format("%d:%d", l, column(file, l, p))
   end
 
   -- Fails at byte position p (line and column computed from scratch).
@@ -141,15 +208,7 @@ function hcl.parse(src, name)
     if p > len + 1 then
       p = len + 1
     end
-    local l, ls = 1, 1
-    while true do
-      local nl = find(src, "\n", ls, true)
-      if not nl or nl >= p then
-        break
-      end
-      l, ls = l + 1, nl + 1
-    end
-    fail_at(l, p, msg)
+    fail_at(line_of(file, p), p, msg)
   end
 
   local function count_lines(a, b)
@@ -651,7 +710,8 @@ function hcl.pos(container, key)
   if not p then
     return nil
   end
-  return p >> 32, column(files[container].src, p & 0xFFFFFFFF)
+  local l = p >> 32
+  return l, column(files[container], l, p & 0xFFFFFFFF)
 end
 
 

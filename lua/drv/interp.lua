@@ -13,6 +13,8 @@
 --
 -- Every source may be nil. Unknown variables stay as written and are
 -- returned so the caller can warn. Pure: no io, no globals.
+local util = require("drv.util")
+
 local interp = {}
 
 
@@ -54,7 +56,7 @@ function interp.expand(s, scope, unknown)
     return s, unknown
   end
   local out = s:gsub("%${([^}]*)}", function(name)
-    local v = interp.lookup(name:match("^%s*(.-)%s*$"), scope)
+    local v = interp.lookup(util.trim(name), scope)
     if v == nil then
       unknown[#unknown + 1] = "${" .. name .. "}"
     end

@@ -33,6 +33,7 @@ local M = {}
 M.FORMAT = 1
 
 local deepcopy = sandbox.deepcopy
+local copy_tree = sandbox.copy_tree
 local sort, concat = table.sort, table.concat
 local sub, find, format, gmatch = string.sub, string.find, string.format,
   string.gmatch
@@ -80,10 +81,20 @@ local function unknown(what, key, known, where)
   local msg = "unknown " .. what .. " " .. quote(key) .. (where or "")
   if type(key) == "string" then
     local best, bestd
+    local limit = math.max(2, #key // 3 + 1)
     for _, k in ipairs(known) do
       local d = distance(key, k)
-      if d <= 2 and (not bestd or d < bestd) then
+      if d <= limit and (not bestd or d < bestd) then
         best, bestd = k, d
+      end
+    end
+    if not best and #key >= 3 then
+      -- "max_memory" -> "max_memory_mb": a known name that starts with it
+      for _, k in ipairs(known) do
+        if type(k) == "string" and sub(k, 1, #key) == key then
+          best = k
+          break
+        end
       end
     end
     if best then
@@ -444,7 +455,7 @@ end
 -- evaluate -------------------------------------------------------------------
 
 local function options_for(p, all)
-  local enabled, settings = p.enabled, deepcopy(p.settings)
+  local enabled, settings = p.enabled, copy_tree(p.settings)
   local opt = type(all) == "table" and all[p.name] or nil
   if opt == nil then
     return enabled, settings
@@ -470,15 +481,45 @@ local function options_for(p, all)
   return enabled, settings
 end
 
--- ctx view handed to one policy call: a deep copy of everything.
-local function view(base, spec, settings)
-  local v = {}
-  for k, x in next, base do
-    if k ~= "spec" then v[k] = deepcopy(x) end
+-- validate_options(set, policy_options) -> list of messages: unknown policy
+-- names, unknown settings and a non-boolean enabled, each with a
+-- did-you-mean. The agent config is checked against the loaded set before
+-- any task is judged, so a typo fails `run`, `plan` and `policy check`.
+function M.validate_options(set, all)
+  local msgs = {}
+  if all == nil then
+    return msgs
   end
-  v.spec = deepcopy(spec)
-  v.settings = deepcopy(settings)
-  return v
+  if type(all) ~= "table" then
+    return { "policy_options must be an object" }
+  end
+  local by_name, names = {}, {}
+  for _, p in ipairs(type(set) == "table" and set.policies or {}) do
+    by_name[p.name] = p
+    names[#names + 1] = p.name
+  end
+  sort(names)
+  local keys = {}
+  for k in next, all do keys[#keys + 1] = k end
+  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, name in ipairs(keys) do
+    local p = by_name[name]
+    if not p then
+      msgs[#msgs + 1] = "policy_options: " .. unknown("policy", name, names)
+    else
+      local _, _, err = options_for(p, all)
+      if err then
+        msgs[#msgs + 1] = "policy_options." .. tostring(name) .. ": " .. err
+      end
+    end
+  end
+  return msgs
+end
+
+-- ctx view handed to one policy call: a deep copy of everything, made
+-- lazily (only the fields the policy reads are copied).
+local function view(base, spec, settings)
+  return sandbox.lazy_copy(base, { spec = copy_tree(spec), settings = copy_tree(settings) })
 end
 
 local function interpret_check(n, r1, r2)

@@ -15,71 +15,35 @@
 -- FIELDS maps each allowed key to a spec. JSON null (any userdata) counts
 -- as absent. Problems are { kind = "unknown"|"type", path = "config.tty",
 -- message = "<origin>: <text>" }; the origin comes from `ctx.where(c, k)`.
+local util = require("drv.util")
+
 local schema = {}
+
+local fmt = util.format
 
 
 local MAX_INT = 1e14
 
 
----Returns the restricted (optimal string alignment) edit distance of a, b.
+---Returns the restricted (optimal string alignment) edit distance of a, b
+---(util.levenshtein).
 ---@param a string
 ---@param b string
+---@param max? integer stop early once the distance exceeds max
 ---@return integer
-function schema.distance(a, b)
-  local la, lb = #a, #b
-  local d = {}
-  for i = 0, la do
-    d[i] = { [0] = i }
-  end
-  for j = 0, lb do
-    d[0][j] = j
-  end
-  for i = 1, la do
-    local ca = a:sub(i, i)
-    for j = 1, lb do
-      local cb = b:sub(j, j)
-      local cost = (ca == cb) and 0 or 1
-      local v = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-      if i > 1 and j > 1 and ca == b:sub(j - 1, j - 1) and a:sub(i - 1, i - 1) == cb then
-        v = math.min(v, d[i - 2][j - 2] + 1)
-      end
-      d[i][j] = v
-    end
-  end
-  return d[la][lb]
+function schema.distance(a, b, max)
+  return util.levenshtein(a, b, max)
 end
 
 
----Returns the candidate nearest to key when it is close enough, else nil.
+---Returns the candidate nearest to key when it is close enough, else nil
+---(util.suggest: long keys and candidates of a very different length are
+---not compared).
 ---@param key string
 ---@param candidates table set (keys) or array of strings
 ---@return string|nil
 function schema.suggest(key, candidates)
-  local names = {}
-  if candidates[1] ~= nil then
-    names = candidates
-  else
-    for k in pairs(candidates) do
-      names[#names + 1] = k
-    end
-  end
-  table.sort(names)
-  local lkey = key:lower()
-  local best, best_d
-  for _, name in ipairs(names) do
-    local d = schema.distance(lkey, name:lower())
-    if not best_d or d < best_d then
-      best, best_d = name, d
-    end
-  end
-  if not best then
-    return nil
-  end
-  local limit = (#key <= 3) and 1 or 2
-  if best_d <= limit and best_d < #key then
-    return best
-  end
-  return nil
+  return util.suggest(key, candidates)
 end
 
 
@@ -138,10 +102,10 @@ end
 function schema.describe(v)
   local t = type(v)
   if t == "string" then
-    return string.format("string %q", v)
+    return "string " .. util.quote(v)
   elseif t == "number" then
     if math.type(v) == "float" and v == math.floor(v) and math.abs(v) < MAX_INT then
-      return "number " .. string.format("%d", math.tointeger(v))
+      return "number " .. fmt("%d", math.tointeger(v))
     end
     return "number " .. tostring(v)
   elseif t == "boolean" then
@@ -151,11 +115,13 @@ function schema.describe(v)
       return "empty list"
     elseif is_array(v) then
       if type(v[1]) == "table" and not is_array(v[1]) then
-        return (#v == 1) and "block" or string.format("%d blocks", #v)
+        return (#v == 1) and "block" or fmt("%d blocks", #v)
       end
       return "list"
     end
     return "object"
+  elseif t == "userdata" then
+    return "null"
   end
   return t
 end
@@ -182,7 +148,7 @@ local function join(parent, key)
     return parent
   end
   if type(key) == "number" then
-    return string.format("%s[%d]", parent, key)
+    return fmt("%s[%d]", parent, key)
   end
   if parent == "" then
     return key
@@ -217,9 +183,9 @@ end
 
 
 local function type_problem(ctx, container, key, parent, spec, v, note)
-  local name = type(key) == "number" and string.format("%s[%d]", parent, key) or key
+  local name = type(key) == "number" and fmt("%s[%d]", parent, key) or key
   local pscope = type(key) == "number" and ctx.label or scope(ctx, parent)
-  add(ctx, "type", container, key, join(parent, key), string.format(
+  add(ctx, "type", container, key, join(parent, key), fmt(
     "wrong type for %s %q in %s: expected %s, found %s",
     ctx.noun or "option", name, pscope, note or expected(spec), schema.describe(v)))
 end
@@ -236,7 +202,7 @@ local function ordered_keys(ctx, t)
     for _, k in ipairs(keys) do
       local l, c = ctx.linecol(t, k)
       if l then
-        line[k] = l * 100000 + c
+        line[k] = l * 4294967296 + c
       end
     end
   end
@@ -275,7 +241,7 @@ local function check_object(v, fields, ctx, parent, container, key)
       return nil
     end
     if #v > 1 then
-      add(ctx, "type", v, 2, join(parent, key), string.format(
+      add(ctx, "type", v, 2, join(parent, key), fmt(
         "%s %q in %s may only be given once, found %d blocks",
         ctx.noun or "option", key, scope(ctx, parent), #v))
       return nil
@@ -292,9 +258,9 @@ local function check_object(v, fields, ctx, parent, container, key)
       return nil
     elseif fspec == nil then
       local hint = schema.suggest(k, fields)
-      add(ctx, "unknown", raw, k, join(path, k), string.format(
+      add(ctx, "unknown", raw, k, join(path, k), fmt(
         "unknown %s %q in %s%s", ctx.noun or "option", k, scope(ctx, path),
-        hint and string.format(", did you mean %q?", hint) or ""))
+        hint and fmt(", did you mean %q?", hint) or ""))
     elseif not is_null(fv) then
       out[k] = check(fv, fspec, ctx, path, raw, k)
     end
@@ -376,7 +342,7 @@ check = function(v, spec, ctx, parent, container, key)
   if type(spec) == "table" then
     if spec.ignore then
       if spec.warn and ctx.warnings and not (type(v) == "table" and is_empty(v)) then
-        ctx.warnings[#ctx.warnings + 1] = string.format(
+        ctx.warnings[#ctx.warnings + 1] = fmt(
           "%s: %s %q in %s is not supported by drvctl and is ignored",
           where(ctx, container, key), ctx.noun or "option", key, scope(ctx, parent))
       end
@@ -422,7 +388,7 @@ check = function(v, spec, ctx, parent, container, key)
       return v
     elseif t == "number" then
       local i = math.tointeger(v)
-      return i and string.format("%d", i) or tostring(v)
+      return i and fmt("%d", i) or tostring(v)
     elseif t == "boolean" then
       return tostring(v)
     end

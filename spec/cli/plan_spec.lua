@@ -86,14 +86,18 @@ describe("drvctl plan", function()
     assert.equal(drv.run_id, labels[drv.LABEL_KEY])
   end)
 
-  it("binds the alloc, local and secrets dirs under the data dir", function()
+  it("binds the alloc, local and secrets dirs under the data dir, pinned", function()
     local p, _, data = plan(1)
     local t = p.tasks[1]
     local binds = set_of((body(t).HostConfig or {}).Binds)
     local alloc = data .. "/alloc/" .. t.alloc_id
-    assert.is_true(binds[alloc .. "/alloc:/alloc"], cjson.encode(binds))
-    assert.is_true(binds[alloc .. "/web/local:/local"], cjson.encode(binds))
-    assert.is_true(binds[alloc .. "/web/secrets:/secrets"], cjson.encode(binds))
+    -- Docker gets staging paths under data_dir/binds; `pins` says what each holds
+    local staging = data .. "/binds/" .. t.alloc_id .. "-1-"
+    assert.is_true(binds[staging .. "0:/alloc"], cjson.encode(binds))
+    assert.is_true(binds[staging .. "1:/local"], cjson.encode(binds))
+    assert.is_true(binds[staging .. "2:/secrets"], cjson.encode(binds))
+    assert.same({ alloc .. "/alloc", alloc .. "/web/local", alloc .. "/web/secrets" },
+      { t.pins[1].source, t.pins[2].source, t.pins[3].source })
   end)
 
   it("sets the NOMAD_* environment and the task env", function()
@@ -161,5 +165,54 @@ describe("drvctl plan", function()
     assert.equal(0, r.code, r.output)
     local p = assert(cjson.decode(r.stdout), r.output)
     assert.equal("always", p.tasks[1].pull)
+  end)
+
+  describe("when a policy denies", function()
+    local function plan_denied(config)
+      local dir = drv.tmpdir()
+      local job = drv.write_job(dir, { config = config, script = "true" })
+      local r = drv.drvctl({ "plan", "-data-dir", dir .. "/data", job }, { env = NO_DOCKER })
+      return r, dir
+    end
+
+    it("exits 77 and still prints the full JSON with every verdict", function()
+      local r = plan_denied('network_mode = "host"')
+      assert.equal(77, r.code, r.output)
+      local p = cjson.decode(r.stdout)
+      assert.is_table(p, "no JSON on stdout\n" .. r.output)
+      local t = p.tasks[1]
+      assert.equal("denied", t.verdict)
+      assert.equal("host", body(t).HostConfig.NetworkMode)
+      local by_name = {}
+      for _, v in ipairs(t.policies) do
+        by_name[v.name] = v
+      end
+      for _, name in ipairs({ "capabilities", "namespaces", "privileged", "volumes", "logging" }) do
+        assert.is_table(by_name[name], name .. " verdict missing\n" .. r.stdout)
+      end
+      assert.is_false(by_name.namespaces.allowed)
+      assert.same({ 'network_mode not in allow_network_modes: "host"' }, by_name.namespaces.messages)
+      assert.is_true(by_name.privileged.allowed)
+    end)
+
+    it("prints the denials on stderr, not in the JSON stream", function()
+      local r = plan_denied('security_opt = ["seccomp=unconfined"]')
+      assert.equal(77, r.code, r.output)
+      assert.matches('policies/confinement.lua: task "t": security_opt not in allow_security_opt',
+        r.stderr, 1, true)
+      assert.is_table(cjson.decode(r.stdout), r.output)
+    end)
+
+    it("shows empty lists of a verdict as []", function()
+      local r = plan_denied('devices = [{ host_path = "/dev/sda" }]')
+      assert.equal(77, r.code, r.output)
+      assert.matches('"mutations": []', r.stdout, 1, true)
+    end)
+
+    it("prints no JSON for a job that does not validate (exit 68)", function()
+      local r = plan_denied('oom_score_adj = -5000')
+      assert.equal(68, r.code, r.output)
+      assert.equal("", r.stdout)
+    end)
   end)
 end)

@@ -77,4 +77,67 @@ describe("drvctl policy check", function()
     assert.matches("ok%s+" .. dir:gsub("%p", "%%%0") .. "/runtimes%.lua", r.stdout)
     assert.not_matches("ok%s+%S*/policies/runtimes%.lua", r.stdout)
   end)
+
+  -- a copy of the Lua tree without drv.admission (the binary's policies stay)
+  local function lua_without_admission()
+    local dir = drv.tmpdir() .. "/lua"
+    local r = drv.sh("cp -r " .. drv.quote(drv.root .. "/lua") .. " " .. drv.quote(dir)
+      .. " && rm -f " .. drv.quote(dir .. "/drv/admission.lua"))
+    assert.equal(0, r.code, r.output)
+    return dir
+  end
+
+  it("fails when the Lua tree has no admission module", function()
+    local r = drv.drvctl({ "policy", "check", "-lua-dir", lua_without_admission() })
+    assert.are_not.equal(0, r.code, r.output)
+    assert.not_matches("policies valid", r.stdout)
+    assert.matches("drv.admission", r.stderr, 1, true)
+  end)
+
+  it("refuses to plan a privileged job when the Lua tree has no admission module", function()
+    local dir = drv.tmpdir()
+    local job = drv.write_job(dir, { config = "privileged = true", script = "true" })
+    local r = drv.drvctl({ "plan", "-lua-dir", lua_without_admission(), "-data-dir", dir .. "/data", job })
+    assert.are_not.equal(0, r.code, r.output)
+    assert.equal("", r.stdout)
+    assert.matches("refusing to plan without the policy engine", r.stderr, 1, true)
+  end)
+
+  describe("policy_options in the agent config (-config)", function()
+    local function config(text)
+      local dir = drv.tmpdir()
+      drv.write(dir .. "/agent.hcl", text)
+      return dir .. "/agent.hcl", dir
+    end
+
+    it("names an unknown policy with a did-you-mean", function()
+      local cfg = config('plugin "docker" { config { policy_options { registres { enabled = true } } } }\n')
+      local r = drv.drvctl({ "policy", "check", "-config", cfg })
+      assert.equal(78, r.code, r.output)
+      assert.matches('unknown policy "registres", did you mean "registries"?', r.stderr, 1, true)
+    end)
+
+    it("names an unknown setting with a did-you-mean", function()
+      local cfg = config('plugin "docker" { config { policy_options { resources { max_memory = 1 } } } }\n')
+      local r = drv.drvctl({ "policy", "check", "-config", cfg })
+      assert.equal(78, r.code, r.output)
+      assert.matches('unknown policy option "max_memory", did you mean "max_memory_mb"?', r.stderr, 1, true)
+    end)
+
+    it("fails plan and run the same way", function()
+      local cfg, dir = config('plugin "docker" { config { policy_options { privilegd { enabled = false } } } }\n')
+      local job = drv.write_job(dir, { config = "privileged = true", script = "true" })
+      for _, cmd in ipairs({ "plan", "run" }) do
+        local r = drv.drvctl({ cmd, "-config", cfg, "-data-dir", dir .. "/data", job })
+        assert.equal(78, r.code, cmd .. "\n" .. r.output)
+        assert.matches('unknown policy "privilegd", did you mean "privileged"?', r.stderr, 1, true)
+      end
+    end)
+
+    it("accepts known policies and settings", function()
+      local cfg = config('plugin "docker" { config { policy_options { limits { min_oom_score_adj = -10 } } } }\n')
+      local r = drv.drvctl({ "policy", "check", "-config", cfg })
+      assert.equal(0, r.code, r.output)
+    end)
+  end)
 end)

@@ -46,9 +46,11 @@ describe("drvctl help run", function()
     assert.equal(0, r.code, r.output)
   end)
 
-  it("lists the exit codes, including 130 and 143 for SIGINT and SIGTERM", function()
+  it("lists the exit codes, including 129, 130, 131 and 143 for SIGHUP, SIGINT, SIGQUIT, SIGTERM", function()
     local codes = { table.unpack(EXIT_CODES) }
+    codes[#codes + 1] = 129
     codes[#codes + 1] = 130
+    codes[#codes + 1] = 131
     codes[#codes + 1] = 143
     assert_lists_exit_codes(drv.drvctl({ "help", "run" }), codes)
   end)

@@ -280,7 +280,11 @@ describe("task config option", function()
       config = 'devices = [\n  { host_path = "/dev/null" container_path = "/dev/mynull" }\n]',
       script = "if [ -c /dev/mynull ]; then echo dev=char; else echo dev=missing; fi; "
         .. "echo written > /dev/mynull && echo write=ok",
-    })
+    }, { agent = function(dir)
+      -- devices are denied unless listed (policies/devices.lua)
+      return drv.write(dir .. "/devices.hcl", 'client {\n  network_interface = "lo"\n}\n'
+        .. 'plugin "docker" {\n  config {\n    allow_devices = ["/dev/null"]\n  }\n}\n')
+    end })
     assert.equal(0, r.code, r.output)
     assert.is_true(has_line(r.stdout, "t | dev=char"), r.output)
     assert.is_true(has_line(r.stdout, "t | write=ok"), r.output)

@@ -81,6 +81,50 @@ describe("a running task", function()
     assert.same({}, drv.containers(), proc.output)
   end)
 
+  it("stops on SIGHUP (closed terminal), exits 129 and leaves no container", function()
+    local proc = start({ script = SLEEP, kill_timeout = "5s" })
+    local code = stop(proc, "HUP")
+    assert.equal(129, code, proc.output)
+    assert.same({}, drv.containers(), proc.output)
+    assert.is_truthy(proc:stderr():find("SIGHUP received: stopping tasks", 1, true), proc.output)
+  end)
+
+  it("stops on SIGQUIT, exits 131 and leaves no container", function()
+    local proc = start({ script = SLEEP, kill_timeout = "5s" })
+    local code = stop(proc, "QUIT")
+    assert.equal(131, code, proc.output)
+    assert.same({}, drv.containers(), proc.output)
+  end)
+
+  it("stops on SIGHUP with the task's kill_signal, its output going nowhere", function()
+    -- a dropped SSH session: stdout and stderr are a closed pipe (EPIPE)
+    local dir = drv.tmpdir()
+    local job = drv.write_job(dir, { task = "sleeper", kill_signal = "SIGUSR1", kill_timeout = "5s",
+      script = "trap 'echo got-usr1 > $NOMAD_ALLOC_DIR/data/sig; exit 0' USR1; "
+        .. "echo ready; while :; do echo tick; sleep 0.1; done" })
+    local data = dir .. "/data"
+    local pidfile = dir .. "/pid"
+    -- drvctl's output goes through a pipe whose reader is gone
+    local inner = string.format("echo $$ > %s; exec %s run -data-dir %s %s 2>&1",
+      drv.quote(pidfile), drv.quote(drv.bin), drv.quote(data), drv.quote(job))
+    local p = assert(io.popen(string.format("cd %s && sh -c %s | head -c 1 >/dev/null",
+      drv.quote(drv.root), drv.quote(inner)), "r"))
+    local pid = drv.wait_until(function() return tonumber(drv.read(pidfile) or "") end, 10)
+    assert.is_truthy(pid)
+    assert.is_truthy(drv.wait_until(function() return #drv.containers({ "status=running" }) == 1 end, 30))
+    drv.sleep(0.5)   -- the reader has gone; drvctl keeps running
+    assert.is_truthy(drv.exists("/proc/" .. pid), "drvctl died when its output pipe closed")
+    os.execute("kill -HUP " .. pid)
+    assert.is_truthy(drv.wait_until(function()
+      local st = drv.read("/proc/" .. pid .. "/stat")
+      return st == nil or st:match("^%d+ %b() ([ZX])")
+    end, 30), "drvctl did not exit after SIGHUP")
+    p:close()
+    local alloc = drv.alloc_ids(data)[1]
+    assert.equal("got-usr1\n", drv.read(data .. "/alloc/" .. alloc .. "/alloc/data/sig"))
+    assert.same({}, drv.containers())
+  end)
+
   it("waits kill_timeout for a task that ignores the signal, then kills it", function()
     local proc = start({ script = IGNORE_TERM, kill_timeout = "2s" })
     local code, took = stop(proc, "INT")

@@ -70,4 +70,45 @@ describe("policies/capabilities.lua", function()
   it("denies a cap_add entry that is not a capability name", function()
     kit.task({ cap_add = { "SYS ADMIN" } }):denied_by("capabilities.lua", "cap_add", '"SYS ADMIN"')
   end)
+
+  describe("attacks through the job file", function()
+    local spellings = { "SYS_ADMIN", "sys_admin", "cap_sys_admin", "CAP_SYS_ADMIN", " sys_admin",
+      "sys_admin ", "Cap_Sys_Admin", "CAP_sys_admin", "\tSYS_ADMIN" }
+    for _, name in ipairs(spellings) do
+      it(("refuses cap_add %q"):format(name), function()
+        kit.job(('cap_add = ["%s"]'):format(name)):blocked("SYS_ADMIN")
+      end)
+    end
+
+    for _, name in ipairs({ "ALL", "all", "All", " ALL", "CAP_ALL" }) do
+      it(("refuses cap_add %q"):format(name), function()
+        kit.job(('cap_add = ["%s"]'):format(name)):blocked()
+      end)
+    end
+
+    it("refuses SYS_ADMIN hidden after a harmless capability", function()
+      kit.job('cap_add = ["CHOWN", "SYS_ADMIN"]'):denied_by("capabilities.lua", "SYS_ADMIN")
+    end)
+
+    it("refuses SYS_ADMIN that cap_drop only seems to cancel", function()
+      kit.job('cap_add = ["SYS_ADMIN"]\ncap_drop = ["sys_admin "]'):blocked()
+    end)
+
+    it("refuses NET_RAW back through cap_add under the default whitelist", function()
+      kit.job('cap_add = ["net_raw"]'):denied_by("capabilities.lua", "NET_RAW")
+    end)
+
+    it("refuses cap_add behind a duplicate JSON key", function()
+      kit.job(nil, { source = [[
+{"Job": {"ID": "example", "Name": "example", "TaskGroups": [{"Name": "app", "Count": 1,
+ "Tasks": [{"Name": "web", "Driver": "docker",
+   "Config": {"image": "busybox:1.36", "cap_add": [], "cap_add": ["SYS_ADMIN"]}}]}]}}
+]] }):blocked()
+    end)
+
+    it("allows SYS_TIME when the whitelist lists it in any spelling", function()
+      kit.job('cap_add = ["cap_sys_time"]', { agent =
+        'plugin "docker" { config { allow_caps = ["CHOWN", "SYS_TIME"] } }' }):allowed()
+    end)
+  end)
 end)

@@ -85,4 +85,39 @@ describe("policies/volumes.lua", function()
       :contains("HostConfig.Binds", ALLOC .. "/alloc:/alloc:z")
       :contains("HostConfig.Binds", TASK .. "/data:/data:ro,z")
   end)
+
+  describe("attacks through the job file", function()
+    local hosts = { "/etc", "/etc/", "//etc", "/./etc", "/var/lib/drvctl/alloc/../../../../etc",
+      "/", "/var/run/docker.sock", "../../../../../etc", "local/../../../../../etc" }
+    for _, src in ipairs(hosts) do
+      it(("refuses volumes = [%q]"):format(src .. ":/x"), function()
+        kit.job(('volumes = ["%s:/x"]'):format(src)):blocked()
+      end)
+
+      it(("refuses a mount block of type bind from %q"):format(src), function()
+        kit.job(('mount {\n type = "bind"\n source = "%s"\n target = "/x"\n}'):format(src)):blocked()
+      end)
+
+      it(("refuses a mounts list entry of type bind from %q"):format(src), function()
+        kit.job(('mounts = [{ type = "bind", source = "%s", target = "/x" }]'):format(src)):blocked()
+      end)
+    end
+
+    it("refuses a named volume through a mount block", function()
+      kit.job('mount {\n type = "volume"\n source = "other-jobs-data"\n target = "/x"\n}')
+        :denied_by("volumes.lua", "cannot mount volume")
+    end)
+
+    it("refuses a mount type spelled differently", function()
+      kit.job('mount {\n type = "BIND"\n source = "/etc"\n target = "/x"\n}'):blocked()
+    end)
+
+    it("refuses a volume driver", function()
+      kit.job('volume_driver = "local"\nvolumes = ["data:/x"]'):denied_by("volumes.lua", "volume driver")
+    end)
+
+    it("mounts a path inside the task dir", function()
+      kit.job('volumes = ["local/data:/data"]'):allowed()
+    end)
+  end)
 end)

@@ -372,3 +372,85 @@ describe("constraint.regexp", function()
     assert.is_nil((constraint.regexp("a**")))
   end)
 end)
+
+
+describe("constraint.regexp on hostile patterns", function()
+  local budget = require("support.budget")
+
+  -- Each of these ran for minutes in the old backtracking matcher; the
+  -- Pike VM visits each (position, instruction) pair at most once.
+  local function re_within(limit, pattern, s)
+    return budget.within(limit, function()
+      return re(pattern, s)
+    end)
+  end
+
+  it("matches ^(.|.|.|.|.|.|.|.)*Z against 40 characters in linear time", function()
+    assert.is_false(re_within(2000000, "^(.|.|.|.|.|.|.|.)*Z", string.rep("a", 40)))
+    assert.is_true(re_within(2000000, "^(.|.|.|.|.|.|.|.)*Z", string.rep("a", 40) .. "Z"))
+  end)
+
+  it("matches (a|a)*$ in linear time", function()
+    assert.is_true(re_within(2000000, "(a|a)*$", string.rep("a", 40) .. "b"))
+    assert.is_false(re_within(2000000, "^(a|a)*$", string.rep("a", 40) .. "b"))
+  end)
+
+  it("matches nested quantifiers in linear time", function()
+    assert.is_false(re_within(5000000, "^((a+)+)+c", string.rep("a", 2000)))
+    assert.is_false(re_within(5000000, "^(x+x+)+y$", string.rep("x", 2000)))
+    assert.is_false(re_within(5000000, "^(a*)*b$", string.rep("a", 2000)))
+    assert.is_true(re_within(5000000, "^(a*)*b$", string.rep("a", 2000) .. "b"))
+  end)
+
+  it("compiles a long class in linear time", function()
+    local pattern = "[" .. string.rep("a-z", 20000) .. "]"
+    assert.is_true(re_within(5000000, pattern, "q"))
+  end)
+
+  it("refuses repeat counts over 1000 and programs that expand too far", function()
+    assert.same({ nil, "invalid repeat count at offset 1" }, { constraint.regexp("a{1001}") })
+    assert.same({ nil, "expression too large" }, { constraint.regexp("(a{1000}){1000}") })
+    assert.same({ nil, "expression too large" }, { constraint.regexp("(a{99}){10}") })
+    assert.is_table((constraint.regexp("^[0-9a-f]{64}$")))
+  end)
+
+  it("refuses patterns nested too deeply instead of overflowing the stack", function()
+    local ok, err = constraint.regexp(string.rep("(", 5000) .. "a" .. string.rep(")", 5000))
+    assert.is_nil(ok)
+    assert.equal("expression nests too deeply at offset 100", err)
+  end)
+
+  it("stops a match that exceeds the shared step budget", function()
+    local compiled = assert(constraint.regexp(string.rep(".*", 600) .. "Z"))
+    local shared = { steps = 50000 }
+    local ok, err = budget.within(10000000, constraint.re_find, compiled,
+      string.rep("a", 60000), shared)
+    assert.is_nil(ok)
+    assert.matches("matching needs more than %d+ steps", err)
+    assert.equal(0, shared.steps)
+  end)
+
+  it("reports an over-budget regexp constraint as invalid, not as unmet", function()
+    local c = { attribute = string.rep("a", 60000), operator = "regexp",
+      value = string.rep(".*", 600) .. "Z" }
+    local ok, msg = budget.within(20000000, constraint.check, c, ATTRS, META, NODE,
+      { steps = 1000 })
+    assert.is_nil(ok)
+    assert.matches("^invalid constraint: regexp \"", msg)
+  end)
+end)
+
+
+describe("constraint strings padded with white space", function()
+  local budget = require("support.budget")
+  local pad = string.rep(" ", 60000)
+
+  it("trims versions, constraint lists, targets and sets in linear time", function()
+    assert.is_true(budget.within(3000000, constraint.version_matches, pad .. "1.2.3" .. pad,
+      pad .. ">=" .. pad .. "1.2" .. pad))
+    assert.equal("linux", budget.within(3000000, constraint.resolve,
+      "${" .. pad .. "attr.kernel.name" .. pad .. "}", ATTRS, META, NODE))
+    assert.is_true(budget.within(3000000, constraint.check, { attribute = pad .. "a," .. pad .. "b",
+      operator = "set_contains", value = "b" .. pad }, ATTRS, META, NODE))
+  end)
+end)

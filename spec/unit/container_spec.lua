@@ -284,9 +284,10 @@ logging {
     assert.equal("/var/lib/drvctl/alloc/" .. ALLOC .. "/alloc:/alloc:z", body.HostConfig.Binds[1])
   end)
 
-  it("replaces / in task names for the container name", function()
-    local entry = build(task('image = "x:1"', nil, "a/b"))
-    assert.equal("a_b-" .. ALLOC, entry.name)
+  it("never sees a / in a task name: the job loader refuses it", function()
+    local job, problems = jobspec.load(task('image = "x:1"', nil, "a/b"), "job.hcl")
+    assert.is_nil(job)
+    assert.matches('task name not allowed .*: "a/b"$', problems[1].message)
   end)
 
   it("places a loaded image under the task's local dir", function()
@@ -678,8 +679,27 @@ runtime = "runsc"]]))
       assert.same({}, container.gated({ image = "x", privileged = false, cap_add = {} }))
     end)
 
-    it("does not gate a user network_mode", function()
-      assert.same({}, container.gated({ image = "x", network_mode = "backend" }))
+    it("gates every network_mode but bridge, none and default", function()
+      for _, m in ipairs({ "host", "backend", "container:db-1", "HOST", " bridge" }) do
+        assert.same({ "network_mode" }, container.gated({ image = "x", network_mode = m }), m)
+      end
+      for _, m in ipairs({ "bridge", "none", "default" }) do
+        assert.same({}, container.gated({ image = "x", network_mode = m }), m)
+      end
+    end)
+
+    it("gates log drivers but json-file and local, and any log option", function()
+      assert.same({ "logging" }, container.gated({ image = "x", logging = { type = "syslog" } }))
+      assert.same({ "logging" }, container.gated({ image = "x", logging = { driver = "fluentd" } }))
+      assert.same({ "logging" }, container.gated({ image = "x",
+        logging = { type = "json-file", config = { ["max-size"] = "1g" } } }))
+      assert.same({}, container.gated({ image = "x", logging = { type = "local" } }))
+    end)
+
+    it("gates a negative oom_score_adj and cgroupns", function()
+      assert.same({ "oom_score_adj" }, container.gated({ image = "x", oom_score_adj = -1 }))
+      assert.same({}, container.gated({ image = "x", oom_score_adj = 10 }))
+      assert.same({ "cgroupns" }, container.gated({ image = "x", cgroupns = "host" }))
     end)
   end)
 

@@ -523,13 +523,112 @@ describe("driver.plan policy hook", function()
     assert.equal("p.lua", calls[1][2][1].path)
   end)
 
-  it("accepts any policies without the admission module", function()
+  -- a Lua tree without drv.admission once planned privileged jobs (exit 0)
+  -- and `policy check` said the policies were valid: both must fail
+  local function without_admission(fn)
     local path, cpath = package.path, package.cpath
     package.loaded["drv.admission"] = nil
     package.path, package.cpath = "", ""
-    local ok, r = pcall(driver.check_policies, {})
+    local r = table.pack(pcall(fn))
     package.path, package.cpath = path, cpath
-    assert.same({ true, true }, { ok, r })
+    return table.unpack(r, 1, r.n)
+  end
+
+  it("refuses check_policies without the admission module", function()
+    local ok, r, problems = without_admission(function()
+      return driver.check_policies({})
+    end)
+    assert.is_true(ok, tostring(r))
+    assert.is_nil(r)
+    assert.equal("internal", problems[1].kind)
+    assert.matches("drv.admission", problems[1].message, 1, true)
+  end)
+
+  it("refuses to plan a privileged job without the admission module", function()
+    local job = read("spec/fixtures/jobs/web.hcl"):gsub('image%s*=%s*"([^"]*)"', 'image = "%1"\nprivileged = true', 1)
+    local ok, plan, problems = without_admission(function()
+      return driver.plan(job, "web.hcl", nil, nil, HOST)
+    end)
+    assert.is_true(ok, tostring(plan))
+    assert.is_nil(plan)
+    assert.matches("refusing to plan without the policy engine", problems[1].message, 1, true)
+  end)
+
+  it("refuses a module that lacks apply", function()
+    package.loaded["drv.admission"] = { prepare = function() return true end }
+    local plan, problems = driver.plan(read("spec/fixtures/jobs/web.hcl"), "web.hcl", nil, nil, HOST)
+    assert.is_nil(plan)
+    assert.equal("internal", problems[1].kind)
+  end)
+
+  it("prints the plan JSON with the verdicts when a policy denies", function()
+    fake(function(_, body)
+      return nil, { { kind = "denied", message = 'p.lua: task "web": no' } },
+        { { policy = "p.lua", name = "p", allowed = false, messages = { "no" }, mutations = {} } },
+        body
+    end)
+    local plan, problems = driver.plan(read("spec/fixtures/jobs/web.hcl"), "web.hcl", nil, nil, HOST)
+    assert.is_nil(plan)
+    local shown = assert(cjson.decode(problems.json))
+    assert.equal("denied", shown.tasks[1].verdict)
+    assert.same({ { policy = "p.lua", name = "p", allowed = false, messages = { "no" },
+      mutations = {} } }, shown.tasks[1].policies)
+    assert.matches('"mutations": []', problems.json, 1, true)
+  end)
+end)
+
+
+describe("driver.plan body encoding", function()
+  local kit = require("policykit")
+
+  -- a policy that empties lists; cjson would send {} for them, which
+  -- dockerd refuses for list fields (HTTP 500 on "Dns": {})
+  local EMPTIER = { path = "ops/zz-empty.lua", source = [[
+    return { policy_format = 1, name = "zz-empty",
+      mutate = function(ctx)
+        local hc = ctx.spec.HostConfig
+        return {
+          { op = "remove", path = "HostConfig.Dns", value = hc.Dns },
+          { op = "remove", path = "HostConfig.CapAdd", value = hc.CapAdd },
+          { op = "set", path = "HostConfig.Sysctls", value = {} },
+          { op = "set", path = "HostConfig.Ulimits", value = {} },
+        }
+      end }
+  ]] }
+
+  it("drops lists and maps a policy emptied, in the body sent and the plan JSON", function()
+    local sources = kit.sources()
+    sources[#sources + 1] = EMPTIER
+    local job = [[
+job "e" {
+  group "g" {
+    task "t" {
+      driver = "docker"
+      config {
+        image = "busybox:1"
+        dns_servers = ["127.0.0.1"]
+        cap_add = ["CHOWN"]
+      }
+    }
+  }
+}
+]]
+    local plan = assert(driver.plan(job, "e.hcl", nil, nil, { default_data_dir = "/var/lib/drvctl",
+      alloc_seed = SEED, policies = sources, guard = kit.default_guard }))
+    local sent = plan.tasks[1].body
+    assert.is_nil(sent:find('"Dns"', 1, true), sent)
+    assert.is_nil(sent:find('"CapAdd"', 1, true), sent)
+    assert.is_nil(sent:find('"Sysctls"', 1, true), sent)
+    assert.is_nil(sent:find("{}", 1, true), sent)
+    assert.is_nil(plan.json:find('"Dns"', 1, true))
+    local hc = cjson.decode(sent).HostConfig
+    assert.same({ "NET_RAW" }, hc.CapDrop)
+  end)
+
+  it("keeps the empty objects ExposedPorts needs", function()
+    local out = cjson.decode(container.encode({ ExposedPorts = { ["80/tcp"] = {} },
+      HostConfig = { Dns = {}, Binds = { "/a:/b" } } }))
+    assert.same({ ExposedPorts = { ["80/tcp"] = {} }, HostConfig = { Binds = { "/a:/b" } } }, out)
   end)
 end)
 
@@ -653,5 +752,73 @@ describe("driver.decode", function()
     local r, msg = driver.decode("bogus", 200, "{}")
     assert.is_nil(r)
     assert.equal('unknown decode operation "bogus"', msg)
+  end)
+end)
+
+
+describe("driver on hostile input", function()
+  local budget = require("support.budget")
+
+  it("trims a Docker body padded with 60 KB of spaces in linear time", function()
+    -- `^%s*(.-)%s*$` needed 142 s for this body (inside one C call: the
+    -- old code never reaches the budget check, it hangs)
+    local pad = string.rep(" ", 60000)
+    local r = budget.within(2000000, driver.decode, "error", 500, pad .. "boom" .. pad)
+    assert.same({ message = "boom" }, r)
+    local ok, err = budget.within(2000000, driver.decode, "create", 201, pad .. "x" .. pad)
+    assert.is_nil(ok)
+    assert.equal('docker: invalid create response: "x"', err)
+  end)
+
+  it("keeps a Docker error message on one line", function()
+    local r = driver.decode("error", 400, '{"message":"invalid env \\"A\\u001b[2J\\nB\\""}')
+    assert.equal('invalid env "A\\x1b[2J\\nB"', r.message)
+  end)
+
+  local function one_line(n, body)
+    local t = {}
+    for i = 1, n do
+      t[i] = string.format('task "t%d" {%s}', i, body)
+    end
+    return 'job "j" { group "g" { ' .. table.concat(t, " ") .. " } }"
+  end
+
+  it("plans 1,000 tasks written on one line within an instruction budget", function()
+    local src = one_line(1000, ' driver = "docker" config { image = "x:1" } ')
+    local plan, problems = budget.within(40000000, driver.plan, src, "long.hcl", nil, nil, HOST)
+    assert(plan, problems and problems[1] and problems[1].message)
+    assert.equal(1000, #plan.tasks)
+  end)
+
+  it("refuses 5,000 tasks on one line with a located error within the budget", function()
+    local src = one_line(5000, ' driver = "docker" config { image = "x:1" } ')
+    local plan, problems = budget.within(60000000, driver.plan, src, "long.hcl", nil, nil, HOST)
+    assert.is_nil(plan)
+    assert.equal('long.hcl:1:1: job "j": too many task instances (count x tasks, summed over '
+      .. "groups): at most 1000, found 5000", problems[1].message)
+  end)
+
+  it("reports 5,000 broken tasks on one 60 KB line, each located, within the budget", function()
+    local src = one_line(5000, "")
+    local plan, problems = budget.within(20000000, driver.plan, src, "long.hcl", nil, nil, HOST)
+    assert.is_nil(plan)
+    assert.equal(5000 + 1, #problems) -- each task's missing driver, then the cap
+    local col = src:find('task "t5000"', 1, true)
+    assert.equal('long.hcl:1:' .. col .. ': task "t5000": field "driver" is required',
+      problems[5000].message)
+  end)
+
+  it("checks a regexp constraint shared by many tasks once, within one budget", function()
+    local tasks = {}
+    for i = 1, 200 do
+      tasks[i] = string.format('task "t%d" { driver = "docker" config { image = "x:1" } }', i)
+    end
+    local src = 'job "j" {\n constraint {\n attribute = "' .. string.rep("a", 5000)
+      .. '"\n regexp = "' .. string.rep(".*", 300) .. 'Z"\n }\n group "g" {\n'
+      .. table.concat(tasks, "\n") .. "\n}\n}"
+    local plan, problems = budget.within(300000000, driver.plan, src, "re.hcl", nil, nil, HOST)
+    assert.is_nil(plan)
+    assert.matches('^re%.hcl:2:2: task "t1": invalid constraint: regexp ".*": matching needs more '
+      .. "than %d+ steps", problems[1].message)
   end)
 end)

@@ -737,3 +737,68 @@ describe("drv.hcl", function()
     end)
   end)
 end)
+
+
+describe("hcl positions on hostile input", function()
+  local budget = require("support.budget")
+
+  local function one_line(n)
+    local t = {}
+    for i = 1, n do
+      t[i] = string.format('task "t%d"{}', i)
+    end
+    return 'job "j" { group "g" { ' .. table.concat(t, " ") .. " } }"
+  end
+
+  it("parses 5,000 tasks on one 60 KB line and locates each in linear time", function()
+    local src = one_line(5000)
+    assert.is_true(#src > 60000)
+    -- the old column lookup walked back to the line start for every
+    -- position: ~9 s and billions of instructions for this line
+    local cols = budget.within(10000000, function()
+      local tree = assert(hcl.parse(src, "long.hcl"))
+      local tasks = tree.job[1].group[1].task
+      local out = {}
+      for i = 1, #tasks do
+        local l, c = hcl.pos(tasks, i)
+        assert.equal(1, l)
+        out[i] = c
+      end
+      return out
+    end)
+    assert.equal(5000, #cols)
+    assert.equal(src:find('task "t1"', 1, true), cols[1])
+    assert.equal(src:find('task "t5000"', 1, true), cols[5000])
+  end)
+
+  it("counts columns in characters after multi-byte text on a long line", function()
+    local src = 'a = "' .. string.rep("é", 3000) .. '" b = 1'
+    local tree = parse(src)
+    local l, c = hcl.pos(tree, "b")
+    assert.equal(1, l)
+    assert.equal(5 + 3000 + 3, c) -- 'a = "', the é's, '" ', then b
+  end)
+
+  it("counts columns after a byte order mark and on later lines", function()
+    local tree = parse("\239\187\191a = 1\n  \"é\" = 2  c = 3")
+    assert.same({ 1, 1 }, pos(tree, "a"))
+    assert.same({ 2, 3 }, pos(tree, "é"))
+    assert.same({ 2, 12 }, pos(tree, "c"))
+  end)
+
+  it("names the line and column of an error at the end of a 60 KB line", function()
+    local src = one_line(5000) .. " ="
+    local tree, err = budget.within(10000000, hcl.parse, src, "long.hcl")
+    assert.is_nil(tree)
+    assert.matches("^long%.hcl:1:" .. #src .. ": ", err)
+  end)
+
+  it("escapes control characters and invalid UTF-8 in messages", function()
+    local _, err = hcl.parse('a = "x\\u0007y" \n b = = 1 \n c \27[31m', "t.hcl")
+    assert.matches("^t%.hcl:2:", err)
+    local _, err2 = hcl.parse("a = 1\n\255\254 = 2", "t.hcl")
+    assert.equal('t.hcl:2:1: unexpected character "\\xff"', err2)
+    local _, err3 = hcl.parse('x "a\\nforged: line" = 1', "t.hcl")
+    assert.is_nil(err3:find("\n", 1, true))
+  end)
+end)

@@ -94,3 +94,14 @@ describe("interp.expand_map", function()
     assert.same({ "${Q}" }, unknown)
   end)
 end)
+
+
+describe("interp on hostile input", function()
+  local budget = require("support.budget")
+
+  it("trims a reference padded with 60 KB of spaces in linear time", function()
+    local pad = string.rep(" ", 60000)
+    local out = budget.within(2000000, interp.expand, "${" .. pad .. "NOMAD_TASK_NAME" .. pad .. "}", SCOPE)
+    assert.equal(SCOPE.env.NOMAD_TASK_NAME, out)
+  end)
+end)

@@ -313,7 +313,8 @@ image = "x:1"]]))
   it("reports unknown JSON keys with a suggestion", function()
     local p = problems('{"Job": {"ID": "j", "TaskGroup": []}}', "job.json")
     assert.same({ kind = "unknown",
-      message = 'job.json: unknown key "TaskGroup" in job, did you mean "TaskGroups"?' }, p[1])
+      message = 'job.json: Job.TaskGroup: unknown key "TaskGroup" in job, did you mean "TaskGroups"?' },
+      p[1])
   end)
 
   it("reports JSON type errors", function()
@@ -445,6 +446,343 @@ job "j" {
       local p = problems(with_resources('network {\n  port "a" { static = 70000 }\n}'))
       assert.same({ "type", 'job.hcl:10:14: task "web": port "a" static must be between 0 and 65535, '
         .. "found 70000" }, { p[1].kind, p[1].message })
+    end)
+  end)
+end)
+
+
+describe("jobspec.load on hostile job files", function()
+  local budget = require("support.budget")
+  local cjson = require("cjson")
+
+  local function job_src(opts)
+    return string.format([[
+job "%s" {
+  meta { %s }
+  group "%s" {
+    count = %s
+    task "%s" {
+      driver = "docker"
+      config {
+        image = "%s"
+%s
+      }
+%s
+    }
+  }
+}
+]], opts.job or "j", opts.meta or "", opts.group or "g", opts.count or "1", opts.task or "web",
+      opts.image or "x:1", opts.config or "", opts.extra or "")
+  end
+
+  local function first(src, name)
+    local p = problems(src, name)
+    return p[1]
+  end
+
+  describe("names", function()
+    local BAD = { "../../../../tmp/x", "web&platform=x", "a/b", "..", ".hidden", "-x", "a..b",
+      "x y", "tab\tx", "new\nline", "é", "", string.rep("a", 129), "a?b", "a#b", "a%2fb" }
+
+    for _, kind in ipairs({ "job", "group", "task" }) do
+      it("refuses hostile " .. kind .. " names with file:line:col, exit-68 kind", function()
+        for _, name in ipairs(BAD) do
+          local p = first(job_src({ [kind] = name:gsub("\\", "\\\\"):gsub("\n", "\\n")
+            :gsub("\t", "\\t"):gsub('"', '\\"') }))
+          if name == "" then
+            assert.equal("missing", p.kind, name)
+          else
+            assert.equal("type", p.kind, name)
+            assert.matches("^job%.hcl:%d+:%d+: " .. kind .. " name not allowed %(", p.message)
+            assert.is_truthy(p.message:find(require("drv.util").quote(name), 1, true), p.message)
+            assert.is_nil(p.message:find("[%c]"), p.message)
+          end
+        end
+      end)
+    end
+
+    it("locates the task name error at the task block", function()
+      local p = first(job_src({ task = "../../../../tmp/x" }))
+      assert.equal('job.hcl:5:5: task name not allowed (letters, digits, "_", "." and "-", '
+        .. 'starting with a letter or digit, no "..", at most 128 bytes): "../../../../tmp/x"',
+        p.message)
+    end)
+
+    it("keeps the names the v0.8.3 examples use", function()
+      for _, name in ipairs({ "redis", "web-1", "cache_2", "example.com", "A9", string.rep("a", 128) }) do
+        local job = valid(job_src({ job = name, group = name, task = name }))
+        assert.equal(name, job.groups[1].tasks[1].name)
+      end
+    end)
+
+    it("refuses hostile port labels", function()
+      local p = first(job_src({ extra = [[
+        resources { network { port "a&b=c" {} } }]] }))
+      assert.equal("type", p.kind)
+      assert.matches('port label not allowed .*: "a&b=c"$', p.message)
+    end)
+
+    it("refuses hostile names in Nomad API JSON, located by JSON path", function()
+      local src = cjson.encode({ Job = { ID = "j", TaskGroups = { { Name = "g", Tasks = {
+        { Name = "web&platform=x", Driver = "docker", Config = { image = "x:1" } } } } } } })
+      local p = first(src, "job.json")
+      assert.equal("type", p.kind)
+      assert.matches('^job%.json: Job%.TaskGroups%[0%]%.Tasks%[0%]: task name not allowed .*: "web&platform=x"$',
+        p.message)
+    end)
+  end)
+
+  describe("kill_signal", function()
+    it("accepts and normalises signal names", function()
+      for _, s in ipairs({ "SIGINT", "sigint", "INT", "SIGRTMIN+3", "SIGUSR1" }) do
+        local job = valid(job_src({ extra = 'kill_signal = "' .. s .. '"' }))
+        local want = s:upper():sub(1, 3) == "SIG" and s:upper() or "SIG" .. s:upper()
+        assert.equal(want, job.groups[1].tasks[1].kill_signal)
+      end
+    end)
+
+    it("refuses unknown signals with a located did-you-mean", function()
+      local p = first(job_src({ extra = 'kill_signal = "SIGTREM"' }))
+      assert.equal("type", p.kind)
+      assert.equal('job.hcl:11:1: task "web": unknown kill_signal (did you mean "SIGTERM"?): "SIGTREM"',
+        p.message)
+    end)
+
+    it("refuses signals that would inject URL parameters", function()
+      for _, s in ipairs({ "SIGTERM&t=0", "9", "SIGKILL ", "" }) do
+        local p = first(job_src({ extra = 'kill_signal = "' .. s .. '"' }))
+        assert.equal("type", p.kind, s)
+        assert.matches("unknown kill_signal", p.message)
+      end
+    end)
+  end)
+
+  describe("count", function()
+    it("refuses a count over 1000 with its location", function()
+      for _, c in ipairs({ "1001", "10000000000000" }) do
+        local p = budget.within(5000000, first, job_src({ count = c }))
+        assert.equal("type", p.kind)
+        assert.equal("job.hcl:4:5: group \"g\": count must be at most 1000, found " .. c, p.message)
+      end
+    end)
+
+    it("refuses 1e13 from JSON too, fast", function()
+      local src = cjson.encode({ Job = { ID = "j", TaskGroups = { { Name = "g", Count = 1e13,
+        Tasks = { { Name = "t", Driver = "docker", Config = { image = "x:1" } } } } } } })
+      local p = budget.within(5000000, first, src, "job.json")
+      assert.equal("job.json: Job.TaskGroups[0].Count: group \"g\": count must be at most 1000, "
+        .. "found 10000000000000", p.message)
+    end)
+
+    it("caps count x tasks summed over groups", function()
+      local tasks = {}
+      for i = 1, 3 do
+        tasks[i] = string.format('task "t%d" { driver = "docker" config { image = "x:1" } }', i)
+      end
+      local src = 'job "j" {\n group "a" { count = 400\n' .. table.concat(tasks, "\n")
+        .. '}\n group "b" { count = 1000 task "u" { driver = "docker" config { image = "x:1" } } } }'
+      local p = first(src)
+      assert.equal("type", p.kind)
+      assert.equal('job.hcl:1:1: job "j": too many task instances (count x tasks, summed over '
+        .. "groups): at most 1000, found 2200", p.message)
+      valid((src:gsub("count = 1000", "count = 1"):gsub("count = 400", "count = 333")))
+    end)
+  end)
+
+  describe("strings that become paths, env names, labels or URL parts", function()
+    it("refuses meta, env and label keys with = or control characters", function()
+      local cases = {
+        { meta = '"a=b" = "x"' },
+        { extra = 'meta { "x\\ny" = "1" }' },
+        { extra = 'env { "PATH=/x" = "1" }' },
+        { config = 'labels { "a\\u001bb" = "1" }' },
+      }
+      for _, opts in ipairs(cases) do
+        local p = first(job_src(opts))
+        assert.equal("type", p.kind)
+        assert.matches("^job%.hcl:%d+:%d+: .* key not allowed", p.message)
+        assert.is_nil(p.message:find("[%c]"))
+      end
+    end)
+
+    it("refuses log sizes of zero, negative or huge", function()
+      for _, v in ipairs({ "max_files = 0", "max_files = -1", "max_file_size = 0",
+          "max_file_size = 100000000", "max_files = 1001" }) do
+        local p = first(job_src({ extra = "logs { " .. v .. " }" }))
+        assert.equal("type", p.kind, v)
+        assert.matches("^job%.hcl:11:%d+: task \"web\": logs max_", p.message)
+      end
+    end)
+
+    it("refuses absolute and escaping artifact destinations", function()
+      for _, d in ipairs({ "/etc", "../..", "local/../../x", "local/\\u0000x" }) do
+        local p = first(job_src({ extra = 'artifact { source = "http://x/y"\n destination = "'
+          .. d .. '" }' }))
+        assert.equal("type", p.kind, d)
+        assert.matches("artifact destination escapes the task directory", p.message)
+      end
+    end)
+
+    it("refuses image references that would change the URL", function()
+      for _, img in ipairs({ "redis?platform=x", "redis#x", "redis x", "redis\\nx", "redis%2f",
+          "redis&fromImage=evil", "-redis", "redis:1\\u0000" }) do
+        local p = first(job_src({ image = img }))
+        assert.equal("type", p.kind, img)
+        assert.matches('^job%.hcl:8:9: task "web" config: image reference not allowed', p.message)
+        assert.is_nil(p.message:find("[%c]"))
+      end
+      for _, img in ipairs({ "redis", "redis:7.2", "localhost:5000/a/b:1", "https://r.io/x:1",
+          "x@sha256:" .. string.rep("a", 64), "x:${NOMAD_TASK_NAME}" }) do
+        valid(job_src({ image = img }))
+      end
+    end)
+
+    it("refuses a negative kill_timeout", function()
+      local p = first(job_src({ extra = 'kill_timeout = "-5s"' }))
+      assert.matches('invalid duration for key "kill_timeout"', p.message)
+    end)
+  end)
+
+  describe("an unknown key of 60 KB", function()
+    it("is reported without a quadratic did-you-mean", function()
+      local key = string.rep("k", 60000)
+      local p = budget.within(20000000, first, job_src({ config = key .. " = 1" }))
+      assert.equal("unknown", p.kind)
+      assert.matches('unknown option "kkkk.*%.%.%." %(60000 bytes%) in task "web"', p.message)
+    end)
+  end)
+
+  describe("Nomad API JSON with wrong types", function()
+    local function base()
+      return { Job = { ID = "j", Name = "j", Region = "global", Datacenters = { "dc1" },
+        Meta = { a = "1" }, Constraints = { { LTarget = "${attr.kernel.name}", RTarget = "linux",
+          Operand = "=" } },
+        TaskGroups = { { Name = "g", Count = 1, Meta = { b = "2" }, Constraints = {},
+          Tasks = { { Name = "t", Driver = "docker", User = "u", KillSignal = "SIGINT",
+            KillTimeout = 5000000000, Config = { image = "x:1" }, Env = { E = "1" },
+            Meta = { c = "3" }, Constraints = {},
+            LogConfig = { MaxFiles = 2, MaxFileSizeMB = 3 },
+            Artifacts = { { GetterSource = "http://x/y", RelativeDest = "local/",
+              GetterOptions = { checksum = "md5:00" } } },
+            Resources = { CPU = 100, MemoryMB = 64, Networks = { { MBits = 10,
+              ReservedPorts = { { Label = "a", Value = 8080, To = 0 } },
+              DynamicPorts = { { Label = "b", Value = 0, To = 80 } } } } } } } } } } }
+    end
+
+    -- every field convert_json reads, as a path from Job
+    local FIELDS = {
+      { "Job" }, { "Job", "ID" }, { "Job", "Name" }, { "Job", "Region" }, { "Job", "Datacenters" },
+      { "Job", "Meta" }, { "Job", "Constraints" }, { "Job", "Constraints", 1 },
+      { "Job", "Constraints", 1, "LTarget" }, { "Job", "Constraints", 1, "RTarget" },
+      { "Job", "Constraints", 1, "Operand" }, { "Job", "TaskGroups" },
+      { "Job", "TaskGroups", 1 }, { "Job", "TaskGroups", 1, "Name" },
+      { "Job", "TaskGroups", 1, "Count" }, { "Job", "TaskGroups", 1, "Meta" },
+      { "Job", "TaskGroups", 1, "Constraints" }, { "Job", "TaskGroups", 1, "Tasks" },
+    }
+    local T = { "Job", "TaskGroups", 1, "Tasks", 1 }
+    local function task_field(...)
+      local p = { table.unpack(T) }
+      for _, k in ipairs({ ... }) do
+        p[#p + 1] = k
+      end
+      FIELDS[#FIELDS + 1] = p
+    end
+    task_field()
+    for _, k in ipairs({ "Name", "Driver", "User", "KillSignal", "KillTimeout", "Config", "Env",
+        "Meta", "Constraints", "LogConfig", "Artifacts", "Resources" }) do
+      task_field(k)
+    end
+    task_field("LogConfig", "MaxFiles")
+    task_field("LogConfig", "MaxFileSizeMB")
+    task_field("Artifacts", 1)
+    task_field("Artifacts", 1, "GetterSource")
+    task_field("Artifacts", 1, "RelativeDest")
+    task_field("Artifacts", 1, "GetterOptions")
+    task_field("Config", "image")
+    task_field("Env", "E")
+    task_field("Meta", "c")
+    task_field("Resources", "CPU")
+    task_field("Resources", "MemoryMB")
+    task_field("Resources", "Networks")
+    task_field("Resources", "Networks", 1)
+    task_field("Resources", "Networks", 1, "MBits")
+    for _, ports in ipairs({ "ReservedPorts", "DynamicPorts" }) do
+      task_field("Resources", "Networks", 1, ports)
+      task_field("Resources", "Networks", 1, ports, 1)
+      task_field("Resources", "Networks", 1, ports, 1, "Label")
+      task_field("Resources", "Networks", 1, ports, 1, "Value")
+      task_field("Resources", "Networks", 1, ports, 1, "To")
+    end
+
+    local SCALAR = { RTarget = true, E = true, c = true }
+
+    local function json_path(p)
+      local out = p[1] or "(root)"
+      for i = 2, #p do
+        if type(p[i]) == "number" then
+          out = out .. "[" .. (p[i] - 1) .. "]"
+        else
+          out = out .. "." .. p[i]
+        end
+      end
+      return out
+    end
+
+    it("loads the base job", function()
+      local job, res = jobspec.load(cjson.encode(base()), "job.json")
+      assert(job, res and res[1] and res[1].message)
+    end)
+
+    it("reports every wrong type as a located invalid-value problem, never a Lua error", function()
+      local count = 0
+      for _, p in ipairs(FIELDS) do
+        local wrongs = { "x", 7, true, { 1 }, { k = "v" } }
+        for _, bad in ipairs(wrongs) do
+          local doc = base()
+          local t = doc
+          for i = 1, #p - 1 do
+            t = t[p[i]]
+          end
+          local old = t[p[#p]]
+          -- a wrong type: anything whose Lua type differs from the valid value
+          local differs = type(old) ~= type(bad)
+            or (type(old) == "table" and (old[1] ~= nil) ~= (bad[1] ~= nil))
+          -- scalar fields (constraint values, meta and env values) take
+          -- numbers and bools as their string form, as Nomad does
+          if SCALAR[p[#p]] and type(bad) ~= "table" then
+            differs = false
+          end
+          if differs then
+            t[p[#p]] = bad
+            local ok, job, res = pcall(jobspec.load, cjson.encode(doc), "job.json")
+            assert.is_true(ok, json_path(p) .. ": raised " .. tostring(job))
+            local where = json_path(p) .. " = " .. cjson.encode(bad)
+            assert.is_nil(job, where .. " was accepted")
+            local first_p = res[1]
+            assert.equal("type", first_p.kind, where .. ": " .. first_p.message)
+            -- located: the JSON path of the field (or the list or object holding it)
+            local prefix = "job.json: " .. json_path(p)
+            local parent = "job.json: " .. json_path({ table.unpack(p, 1, #p - 1) })
+            assert.is_truthy(first_p.message:sub(1, #prefix) == prefix
+              or first_p.message:sub(1, #parent) == parent, where .. ": " .. first_p.message)
+            count = count + 1
+          end
+        end
+      end
+      assert.is_true(count > 200)
+    end)
+
+    it("locates DynamicPorts = \"x\" and Label = {} (the issue's examples)", function()
+      local doc = base()
+      doc.Job.TaskGroups[1].Tasks[1].Resources.Networks[1].DynamicPorts = "x"
+      local p = first(cjson.encode(doc), "job.json")
+      assert.same({ kind = "type", message = "job.json: Job.TaskGroups[0].Tasks[0].Resources"
+        .. '.Networks[0].DynamicPorts: wrong type: expected a list of ports, found string "x"' }, p)
+      doc = base()
+      doc.Job.TaskGroups[1].Tasks[1].Resources.Networks[1].DynamicPorts[1].Label = { a = 1 }
+      p = first(cjson.encode(doc), "job.json")
+      assert.same({ kind = "type", message = "job.json: Job.TaskGroups[0].Tasks[0].Resources"
+        .. ".Networks[0].DynamicPorts[0].Label: wrong type: expected a string, found object" }, p)
     end)
   end)
 end)

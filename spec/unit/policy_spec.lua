@@ -424,3 +424,40 @@ describe("policy.check", function()
     assert.is_true(report.ok)
   end)
 end)
+
+
+describe("policy.validate_options", function()
+  local set
+  before_each(function()
+    set = load_ok({
+      src("limits.lua", "return { policy_format = 1, name = 'limits', settings = { min_memory_mb = 10 },"
+        .. " check = function() return true end }"),
+      src("registries.lua", "return { policy_format = 1, name = 'registries', enabled = false,"
+        .. " settings = { allow = {} }, check = function() return true end }"),
+    })
+  end)
+
+  it("accepts nil and known names and settings", function()
+    assert.same({}, policy.validate_options(set, nil))
+    assert.same({}, policy.validate_options(set, { limits = { min_memory_mb = 4 },
+      registries = { enabled = true, allow = { "docker.io" } } }))
+  end)
+
+  it("names an unknown policy with the closest known name", function()
+    assert.same({ 'policy_options: unknown policy "registry", did you mean "registries"?' },
+      policy.validate_options(set, { registry = { enabled = true } }))
+  end)
+
+  it("suggests a setting that starts with the unknown one", function()
+    assert.same({ 'policy_options.limits: unknown policy option "min_memory", did you mean "min_memory_mb"?' },
+      policy.validate_options(set, { limits = { min_memory = 4 } }))
+  end)
+
+  it("reports every problem, sorted by policy name", function()
+    assert.equal(2, #policy.validate_options(set, { zzz = {}, limits = { enabled = "no" } }))
+  end)
+
+  it("refuses a non-table policy_options", function()
+    assert.same({ "policy_options must be an object" }, policy.validate_options(set, "x"))
+  end)
+end)

@@ -134,3 +134,27 @@ describe("schema.normalize", function()
     assert.equal(1, #warnings)
   end)
 end)
+
+
+describe("schema on hostile input", function()
+  local budget = require("support.budget")
+
+  it("suggests nothing for a 60 KB unknown key, without quadratic work", function()
+    local fields = {}
+    for i = 1, 100 do
+      fields["option_" .. i] = "string"
+    end
+    local key = string.rep("x", 60000)
+    local ctx = { problems = {}, label = "task \"t\"" }
+    budget.within(3000000, schema.normalize, { [key] = 1 }, { object = fields }, ctx)
+    assert.equal(1, #ctx.problems)
+    assert.equal("unknown", ctx.problems[1].kind)
+    assert.is_nil(ctx.problems[1].message:find("did you mean", 1, true))
+    assert.is_true(#ctx.problems[1].message < 1200)
+  end)
+
+  it("describes strings with escapes", function()
+    assert.equal('string "a\\nb\\xff"', schema.describe("a\nb\255"))
+    assert.equal("null", schema.describe(require("cjson").null))
+  end)
+end)
