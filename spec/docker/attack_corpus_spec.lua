@@ -532,6 +532,29 @@ describe("defaults a task gets without asking (shipped policies)", function()
     end
   end)
 
+  -- /alloc/logs is the host's alloc/logs, where drvctl (root) writes the
+  -- task's output: a task that swaps it for a symlink must not make drvctl
+  -- write into a host directory (e.g. /etc/logrotate.d), and a FIFO under
+  -- the next log name must not block the run.
+  it("a task that swaps /alloc/logs for a symlink or plants a FIFO gets nothing written outside", function()
+    drv.require_docker()
+    local dir = drv.tmpdir()
+    local target = PREFIX .. "-logs-target"
+    assert.is_true(os.execute("mkdir -p " .. drv.quote(target)))
+    drv.on_cleanup(function() os.execute("rm -rf " .. drv.quote(target)) end)
+    local logs = 'logs {\n  max_files = 3\n  max_file_size = 1\n}'
+    local job = drv.write_job(dir, { task_extra = logs, script = "rm -rf /alloc/logs && ln -s "
+      .. target .. " /alloc/logs && yes pwned | head -c 1200000; echo; echo swapped" })
+    local r = drv.drvctl({ "run", "-data-dir", dir .. "/data", job }, { timeout = 60 })
+    assert.equal(0, r.code, r.output)
+    assert.same({}, drv.ls(target), r.output)
+    local fifo = drv.write_job(dir, { task_extra = logs, script = "mkfifo /alloc/logs/t.stdout.1"
+      .. " && yes x | head -c 1200000; echo; echo planted" }, "fifo.hcl")
+    r = drv.drvctl({ "run", "-data-dir", dir .. "/data2", fifo }, { timeout = 60 })
+    assert.equal(0, r.code, r.output)
+    assert.matches('/alloc/logs/t.stdout.1": ', r.stderr, 1, true)
+  end)
+
   -- README "More defaults found by the attack corpus": each restore line
   -- lets its attack through again (plan: nothing is created)
   local RESTORE = {
