@@ -4,6 +4,7 @@
 #   make run        bootstrap this machine, build, run examples/hello.hcl
 #   make test       bootstrap, build, run every test (C, Lua unit, CLI, Docker)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make lint       luacheck (lua/, policies/, spec/) and cppcheck (core/)
 #
 # Variables: WERROR=1 (warnings are errors), SANITIZE=address,undefined, V=1.
 
@@ -67,7 +68,7 @@ else
 Q = @
 endif
 
-.PHONY: FORCE all run test test-c test-unit test-cli test-docker bootstrap install uninstall clean bench
+.PHONY: FORCE all run test test-c test-unit test-cli test-docker bootstrap install uninstall clean bench lint
 
 all: $(BIN)
 
@@ -126,9 +127,26 @@ test-cli: drvctl
 test-docker: drvctl $(BUILD)/tests/test_ports
 	$(Q)LUA=$(LUA) scripts/run-tests docker
 
+# Static checks; both must be silent. luacheck reads .luacheckrc (policy
+# sandbox globals, busted globals, spec/fixtures excluded). cppcheck exits 1
+# on any finding; suppress one only inline (// cppcheck-suppress id) with a
+# reason, never here wholesale.
+LUACHECK  ?= luacheck
+CPPCHECK  ?= cppcheck
+CPPCHECK_FLAGS = --quiet --error-exitcode=1 --inline-suppr --std=c11 -D_GNU_SOURCE -Icore \
+             --enable=warning,style,performance,portability \
+             --template='{file}:{line}:{column}: {severity} {id}: {message}'
+
+lint: bootstrap
+	@echo "  LUACHECK lua policies spec"
+	$(Q)$(LUACHECK) --quiet --no-color --formatter plain lua policies spec
+	@echo "  CPPCHECK core"
+	$(Q)$(CPPCHECK) $(CPPCHECK_FLAGS) core
+
 bench: drvctl
 	$(Q)bench/start_overhead
 	$(Q)bench/plan
+	$(Q)$(LUA) bench/policy_limits.lua
 
 install: $(BIN) $(LUA_BC)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUADIR)/drv $(DESTDIR)$(POLICYDIR)
@@ -144,3 +162,65 @@ clean:
 	rm -rf $(BUILD) $(BIN)
 
 -include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+
+# --- fuzzing (not part of `make test`; see fuzz/README.md) -------------------
+#   make fuzz                  build the libFuzzer harnesses into build/fuzz/,
+#                              run each for FUZZ_SECONDS, then the Lua fuzzer
+#   make fuzz-build            build only
+#   make fuzz-c | fuzz-lua     one half
+# Variables: FUZZ_SECONDS=60, FUZZ_TARGETS="frame lines artifact logs",
+# FUZZ_LUA_GROUPS="hcl expr", FUZZ_CC=clang.
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 60
+FUZZ_TARGETS  ?= frame lines artifact logs
+FUZZ_LUA_GROUPS ?= hcl expr
+FUZZ_DIR       = $(BUILD)/fuzz
+FUZZ_CFLAGS    = -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+                 -fsanitize=address,undefined -fno-sanitize-recover=all \
+                 $(DEP_CFLAGS) -I$(BUILD) -Icore -MMD -MP
+FUZZ_OBJ       = $(CORE_SRC:core/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BIN       = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+.PHONY: fuzz fuzz-build fuzz-c fuzz-lua
+
+fuzz: fuzz-c fuzz-lua
+
+fuzz-build: $(FUZZ_BIN)
+
+$(FUZZ_DIR)/obj/%.o: core/%.c | $(FUZZ_DIR)/obj
+	@echo "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/obj/job.o: $(BUILD)/paths.h
+
+$(FUZZ_DIR)/libcore.a: $(FUZZ_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: fuzz/c/fuzz_%.c $(FUZZ_DIR)/libcore.a
+	@echo "  FUZZLD  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libcore.a $(LIBS)
+
+$(FUZZ_DIR)/obj:
+	$(Q)mkdir -p $@
+
+fuzz-c: $(FUZZ_BIN)
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	  FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-c $$t || exit $$?; \
+	done
+
+fuzz-lua:
+	$(Q)for g in $(FUZZ_LUA_GROUPS); do \
+	  $(LUA) fuzz/lua/mutate.lua --group $$g --seconds $(FUZZ_SECONDS) || exit $$?; \
+	done
+
+-include $(FUZZ_OBJ:.o=.d) $(FUZZ_BIN:=.d)
+
+# The corpus replay test includes core/artifact.c and core/logs.c (through the
+# harnesses), so it links the other objects from an archive.
+$(BUILD)/libcore-test.a: $(CORE_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/test_fuzz_seeds: core/tests/test_fuzz_seeds.c fuzz/c/fuzz_frame.c fuzz/c/fuzz_lines.c \
+		fuzz/c/fuzz_artifact.c fuzz/c/fuzz_logs.c $(BUILD)/libcore-test.a | $(BUILD)/tests
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Icore $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcore-test.a $(LIBS)

@@ -21,11 +21,12 @@
 #include "http.h"
 #include "job.h"
 #include "log.h"
+#include "loop.h"
 #include "task.h"
 
 typedef struct runner {
     uv_loop_t loop;
-    uv_signal_t sigs[4];     /* INT, TERM, HUP, QUIT */
+    drv_loop lp;             /* signals INT, TERM, HUP, QUIT; shutdown */
     uv_timer_t deadline;     /* after a stop signal: give up on Docker */
     uint64_t deadline_at;    /* loop time it fires at, 0 when not armed */
     http_client *http;
@@ -65,8 +66,6 @@ static void stop_all(runner *r, int force)
         }
     }
 }
-
-static const int stop_signals[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
 /* The graceful stop's bound: the longest kill_timeout, plus the bounded
  * requests around it (task.c: kill, /stop, remove) and some slack. */
@@ -114,14 +113,14 @@ static const char *signal_name(int signum)
 
 /* Writes to a closed terminal (SIGHUP) fail with EIO or EPIPE (SIGPIPE is
  * ignored): the messages are lost, the stop and cleanup go on. */
-static void on_signal(uv_signal_t *h, int signum)
+static void on_signal(void *ud, int signum, int count)
 {
-    runner *r = h->data;
+    runner *r = ud;
 
     if (r->signal == 0) {
         r->signal = signum;
     }
-    r->signals++;
+    r->signals = count;
     if (r->signals >= 3) {
         fprintf(stderr, "drvctl: %s received again: giving up on Docker now\n",
                 signal_name(signum));
@@ -148,10 +147,7 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static void shutdown_loop(runner *r)
 {
-    for (size_t i = 0; i < 4; i++) {
-        uv_signal_stop(&r->sigs[i]);
-        uv_close((uv_handle_t *)&r->sigs[i], NULL);
-    }
+    drv_loop_stop_signals(&r->lp);
     uv_timer_stop(&r->deadline);
     uv_close((uv_handle_t *)&r->deadline, NULL);
     http_client_close(r->http);
@@ -249,8 +245,9 @@ int cmd_run(int argc, char **argv)
                         "version does not have yet; run in the foreground instead\n");
         return drv_err_exit_code(DRV_EUSAGE);
     }
-    /* a closed terminal or pipe (EPIPE, EIO) loses the output, not the run */
-    signal(SIGPIPE, SIG_IGN);
+    /* a closed terminal or pipe (EPIPE, EIO) loses the output, not the run
+     * (SIGPIPE ignored); RLIMIT_NOFILE raised for many streams */
+    drv_process_setup();
     memset(&r, 0, sizeof r);
     drv_err_clear(&err);
     job_args a = { f.pos[0], f.config, f.data_dir, f.lua_dir, JOB_RUN };
@@ -275,11 +272,13 @@ int cmd_run(int argc, char **argv)
         return 0;
     }
 
-    uv_loop_init(&r.loop);
-    for (size_t i = 0; i < 4; i++) {
-        uv_signal_init(&r.loop, &r.sigs[i]);
-        r.sigs[i].data = &r;
-        uv_signal_start(&r.sigs[i], on_signal, stop_signals[i]);
+    rc = drv_loop_init(&r.lp, &r.loop, on_signal, &r, &err);
+    if (rc < 0) {
+        buf b = BUF_INIT;
+        fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
+        buf_free(&b);
+        job_free(&r.job);
+        return drv_err_exit_code(rc);
     }
     uv_timer_init(&r.loop, &r.deadline);
     r.deadline.data = &r;
@@ -320,10 +319,7 @@ int cmd_run(int argc, char **argv)
     for (size_t i = 0; i < r.ntasks; i++) {
         task_free(r.tasks[i]);
     }
-    uv_run(&r.loop, UV_RUN_DEFAULT);   /* runs the close callbacks */
-    if (uv_loop_close(&r.loop) != 0) {
-        log_debug("loop closed with handles still open");
-    }
+    drv_loop_close(&r.lp);   /* runs the close callbacks, closes stragglers */
     free(r.tasks);
     docker_free(r.docker);
     job_free(&r.job);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <stdint.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 struct http_client {
@@ -19,6 +20,7 @@ struct http_client {
     uv_timer_t timer;          /* libcurl's timeout */
     uv_timer_t defer;          /* finishes cancelled requests */
     http_req *reqs;            /* every request in flight */
+    http_req *cancelq;         /* cancelled, waiting for the defer timer */
     struct sock_ctx *socks;    /* every socket being polled */
     int active;
     int closing;
@@ -38,13 +40,17 @@ struct http_req {
     int abort_rc;              /* negative: on_data asked to abort */
     int too_big;               /* 1: body over max_body, 2: head over HTTP_MAX_HEAD */
     int canceled;
+    int queued;                /* on c->cancelq */
+    int paused;
+    int fd;                    /* the socket libcurl last asked to watch, or -1 */
     http_opts o;               /* callbacks and ud; url and unix_socket point
                                   into the copies below, other pointers are
                                   used only inside http_start */
     char *url;                 /* owned copies of what messages use later */
     char *unix_socket;
     char errbuf[CURL_ERROR_SIZE];
-    http_req *prev, *next;
+    http_req *prev, *next;     /* c->reqs: unlinked in O(1) */
+    http_req *cancel_next;     /* c->cancelq */
 };
 
 typedef struct sock_ctx {
@@ -156,6 +162,10 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud)
             r->abort_rc = rc;
             return 0;
         }
+        if (rc == HTTP_DATA_PAUSE) {
+            r->paused = 1;
+            return CURL_WRITEFUNC_PAUSE;   /* libcurl keeps the bytes */
+        }
         return len;
     }
     if (len > r->o.max_body - r->body.len) {
@@ -222,7 +232,12 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 {
     http_client *c = userp;
     sock_ctx *s = socketp;
-    (void)easy;
+    http_req *r = NULL;
+
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+    if (r != NULL) {
+        r->fd = what == CURL_POLL_REMOVE ? -1 : (int)fd;
+    }
 
     if (what == CURL_POLL_REMOVE) {
         if (s != NULL) {
@@ -345,15 +360,17 @@ static void on_defer(uv_timer_t *t)
 {
     http_client *c = t->data;
     drv_err err;
-    http_req *r = c->reqs;
 
-    while (r != NULL) {
-        http_req *next = r->next;
-        if (r->canceled) {
-            drv_err_set(&err, DRV_ECANCELED, "%s: canceled", r->o.url);
-            req_finish(r, DRV_ECANCELED, &err);
-        }
-        r = next;
+    /* only the cancelled requests: one stream cancelled among thousands
+     * costs the same as among one. An on_done may cancel more: they are
+     * pushed on the queue and finished by this same loop. */
+    while (c->cancelq != NULL) {
+        http_req *r = c->cancelq;
+        c->cancelq = r->cancel_next;
+        r->cancel_next = NULL;
+        r->queued = 0;
+        drv_err_set(&err, DRV_ECANCELED, "%s: canceled", r->o.url);
+        req_finish(r, DRV_ECANCELED, &err);
     }
     if (c->closing && c->reqs == NULL && c->multi != NULL) {
         curl_multi_cleanup(c->multi);
@@ -398,6 +415,15 @@ int http_client_new(http_client **out, uv_loop_t *loop, drv_err *err)
     return 0;
 }
 
+static void cancel_enqueue(http_req *r)
+{
+    if (!r->queued) {
+        r->queued = 1;
+        r->cancel_next = r->c->cancelq;
+        r->c->cancelq = r;
+    }
+}
+
 /* Safe from inside any callback: the work happens in the defer timer. */
 void http_client_close(http_client *c)
 {
@@ -407,6 +433,7 @@ void http_client_close(http_client *c)
     c->closing = 1;
     for (http_req *r = c->reqs; r != NULL; r = r->next) {
         r->canceled = 1;
+        cancel_enqueue(r);
     }
     uv_timer_start(&c->defer, on_defer, 0, 0);
 }
@@ -451,6 +478,18 @@ static int set_method_and_body(http_req *r, const http_opts *o, drv_err *err)
     return 0;
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION: every connection, redirects included, after
+ * name resolution: the caller vets the address before the socket exists. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    http_req *r = ud;
+    (void)purpose;
+    if (r->o.on_connect(r->o.ud, &a->addr) != 0) {
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err)
 {
     if (c->closing) {
@@ -458,6 +497,7 @@ int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err)
     }
     http_req *r = drv_xcalloc(1, sizeof *r);
     r->c = c;
+    r->fd = -1;
     r->o = *o;
     /* the caller's strings may die when http_start returns: keep copies of
      * the ones used later (messages, and libcurl's unix socket option) */
@@ -484,11 +524,28 @@ int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, o->protocols ? o->protocols : "http,https,file");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, o->unix_socket ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (o->low_speed_time_s > 0) {
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, o->low_speed_time_s);
+    }
+    if (o->no_proxy) {
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+    }
+    if (o->on_connect != NULL) {
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+    }
     if (o->unix_socket != NULL) {
         curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
+    } else {
+        long idle = o->keepalive_idle_s > 0 ? o->keepalive_idle_s : HTTP_KEEPALIVE_IDLE_S;
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, idle);
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, HTTP_KEEPALIVE_INTVL_S);
     }
     if (o->timeout_ms > 0) {
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
@@ -547,7 +604,40 @@ void http_cancel(http_req *r)
         return;
     }
     r->canceled = 1;
+    cancel_enqueue(r);
     uv_timer_start(&r->c->defer, on_defer, 0, 0);
+}
+
+void http_pause(http_req *r)
+{
+    if (r == NULL || r->canceled || r->paused) {
+        return;
+    }
+    r->paused = 1;
+    curl_easy_pause(r->easy, CURLPAUSE_RECV);
+}
+
+void http_resume(http_req *r)
+{
+    if (r == NULL || r->canceled || !r->paused) {
+        return;
+    }
+    r->paused = 0;
+    /* may call on_write (and so on_data, which may pause again) at once;
+     * libcurl also arms a 0 ms timeout, so the socket is read again and a
+     * transfer that ended meanwhile is reported from the loop (on_done never
+     * runs inside http_resume) */
+    curl_easy_pause(r->easy, CURLPAUSE_CONT);
+}
+
+int http_socket(const http_req *r)
+{
+    return r->fd;
+}
+
+int http_paused(const http_req *r)
+{
+    return r->paused;
 }
 
 const char *http_header(const http_req *r, const char *name)

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "buf.h"
@@ -19,12 +20,23 @@
 #define HTTP_MAX_BODY ((size_t)16 * 1024 * 1024)
 #define HTTP_MAX_HEAD ((size_t)64 * 1024)
 
+/* TCP keepalive of every connection to a tcp endpoint: an endless stream
+ * (logs, events, wait) through a dead peer or a NAT that forgot it fails
+ * after idle + probes * interval instead of hanging forever. */
+#define HTTP_KEEPALIVE_IDLE_S 30L
+#define HTTP_KEEPALIVE_INTVL_S 10L
+
 typedef struct http_client http_client;
 typedef struct http_req http_req;
 
+/// Returned by an http_data_cb: the bytes were NOT consumed; the request is
+/// paused (as by http_pause) and the same bytes come again after http_resume.
+#define HTTP_DATA_PAUSE 1
+
 /// Streaming body bytes of a response whose status is 2xx (other statuses are
-/// always collected into the body passed to on_done). Returns 0, or a
-/// negative code to abort the transfer (on_done then gets that code).
+/// always collected into the body passed to on_done). Returns 0 (consumed),
+/// HTTP_DATA_PAUSE (backpressure: not consumed, pause), or a negative code to
+/// abort the transfer (on_done then gets that code).
 typedef int (*http_data_cb)(void *ud, const char *data, size_t len);
 
 /// Called once the status line and headers are in (optional). Runs inside
@@ -37,6 +49,11 @@ typedef void (*http_head_cb)(void *ud, http_req *r, long status);
 /// valid only during the call.
 typedef void (*http_done_cb)(void *ud, http_req *r, int rc, long status, const buf *body,
                              const drv_err *err);
+
+/// Asked before every connection libcurl opens (redirects included) with the
+/// resolved address. Returns 0 to allow it, nonzero to refuse it (libcurl then
+/// tries the next address, or fails the transfer as unable to connect).
+typedef int (*http_connect_cb)(void *ud, const struct sockaddr *addr);
 
 typedef struct http_opts {
     const char *method;        /* "GET" (default), "POST", "DELETE", "HEAD" */
@@ -56,6 +73,14 @@ typedef struct http_opts {
     size_t max_body;           /* collected body limit; 0 = HTTP_MAX_BODY.
                                   A larger body ends the transfer with
                                   DRV_EINVALID (streamed bytes not counted) */
+    const char *protocols;     /* libcurl protocol list for the URL and any
+                                  redirect; NULL: "http,https,file" */
+    long low_speed_time_s;     /* fail when no byte arrives for this long */
+    long keepalive_idle_s;     /* TCP keepalive on tcp endpoints (not unix
+                                  sockets): first probe after this much
+                                  idle time; 0 = HTTP_KEEPALIVE_IDLE_S */
+    int no_proxy;              /* ignore http_proxy and friends */
+    http_connect_cb on_connect;/* vets every connection's address, or NULL */
     http_head_cb on_head;
     http_data_cb on_data;      /* NULL: collect the body */
     http_done_cb on_done;      /* required */
@@ -74,8 +99,26 @@ int http_client_active(const http_client *c);
 int http_start(http_client *c, const http_opts *o, http_req **out, drv_err *err);
 
 /// Aborts a request; its on_done runs (soon, from the loop) with
-/// DRV_ECANCELED. Does nothing if the request already finished.
+/// DRV_ECANCELED. Does nothing if the request already finished. O(1): the
+/// request is queued for the deferred finish, no list is scanned.
 void http_cancel(http_req *r);
+
+/// Backpressure: stops receiving (libcurl stops reading the socket, the
+/// kernel's buffers fill and the peer's writes block). Timeouts still count.
+/// Call from the loop, not from inside an http callback.
+void http_pause(http_req *r);
+
+/// Resumes a paused request (by http_pause or HTTP_DATA_PAUSE). Bytes held
+/// by libcurl may be delivered to on_data before this returns. Call from the
+/// loop, not from inside an http callback.
+void http_resume(http_req *r);
+
+/// The request's socket, or -1 before it has one (for diagnostics and
+/// tests; inside on_head/on_data/on_done only).
+int http_socket(const http_req *r);
+
+/// 1 while the request is paused.
+int http_paused(const http_req *r);
 
 /// Returns a response header's value (case-insensitive name) or NULL. Valid
 /// inside on_head/on_done only.

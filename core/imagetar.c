@@ -80,6 +80,11 @@ static int read_member(struct archive *a, struct archive_entry *e, const char *p
 
 int imagetar_read(const char *path, imagetar *out, drv_err *err)
 {
+    return imagetar_read_fd(-1, path, out, err);
+}
+
+int imagetar_read_fd(int fd, const char *path, imagetar *out, drv_err *err)
+{
     static const char *const names[3] = { "manifest.json", "repositories", "index.json" };
     struct archive *a = archive_read_new();
     struct archive_entry *e;
@@ -94,7 +99,8 @@ int imagetar_read(const char *path, imagetar *out, drv_err *err)
     archive_read_support_filter_xz(a);
     archive_read_support_format_tar(a);
     archive_read_support_format_gnutar(a);
-    if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+    if ((fd >= 0 ? archive_read_open_fd(a, fd, 65536)
+                 : archive_read_open_filename(a, path, 65536)) != ARCHIVE_OK) {
         rc = drv_err_set(err, DRV_EIMAGE, "cannot open image archive \"%s\": %s", path,
                          archive_error_string(a));
         goto out;

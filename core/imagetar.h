@@ -31,6 +31,9 @@ typedef struct imagetar {
 
 /// Reads `path`; on failure `err` says why, quoting the path.
 int imagetar_read(const char *path, imagetar *out, drv_err *err);
+/// Reads the archive open on `fd` (left open, at an unspecified offset);
+/// `path` is for messages. With fd < 0, opens `path` as imagetar_read.
+int imagetar_read_fd(int fd, const char *path, imagetar *out, drv_err *err);
 void imagetar_free(imagetar *t);
 
 /// The JSON object driver.decode("load_manifest") takes: {"image": image,

@@ -411,12 +411,12 @@ int job_load(job *j, const job_args *a, drv_err *err)
     for (size_t i = 0; i < n; i++) {
         j->ports[i].key = j->plan.port_requests[i].key;
         j->ports[i].static_port = j->plan.port_requests[i].static_port;
+        j->ports[i].alloc_id = j->plan.port_requests[i].alloc_id;
     }
     if (n > 0) {
         if (a->mode == JOB_RUN) {
             rc = ports_reserve(j->agent.data_dir, j->node.network_ip, j->agent.min_dynamic_port,
-                               j->agent.max_dynamic_port, j->plan.port_requests[0].alloc_id,
-                               j->ports, n, err);
+                               j->agent.max_dynamic_port, j->ports, n, err);
             j->ports_reserved = rc == 0;
         } else {
             rc = ports_peek(j->agent.data_dir, j->node.network_ip, j->agent.min_dynamic_port,

@@ -30,38 +30,39 @@ static int openat2_fd(int dirfd, const char *name, unsigned long long flags)
 
 /* The message for a component that could not be opened: the first `ulen`
  * bytes of `upto` are the relative path up to and including it. */
-static int open_failure(int e, const char *root, int ulen, const char *upto, drv_err *err)
+static int open_failure(const char *what, int e, const char *root, int ulen, const char *upto,
+                        drv_err *err)
 {
     switch (e) {
     case ELOOP:
-        return drv_err_set(err, DRV_EDENIED, "bind source has a symbolic link in its path, and "
-                           "bind sources are opened without following symlinks: \"%s/%.*s\"",
-                           root, ulen, upto);
+        return drv_err_set(err, DRV_EDENIED, "%s has a symbolic link in its path, and "
+                           "%ss are opened without following symlinks: \"%s/%.*s\"",
+                           what, what, root, ulen, upto);
     case ENOTDIR:
-        return drv_err_set(err, DRV_EDENIED, "bind source path goes through something that "
-                           "is not a directory: \"%s/%.*s\"", root, ulen, upto);
+        return drv_err_set(err, DRV_EDENIED, "%s path goes through something that "
+                           "is not a directory: \"%s/%.*s\"", what, root, ulen, upto);
     case EXDEV:
-        return drv_err_set(err, DRV_EDENIED, "bind source leaves its root: \"%s/%.*s\"", root, ulen, upto);
+        return drv_err_set(err, DRV_EDENIED, "%s leaves its root: \"%s/%.*s\"", what, root, ulen, upto);
     case ENOENT:
-        return drv_err_set(err, DRV_ETASK, "bind source does not exist: \"%s/%.*s\"", root, ulen,
+        return drv_err_set(err, DRV_ETASK, "%s does not exist: \"%s/%.*s\"", what, root, ulen,
                            upto);
     default:
-        return drv_err_set(err, DRV_EIO, "cannot open bind source: %s: \"%s/%.*s\"", strerror(e),
-                           root, ulen, upto);
+        return drv_err_set(err, DRV_EIO, "cannot open %s: %s: \"%s/%.*s\"", what,
+                           strerror(e), root, ulen, upto);
     }
 }
 
-int pin_open(const char *root, const char *rel, int create, drv_err *err)
+int pin_open_as(const char *what, const char *root, const char *rel, int create, drv_err *err)
 {
     const char *p = rel;
 
     if (strlen(rel) >= PATH_MAX) {
-        return drv_err_set(err, DRV_EDENIED, "bind source path too long: \"%s/%s\"", root, rel);
+        return drv_err_set(err, DRV_EDENIED, "%s path too long: \"%s/%s\"", what, root, rel);
     }
     int cur = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (cur < 0) {
-        return drv_err_set(err, DRV_EIO, "cannot open the bind source root: %s: \"%s\"",
-                           strerror(errno), root);
+        return drv_err_set(err, DRV_EIO, "cannot open the root of %s: %s: \"%s\"",
+                           what, strerror(errno), root);
     }
     for (;;) {
         while (*p == '/') {
@@ -75,8 +76,8 @@ int pin_open(const char *root, const char *rel, int create, drv_err *err)
         char name[NAME_MAX + 1];
         if (len > NAME_MAX) {
             close(cur);
-            return drv_err_set(err, DRV_EDENIED, "bind source has a name longer than %d bytes: "
-                               "\"%s/%s\"", NAME_MAX, root, rel);
+            return drv_err_set(err, DRV_EDENIED, "%s has a name longer than %d bytes: "
+                               "\"%s/%s\"", what, NAME_MAX, root, rel);
         }
         memcpy(name, p, len);
         name[len] = '\0';
@@ -87,8 +88,8 @@ int pin_open(const char *root, const char *rel, int create, drv_err *err)
         int ulen = (int)(p - rel);   /* rel up to this component, for messages */
         if (strcmp(name, "..") == 0) {
             close(cur);
-            return drv_err_set(err, DRV_EDENIED, "bind source may not contain \"..\": \"%s/%s\"",
-                               root, rel);
+            return drv_err_set(err, DRV_EDENIED, "%s may not contain \"..\": \"%s/%s\"",
+                               what, root, rel);
         }
         const char *rest = p;
         while (*rest == '/') {
@@ -103,15 +104,15 @@ int pin_open(const char *root, const char *rel, int create, drv_err *err)
             if (mkdirat(cur, name, 0755) < 0 && errno != EEXIST) {
                 int e = errno;
                 close(cur);
-                return drv_err_set(err, DRV_EIO, "cannot create bind source: %s: \"%s/%.*s\"",
-                                   strerror(e), root, ulen, rel);
+                return drv_err_set(err, DRV_EIO, "cannot create %s: %s: \"%s/%.*s\"",
+                                   what, strerror(e), root, ulen, rel);
             }
             fd = openat2_fd(cur, name, flags);
         }
         if (fd < 0) {
             int e = errno;
             close(cur);
-            return open_failure(e, root, ulen, rel, err);
+            return open_failure(what, e, root, ulen, rel, err);
         }
         close(cur);
         cur = fd;
@@ -120,15 +121,20 @@ int pin_open(const char *root, const char *rel, int create, drv_err *err)
     if (fstat(cur, &st) < 0) {
         int e = errno;
         close(cur);
-        return drv_err_set(err, DRV_EIO, "cannot stat bind source: %s: \"%s/%s\"", strerror(e),
+        return drv_err_set(err, DRV_EIO, "cannot stat %s: %s: \"%s/%s\"", what, strerror(e),
                            root, rel);
     }
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
         close(cur);
-        return drv_err_set(err, DRV_EDENIED, "bind source is neither a directory nor a regular "
-                           "file: \"%s/%s\"", root, rel);
+        return drv_err_set(err, DRV_EDENIED, "%s is neither a directory nor a regular "
+                           "file: \"%s/%s\"", what, root, rel);
     }
     return cur;
+}
+
+int pin_open(const char *root, const char *rel, int create, drv_err *err)
+{
+    return pin_open_as("bind source", root, rel, create, err);
 }
 
 int pin_bind(const char *root, const char *rel, int create, const char *staging, drv_err *err)

@@ -30,6 +30,10 @@
 /// or regular file), DRV_ETASK (missing without `create`), DRV_EIO.
 int pin_open(const char *root, const char *rel, int create, drv_err *err);
 
+/// pin_open for something that is not a bind source: messages name `what`
+/// ("image archive") instead.
+int pin_open_as(const char *what, const char *root, const char *rel, int create, drv_err *err);
+
 /// pin_open, then bind-mounts the opened directory or file onto `staging`
 /// (created as an empty directory 0700 or file 0600; it must not exist).
 /// On failure nothing is left behind. EPERM/EACCES from mount give

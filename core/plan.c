@@ -45,6 +45,10 @@ void plan_free(plan *p)
         for (size_t j = 0; j < t->nartifacts; j++) {
             free(t->artifacts[j].source);
             free(t->artifacts[j].dest_dir);
+            free(t->artifacts[j].task_dir);
+            free(t->artifacts[j].dest);
+            free(t->artifacts[j].local_path);
+            free(t->artifacts[j].local_root);
             free(t->artifacts[j].checksum);
             free(t->artifacts[j].archive);
         }

@@ -10,9 +10,18 @@
 
 typedef struct plan_artifact {
     char *source;
-    char *dest_dir;
+    char *dest_dir;          /* task_dir/dest, for messages */
+    char *task_dir;          /* absolute */
+    char *dest;              /* relative to task_dir, clean */
     char *checksum;          /* "sha256:hex" or NULL */
-    char *archive;           /* NULL (auto), "false", "tar", "tar.gz" */
+    char *archive;           /* NULL (auto), "false", "tar", "zip", ... */
+    char *local_path;        /* local sources: decoded absolute path, else NULL */
+    char *local_root;        /* the client.artifact.local_dirs entry it is under */
+    long read_timeout_ms;    /* client.artifact limits (0: artifact.h defaults) */
+    long long max_size;
+    long long max_unpacked_bytes;
+    long long max_unpacked_files;
+    int allow_private;
 } plan_artifact;
 
 /* A bind source under the data dir, pinned before create (see pin.h): the

@@ -18,12 +18,15 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "state.h"
 
 /* Random picks before falling back to a linear scan (Nomad also tries 20). */
 #define RANDOM_TRIES 20
 
+typedef struct ledger ledger;
+
 typedef struct alloc_ctx {
-    const char *data_dir;    /* NULL: no ledger (peek without a data dir) */
+    const struct ledger *ledger;   /* NULL: no ledger (peek without a state dir) */
     const char *ip;
     int peek;
     int *chosen;             /* ports picked so far in this call */
@@ -99,121 +102,277 @@ static unsigned long long proc_start(long pid)
     return start;
 }
 
-static void entry_path(char *out, size_t len, const char *data_dir, int port)
+/* --- ledger: one record per alloc, state/ports-<alloc_id>.json ---------- */
+
+#define REC_PREFIX "ports-"
+#define REC_SUFFIX ".json"
+
+typedef struct rec {
+    char *alloc;                 /* alloc id (from the file name) */
+    long pid;                    /* owner; <= 0: garbled record */
+    unsigned long long start;
+    int *ports;
+    size_t nports;
+    int live;
+    int mine;                    /* owned by this process */
+    buf raw;                     /* the file as read */
+} rec;
+
+struct ledger {
+    rec *v;
+    size_t n;
+};
+
+static void ledger_free(ledger *l)
 {
-    snprintf(out, len, "%s/state/ports/%d", data_dir, port);
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].alloc);
+        free(l->v[i].ports);
+        buf_free(&l->v[i].raw);
+    }
+    free(l->v);
+    memset(l, 0, sizeof *l);
 }
 
-/* Owner pid of a ledger entry: >0, 0 if absent, -1 if unreadable/garbled. */
-static long entry_owner(const char *path, unsigned long long *start)
+static int owner_live(long pid, unsigned long long start)
 {
-    FILE *f = fopen(path, "r");
-    long pid = 0;
-    if (f == NULL) {
-        return errno == ENOENT ? 0 : -1;
-    }
-    if (fscanf(f, "%ld %llu", &pid, start) != 2 || pid <= 0) {
-        pid = -1;
-    }
-    fclose(f);
-    return pid;
-}
-
-/* 1 if `port` is held by a live owner. Stale entries (owner gone, pid
- * recycled, garbled file) are removed unless peeking. */
-static int ledger_taken(const alloc_ctx *c, int port)
-{
-    char path[PATH_MAX];
-    unsigned long long start = 0;
-
-    if (c->data_dir == NULL) {
+    if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
         return 0;
     }
-    entry_path(path, sizeof path, c->data_dir, port);
-    long pid = entry_owner(path, &start);
-    if (pid == 0) {
-        return 0;
-    }
-    if (pid == (long)getpid()) {
-        return 1;
-    }
-    int live = pid > 0 && !(kill((pid_t)pid, 0) < 0 && errno == ESRCH);
-    if (live && start != 0) {
+    if (start != 0) {
         unsigned long long now = proc_start(pid);
-        live = now == 0 || now == start;
+        return now == 0 || now == start;   /* unreadable /proc: trust the pid */
     }
-    if (!live && !c->peek) {
-        unlink(path);
-    }
-    return live;
+    return 1;
 }
 
-static int ledger_write(const char *data_dir, int port, const char *alloc, const char *key,
-                        drv_err *err)
+static unsigned long long my_start(void)
 {
-    char path[PATH_MAX], tmp[PATH_MAX];
-    entry_path(path, sizeof path, data_dir, port);
-    snprintf(tmp, sizeof tmp, "%s/state/ports/.%d.%ld.tmp", data_dir, port, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL) {
-        return drv_err_set(err, DRV_EIO, "ports: cannot write \"%s\": %s", tmp, strerror(errno));
+    static unsigned long long start;
+    static long for_pid;
+    if (for_pid != (long)getpid()) {    /* recomputed in a forked child */
+        start = proc_start((long)getpid());
+        for_pid = (long)getpid();
     }
-    fprintf(f, "%ld %llu %s\n%s\n", (long)getpid(), proc_start((long)getpid()),
-            alloc && *alloc ? alloc : "-", key ? key : "");
-    int bad = ferror(f);
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return drv_err_set(err, DRV_EIO, "ports: cannot write \"%s\": %s", path, strerror(e));
-    }
-    return 0;
+    return start;
 }
 
-/* mkdir -p with `mode` for the last component and 0755 above it. */
-static int mkdirs(const char *path, mode_t mode, drv_err *err)
+static int rec_name(char *out, size_t len, const char *alloc)
 {
-    char p[PATH_MAX];
-    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) {
-        return drv_err_set(err, DRV_EIO, "ports: path too long: \"%s\"", path);
+    return snprintf(out, len, REC_PREFIX "%s" REC_SUFFIX, alloc) < (int)len && state_name_ok(out);
+}
+
+/* The number after `field` (e.g. "\"pid\":") at or after `from`, or -1. */
+static long long field_num(const char *from, const char *field, const char **end)
+{
+    const char *p = strstr(from, field);
+    if (p == NULL) {
+        return -1;
     }
-    for (char *s = p + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-                return drv_err_set(err, DRV_EIO, "ports: cannot create \"%s\": %s", p, strerror(errno));
-            }
-            *s = '/';
+    p += strlen(field);
+    if (*p < '0' || *p > '9') {
+        return -1;
+    }
+    char *e = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(p, &e, 10);
+    if (errno != 0 || v > (unsigned long long)LLONG_MAX) {
+        return -1;
+    }
+    if (end != NULL) {
+        *end = e;
+    }
+    return (long long)v;
+}
+
+/* Parses a record written by rec_json. Strings are JSON-escaped there, so
+ * the field names searched for cannot occur inside one. Garbled: pid = -1. */
+static void rec_parse(rec *r)
+{
+    const char *t = buf_str(&r->raw);
+    char want[300];
+    r->pid = -1;
+    snprintf(want, sizeof want, "{\"version\":1,\"alloc_id\":\"%s\",", r->alloc);
+    if (strncmp(t, want, strlen(want)) != 0 || r->raw.len < 2 ||
+        strcmp(t + r->raw.len - 2, "}\n") != 0) {
+        return;
+    }
+    const char *p = strstr(t, "\"owner\":{");
+    const char *q = p ? strstr(p, "\"ports\":[") : NULL;
+    if (q == NULL) {
+        return;
+    }
+    long long pid = field_num(p, "\"pid\":", NULL);
+    long long start = field_num(p, "\"start\":", NULL);
+    if (pid <= 0 || pid > INT_MAX || start < 0) {
+        return;
+    }
+    size_t cap = 8;
+    r->ports = drv_xcalloc(cap, sizeof *r->ports);
+    const char *at = q;
+    long long port;
+    while ((port = field_num(at, "{\"port\":", &at)) >= 0) {
+        if (port < 1 || port > 65535) {
+            return;
         }
+        if (r->nports == cap) {
+            cap *= 2;
+            int *nv = realloc(r->ports, cap * sizeof *nv);
+            if (nv == NULL) {
+                abort();
+            }
+            r->ports = nv;
+        }
+        r->ports[r->nports++] = (int)port;
     }
-    if (mkdir(p, mode) < 0 && errno != EEXIST) {
-        return drv_err_set(err, DRV_EIO, "ports: cannot create \"%s\": %s", p, strerror(errno));
-    }
-    return 0;
+    r->pid = (long)pid;
+    r->start = (unsigned long long)start;
 }
 
-static int lock_ledger(const char *data_dir, int *fd, drv_err *err)
+/* Reads every record; stale ones (owner gone, pid reused, garbled) are
+ * removed unless peeking. */
+static int ledger_load(state *st, int peek, ledger *l, drv_err *err)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/state/ports", data_dir);
-    int rc = mkdirs(path, 0700, err);
+    char **names = NULL;
+    size_t n = 0;
+    memset(l, 0, sizeof *l);
+    int rc = state_list(st, REC_PREFIX, &names, &n, err);
     if (rc < 0) {
         return rc;
     }
-    snprintf(path, sizeof path, "%s/state/ports.lock", data_dir);
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (*fd < 0) {
-        return drv_err_set(err, DRV_EIO, "ports: cannot open \"%s\": %s", path, strerror(errno));
+    l->v = drv_xcalloc(n + 1, sizeof *l->v);
+    size_t plen = strlen(REC_PREFIX), slen = strlen(REC_SUFFIX);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        if (len <= plen + slen || strcmp(names[i] + len - slen, REC_SUFFIX) != 0) {
+            continue;
+        }
+        rec *r = &l->v[l->n];
+        drv_err rerr;
+        r->raw = (buf)BUF_INIT;
+        if (state_read(st, names[i], &r->raw, &rerr) < 0) {
+            buf_free(&r->raw);
+            if (rerr.code == DRV_ENOTFOUND) {
+                continue;     /* released meanwhile (a peek holds no lock) */
+            }
+            state_list_free(names);
+            if (err != NULL) {
+                *err = rerr;
+            }
+            return rerr.code;
+        }
+        r->alloc = drv_xmalloc(len - plen - slen + 1);
+        memcpy(r->alloc, names[i] + plen, len - plen - slen);
+        r->alloc[len - plen - slen] = '\0';
+        rec_parse(r);
+        r->mine = r->pid == (long)getpid() && (r->start == 0 || r->start == my_start());
+        r->live = r->mine || owner_live(r->pid, r->start);
+        l->n++;
+        if (!r->live && !peek) {
+            state_remove(st, names[i], NULL);
+        }
     }
-    while (flock(*fd, LOCK_EX) < 0) {
-        if (errno != EINTR) {
-            int e = errno;
-            close(*fd);
-            *fd = -1;
-            return drv_err_set(err, DRV_EIO, "ports: cannot lock \"%s\": %s", path, strerror(e));
+    state_list_free(names);
+    return 0;
+}
+
+static void json_str(buf *out, const char *s)
+{
+    buf_puts(out, "\"");
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            buf_appendf(out, "\\%c", *p);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            buf_appendf(out, "\\u%04x", *p);
+        } else {
+            buf_append(out, p, 1);
+        }
+    }
+    buf_puts(out, "\"");
+}
+
+/* The record of `alloc`: `keep` (ports of an earlier record of ours), then
+ * the requests of this alloc. */
+static void rec_json(buf *out, const char *alloc, const rec *keep, const port_req *reqs,
+                     const char *const *allocs, size_t n)
+{
+    int first = 1;
+    buf_appendf(out, "{\"version\":1,\"alloc_id\":\"%s\",\"owner\":{\"pid\":%ld,\"start\":%llu},"
+                "\"ports\":[", alloc, (long)getpid(), my_start());
+    for (size_t i = 0; keep != NULL && i < keep->nports; i++) {
+        buf_appendf(out, "%s{\"port\":%d}", first ? "" : ",", keep->ports[i]);
+        first = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(allocs[i], alloc) == 0) {
+            buf_appendf(out, "%s{\"port\":%d,\"key\":", first ? "" : ",", reqs[i].result);
+            json_str(out, reqs[i].key);
+            buf_puts(out, "}");
+            first = 0;
+        }
+    }
+    buf_puts(out, "]}\n");
+}
+
+static int ledger_taken(const alloc_ctx *c, int port)
+{
+    for (size_t i = 0; c->ledger != NULL && i < c->ledger->n; i++) {
+        const rec *r = &c->ledger->v[i];
+        for (size_t k = 0; r->live && k < r->nports; k++) {
+            if (r->ports[k] == port) {
+                return 1;
+            }
         }
     }
     return 0;
+}
+
+/* The alloc id of each request: its alloc_id, else the key up to '/'. */
+static char **req_allocs(const port_req *reqs, size_t n)
+{
+    char **v = drv_xcalloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        if (reqs[i].alloc_id != NULL) {
+            v[i] = drv_xstrdup(reqs[i].alloc_id);
+        } else {
+            const char *k = reqs[i].key ? reqs[i].key : "";
+            const char *sl = strchr(k, '/');
+            size_t len = sl ? (size_t)(sl - k) : strlen(k);
+            v[i] = drv_xmalloc(len + 1);
+            memcpy(v[i], k, len);
+            v[i][len] = '\0';
+        }
+    }
+    return v;
+}
+
+static void free_allocs(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+/* 1 if allocs[i] is the first request of its alloc. */
+static int first_of_alloc(char *const *allocs, size_t i)
+{
+    for (size_t k = 0; k < i; k++) {
+        if (strcmp(allocs[k], allocs[i]) == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static rec *ledger_find(ledger *l, const char *alloc)
+{
+    for (size_t i = 0; l != NULL && i < l->n; i++) {
+        if (strcmp(l->v[i].alloc, alloc) == 0) {
+            return &l->v[i];
+        }
+    }
+    return NULL;
 }
 
 /* --- selection ------------------------------------------------------------ */
@@ -320,12 +479,12 @@ static int allocate(alloc_ctx *c, int min, int max, port_req *reqs, size_t n, dr
     return 0;
 }
 
-static void ctx_init(alloc_ctx *c, const char *data_dir, const char *ip, int peek, size_t n)
+static void ctx_init(alloc_ctx *c, const ledger *l, const char *ip, int peek, size_t n)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     memset(c, 0, sizeof *c);
-    c->data_dir = data_dir;
+    c->ledger = l;
     c->ip = ip != NULL && *ip != '\0' ? ip : "0.0.0.0";
     c->peek = peek;
     c->chosen = drv_xcalloc(n + 1, sizeof *c->chosen);
@@ -343,31 +502,101 @@ static void clear_results(port_req *reqs, size_t n)
     }
 }
 
+/* Every alloc id must make a valid record name and have no live record of
+ * another owner. */
+static int check_allocs(ledger *l, char *const *allocs, size_t n, drv_err *err)
+{
+    char name[256];
+    for (size_t i = 0; i < n; i++) {
+        if (!rec_name(name, sizeof name, allocs[i])) {
+            return drv_err_set(err, DRV_EINTERNAL, "ports: alloc id not usable in a state file "
+                               "name: \"%s\"", allocs[i]);
+        }
+        rec *r = ledger_find(l, allocs[i]);
+        if (r != NULL && r->live && !r->mine) {
+            return drv_err_set(err, DRV_EINTERNAL, "ports: alloc already has ports owned by "
+                               "process %ld: \"%s\"", r->pid, allocs[i]);
+        }
+    }
+    return 0;
+}
+
+/* Writes one record per alloc of `reqs`; all or nothing. */
+static int write_records(state *st, ledger *l, char *const *allocs, const port_req *reqs,
+                         size_t n, drv_err *err)
+{
+    char name[256];
+    int rc = 0;
+    size_t done = 0;
+    for (; rc == 0 && done < n; done++) {
+        if (!first_of_alloc(allocs, done)) {
+            continue;
+        }
+        rec *r = ledger_find(l, allocs[done]);
+        buf b = BUF_INIT;
+        rec_json(&b, allocs[done], r != NULL && r->mine ? r : NULL, reqs,
+                 (const char *const *)allocs, n);
+        rec_name(name, sizeof name, allocs[done]);
+        rc = state_write(st, name, b.data, b.len, err);
+        buf_free(&b);
+    }
+    if (rc < 0) {
+        /* undo: our earlier records back as they were, new ones removed */
+        for (size_t i = 0; i + 1 < done; i++) {
+            if (!first_of_alloc(allocs, i)) {
+                continue;
+            }
+            rec *r = ledger_find(l, allocs[i]);
+            rec_name(name, sizeof name, allocs[i]);
+            if (r != NULL && r->mine) {
+                state_write(st, name, r->raw.data, r->raw.len, NULL);
+            } else {
+                state_remove(st, name, NULL);
+            }
+        }
+    }
+    return rc;
+}
+
 int ports_reserve(const char *data_dir, const char *ip, int min, int max,
-                  const char *owner_alloc, port_req *reqs, size_t n, drv_err *err)
+                  port_req *reqs, size_t n, drv_err *err)
 {
     alloc_ctx c;
+    ledger l;
+    state *st = NULL;
     int fd = -1;
 
     if (data_dir == NULL || *data_dir == '\0') {
         return drv_err_set(err, DRV_EINTERNAL, "ports: no data dir for the port ledger");
     }
-    int rc = lock_ledger(data_dir, &fd, err);
+    int rc = state_open(data_dir, &st, err);
     if (rc < 0) {
         return rc;
     }
-    ctx_init(&c, data_dir, ip, 0, n);
-    rc = allocate(&c, min, max, reqs, n, err);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = ledger_write(data_dir, reqs[i].result, owner_alloc, reqs[i].key, err);
-        if (rc < 0) {
-            ports_release(data_dir, reqs, i);   /* all or nothing */
-        }
+    rc = state_lock(st, "ports", &fd, err);
+    if (rc < 0) {
+        state_close(st);
+        return rc;
+    }
+    char **allocs = req_allocs(reqs, n);
+    rc = ledger_load(st, 0, &l, err);
+    if (rc == 0) {
+        rc = check_allocs(&l, allocs, n, err);
+    }
+    ctx_init(&c, &l, ip, 0, n);
+    if (rc == 0) {
+        rc = allocate(&c, min, max, reqs, n, err);
+    }
+    if (rc == 0) {
+        rc = write_records(st, &l, allocs, reqs, n, err);
     }
     if (rc < 0) {
         clear_results(reqs, n);
     }
-    close(fd);    /* drops the lock */
+    state_unlock(fd);
+    state_close(st);
+    free_allocs(allocs, n);
+    ledger_free(&l);
     free(c.chosen);
     return rc;
 }
@@ -376,31 +605,95 @@ int ports_peek(const char *data_dir, const char *ip, int min, int max,
                port_req *reqs, size_t n, drv_err *err)
 {
     alloc_ctx c;
-    ctx_init(&c, data_dir != NULL && *data_dir != '\0' ? data_dir : NULL, ip, 1, n);
+    ledger l;
+    state *st = NULL;
+
+    memset(&l, 0, sizeof l);
+    if (data_dir != NULL && *data_dir != '\0') {
+        drv_err e;
+        /* an unreadable ledger only makes the peek less accurate */
+        if (state_open_existing(data_dir, &st, &e) == 0 && st != NULL) {
+            ledger_load(st, 1, &l, &e);
+        }
+    }
+    ctx_init(&c, &l, ip, 1, n);
     int rc = allocate(&c, min, max, reqs, n, err);
     if (rc < 0) {
         clear_results(reqs, n);
     }
     free(c.chosen);
+    ledger_free(&l);
+    state_close(st);
     return rc;
 }
 
 int ports_release(const char *data_dir, const port_req *reqs, size_t n)
 {
-    char path[PATH_MAX];
+    char name[256];
+    state *st = NULL;
+    drv_err e;
+    int fd = -1;
     int rc = 0;
 
-    /* No lock needed: only this process writes or removes its own entries
-     * while it lives. */
-    for (size_t i = 0; data_dir != NULL && i < n; i++) {
-        unsigned long long start = 0;
-        if (reqs[i].result <= 0) {
+    if (data_dir == NULL || *data_dir == '\0' || n == 0) {
+        return 0;
+    }
+    if (state_open_existing(data_dir, &st, &e) < 0) {
+        return DRV_EIO;
+    }
+    if (st == NULL) {
+        return 0;
+    }
+    if (state_lock(st, "ports", &fd, &e) < 0) {
+        state_close(st);
+        return DRV_EIO;
+    }
+    char **allocs = req_allocs(reqs, n);
+    for (size_t i = 0; i < n; i++) {
+        if (!first_of_alloc(allocs, i) || !rec_name(name, sizeof name, allocs[i])) {
             continue;
         }
-        entry_path(path, sizeof path, data_dir, reqs[i].result);
-        if (entry_owner(path, &start) == (long)getpid() && unlink(path) < 0 && errno != ENOENT) {
-            rc = DRV_EIO;
+        rec r;
+        memset(&r, 0, sizeof r);
+        r.raw = (buf)BUF_INIT;
+        if (state_read(st, name, &r.raw, &e) < 0) {
+            rc = e.code == DRV_ENOTFOUND ? rc : DRV_EIO;
+            buf_free(&r.raw);
+            continue;
         }
+        r.alloc = allocs[i];
+        rec_parse(&r);
+        int mine = r.pid == (long)getpid() && (r.start == 0 || r.start == my_start());
+        if (mine) {
+            /* the ports of this alloc that `reqs` does not name stay */
+            rec keep = r;
+            size_t k = 0;
+            keep.ports = drv_xcalloc(r.nports + 1, sizeof *keep.ports);
+            for (size_t p = 0; p < r.nports; p++) {
+                int named = 0;
+                for (size_t q = 0; q < n; q++) {
+                    named |= reqs[q].result == r.ports[p] && strcmp(allocs[q], allocs[i]) == 0;
+                }
+                if (!named) {
+                    keep.ports[k++] = r.ports[p];
+                }
+            }
+            keep.nports = k;
+            if (k == 0) {
+                rc = state_remove(st, name, &e) < 0 ? DRV_EIO : rc;
+            } else {
+                buf b = BUF_INIT;
+                rec_json(&b, allocs[i], &keep, reqs, NULL, 0);
+                rc = state_write(st, name, b.data, b.len, &e) < 0 ? DRV_EIO : rc;
+                buf_free(&b);
+            }
+            free(keep.ports);
+        }
+        free(r.ports);
+        buf_free(&r.raw);
     }
+    free_allocs(allocs, n);
+    state_unlock(fd);
+    state_close(st);
     return rc;
 }

@@ -278,7 +278,6 @@ static char **get_strv(lua_State *L, int t, const char *key, size_t *n)
 static int read_problems(script *s, int idx, problem_list *probs, drv_err *err)
 {
     lua_State *L = s->L;
-    int code = DRV_EINVALID;
 
     memset(probs, 0, sizeof *probs);
     if (lua_type(L, idx) == LUA_TSTRING) {
@@ -309,8 +308,7 @@ static int read_problems(script *s, int idx, problem_list *probs, drv_err *err)
         probs->json = get_str(L, idx, "json");
     }
     if (probs->n > 0) {
-        code = problem_kind_code(probs->kinds[0]);
-        return drv_err_set(err, code, "%s", probs->messages[0]);
+        return drv_err_set(err, problem_kind_code(probs->kinds[0]), "%s", probs->messages[0]);
     }
     return drv_err_set(err, DRV_EINTERNAL, "lua: driver returned nil without problems");
 }
@@ -420,6 +418,15 @@ static void read_task(lua_State *L, int t, plan_task *pt)
             plan_artifact *pa = &pt->artifacts[pt->nartifacts++];
             pa->source = get_str(L, e, "source");
             pa->dest_dir = get_str(L, e, "dest_dir");
+            pa->task_dir = get_str(L, e, "task_dir");
+            pa->dest = get_str(L, e, "dest");
+            pa->local_path = get_str(L, e, "local_path");
+            pa->local_root = get_str(L, e, "local_root");
+            pa->read_timeout_ms = (long)get_int(L, e, "read_timeout_ms", 0);
+            pa->max_size = get_int(L, e, "max_size", 0);
+            pa->max_unpacked_bytes = get_int(L, e, "max_unpacked_bytes", 0);
+            pa->max_unpacked_files = get_int(L, e, "max_unpacked_files", 0);
+            pa->allow_private = get_bool(L, e, "allow_private");
             pa->checksum = get_str(L, e, "checksum");
             pa->archive = get_str(L, e, "archive");
             lua_pop(L, 1);

@@ -2,11 +2,13 @@
 #include "task.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "artifact.h"
 #include "frame.h"
@@ -57,6 +59,7 @@ struct task {
     uv_timer_t timer;          /* attach-to-start hop, kill escalation, log drain */
 
     FILE *load_file;
+    int load_fd;               /* the archive, opened beneath the alloc dir; -1 */
     lines load_lines;
     char *load_error;
     char *load_config_id;      /* "sha256:..." the archive's image would get */
@@ -263,7 +266,15 @@ static void fetch_artifact(task *t)
 
     memset(&o, 0, sizeof o);
     o.source = pa->source;
-    o.dest_dir = pa->dest_dir;
+    o.task_dir = pa->task_dir;
+    o.dest = pa->dest;
+    o.local_path = pa->local_path;
+    o.local_root = pa->local_root;
+    o.read_timeout_ms = pa->read_timeout_ms;
+    o.max_size = pa->max_size;
+    o.max_unpacked_bytes = pa->max_unpacked_bytes;
+    o.max_unpacked_files = pa->max_unpacked_files;
+    o.allow_private = pa->allow_private;
     o.checksum = pa->checksum;
     o.archive = pa->archive;
     o.on_done = on_artifact;
@@ -332,17 +343,52 @@ static void on_load(task *t, int rc, long status, const buf *body, const drv_err
     create_container(t);
 }
 
+/* Opens the image archive beneath the alloc dir without following any
+ * symlink (an earlier artifact or a sibling task may have planted
+ * `local/img.tar -> /etc/shadow`): a regular file, read-only. */
+static int open_load_archive(task *t, drv_err *err)
+{
+    const char *root = t->pt->alloc_dir;
+    size_t n = root != NULL ? strlen(root) : 0;
+    const char *load = t->pt->load;
+    if (n == 0 || strncmp(load, root, n) != 0 || load[n] != '/') {
+        return drv_err_set(err, DRV_EDENIED, "image archive is outside the alloc dir: \"%s\"",
+                           load);
+    }
+    int pfd = pin_open_as("image archive", root, load + n + 1, 0, err);
+    if (pfd < 0) {
+        return pfd;
+    }
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    int fd = open(proc, O_RDONLY | O_CLOEXEC);
+    int e = errno;
+    close(pfd);
+    if (fd < 0) {
+        return drv_err_set(err, DRV_EIMAGE, "cannot open image archive: %s: \"%s\"", strerror(e),
+                           load);
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return drv_err_set(err, DRV_EDENIED, "image archive is not a regular file: \"%s\"", load);
+    }
+    return fd;
+}
+
 static void post_load(task *t)
 {
-    t->load_file = fopen(t->pt->load, "rb");
-    if (t->load_file == NULL) {
+    /* the manifest check read the same open file: rewind it for Docker */
+    if (lseek(t->load_fd, 0, SEEK_SET) != 0 ||
+        (t->load_file = fdopen(t->load_fd, "rb")) == NULL) {
         drv_err e;
-        drv_err_set(&e, DRV_EIMAGE, "task \"%s\": cannot open image archive for load: \"%s\": %s",
+        drv_err_set(&e, DRV_EIMAGE, "task \"%s\": cannot read image archive for load: \"%s\": %s",
                     t->pt->task, t->pt->load, strerror(errno));
         fail(t, &e);
         finish(t);
         return;
     }
+    t->load_fd = -1;    /* owned by load_file now */
     lines_init(&t->load_lines, 0, on_load_line, t);
     call_ctx *c = call_new(t, &t->main_req, on_load_data, NULL, on_load, 0);
     if (c == NULL || call_end(c, docker_image_load(t->ctx.docker, t->load_file, 1, &c->cb, &c->r, &c->err)) < 0) {
@@ -403,7 +449,16 @@ static void load_image(task *t)
 
     t->state = ST_LOAD;
     log_info("task \"%s\": loading image \"%s\" from \"%s\"", t->pt->task, t->pt->image, t->pt->load);
-    if (imagetar_read(t->pt->load, &it, &e) < 0) {
+    t->load_fd = open_load_archive(t, &e);
+    if (t->load_fd < 0) {
+        drv_err f;
+        drv_err_set(&f, e.code, "task \"%s\": %s", t->pt->task, e.msg);
+        t->load_fd = -1;
+        fail(t, &f);
+        finish(t);
+        return;
+    }
+    if (imagetar_read_fd(t->load_fd, t->pt->load, &it, &e) < 0) {
         drv_err f;
         drv_err_set(&f, DRV_EIMAGE, "task \"%s\": %s", t->pt->task, e.msg);
         fail(t, &f);
@@ -1013,6 +1068,10 @@ static void finish(task *t)
         return;
     }
     t->finishing = 1;
+    if (t->load_fd >= 0) {
+        close(t->load_fd);
+        t->load_fd = -1;
+    }
     /* the container is gone, or never started: its pinned binds go too */
     unpin_all(t);
     if (t->logs_req != NULL) {
@@ -1046,6 +1105,7 @@ int task_new(task **out, const task_ctx *ctx, const plan_task *pt,
     t->on_done = on_done;
     t->ud = ud;
     t->state = ST_NEW;
+    t->load_fd = -1;
     uv_timer_init(ctx->loop, &t->timer);
     t->timer.data = t;
     *out = t;

@@ -47,6 +47,23 @@ client {
     # list (CVE-2021-32575); add it here to restore the 0.8.3 behaviour.
     # "docker.caps.whitelist" = "CHOWN,DAC_OVERRIDE,FSETID,FOWNER,MKNOD,NET_RAW,SETGID,SETUID,SETFCAP,SETPCAP,NET_BIND_SERVICE,SYS_CHROOT,KILL,AUDIT_WRITE"
   }
+
+  # Task artifacts (Nomad 1.5's client.artifact block, plus local_dirs and
+  # allow_private). Sizes: B, KB/MB/GB/TB (1000s) or KiB/MiB/GiB/TiB.
+  artifact {
+    http_read_timeout              = "30m"   # no byte for this long fails it
+    http_max_size                  = "10GiB" # per artifact, downloaded or copied
+    decompression_size_limit       = "10GiB" # per archive, unpacked
+    decompression_file_count_limit = 4096    # entries per archive
+
+    # file:// and absolute-path sources are refused unless they lie beneath
+    # one of these directories (regular files only, no symlinks followed).
+    local_dirs = []
+
+    # Loopback, private, link-local and CGNAT addresses are refused, on
+    # every connection and redirect, unless this is true.
+    allow_private = false
+  }
 }
 
 # The newer form of the same settings (use one form or the other):

@@ -1,10 +1,15 @@
 /*
  * test_artifact.c: artifact downloads on a real libuv loop with a real
- * http_client: file:// and plain paths, checksums, tar.gz unpacking, and
- * http:// against a tiny in-process HTTP server (200, 404, a request that
+ * http_client: local sources beneath an allowed root, checksums, unpacking
+ * (tar.gz, tar.xz, tar.bz2, zip, gz) with libarchive, the attacks of issue 7
+ * (symlinks, "../" and absolute entries, bombs, devices, private addresses)
+ * and http:// against a tiny in-process HTTP server (200, 404, a request that
  * never answers, to test cancel).
  */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,8 +40,10 @@ static const char zero_sha256[] =
 /* --- files ------------------------------------------------------------ */
 
 static char root[256];       /* per-test temporary tree */
-static char src_dir[300];    /* fixtures */
-static char dest_dir[300];   /* download destination (created by artifact) */
+static char src_dir[300];    /* fixtures: the allowed local root */
+static char task_dir[300];   /* the task directory (exists) */
+static char dest_dir[300];   /* task_dir/local (created by artifact) */
+static char outside[300];    /* a "host" directory nothing may write into */
 
 static void remove_tree(const char *dir)
 {
@@ -70,8 +77,12 @@ static void fresh_tree(void)
         exit(2);
     }
     snprintf(src_dir, sizeof src_dir, "%s/src", root);
+    snprintf(task_dir, sizeof task_dir, "%s/task", root);
     snprintf(dest_dir, sizeof dest_dir, "%s/task/local", root);
+    snprintf(outside, sizeof outside, "%s/host", root);
     mkdir(src_dir, 0755);
+    mkdir(task_dir, 0755);
+    mkdir(outside, 0755);
 }
 
 static void write_file(const char *path, const char *content, size_t len)
@@ -243,9 +254,12 @@ typedef struct result {
     drv_err err;
 } result;
 
+static uv_loop_t loop;
+
 static void on_done(void *ud, int rc, const drv_err *err)
 {
     result *r = ud;
+    uv_stop(&loop);   /* the result may come from a timer: do not block after it */
     r->done = 1;
     r->calls++;
     r->rc = rc;
@@ -264,7 +278,6 @@ static void on_timer_close(uv_handle_t *h)
     (void)h;
 }
 
-static uv_loop_t loop;
 static http_client *client;
 static int with_server;
 
@@ -299,8 +312,12 @@ static void loop_close(void)
     }
 }
 
+/* Limits and switches for the next fetch (reset by fresh_tree's callers). */
+static artifact_opts extra;
+
 /* Runs one fetch to completion; with cancel_after_ms > 0 the fetch is
- * canceled after that delay. Returns the artifact_fetch code. */
+ * canceled after that delay. Local sources ("/..." or "file://...") are
+ * allowed beneath src_dir. Returns the artifact_fetch code. */
 static int run_fetch(const char *source, const char *checksum, const char *archive,
                      long cancel_after_ms, result *res, drv_err *err)
 {
@@ -308,7 +325,19 @@ static int run_fetch(const char *source, const char *checksum, const char *archi
     static uv_timer_t timer;   /* closed after this returns */
 
     memset(res, 0, sizeof *res);
-    artifact_opts o = { source, dest_dir, checksum, archive, 10000, on_done, res };
+    artifact_opts o = extra;
+    o.source = source;
+    o.task_dir = task_dir;
+    o.dest = o.dest ? o.dest : "local";
+    o.checksum = checksum;
+    o.archive = archive;
+    o.timeout_ms = 10000;
+    o.on_done = on_done;
+    o.ud = res;
+    if (source[0] == '/' || strncmp(source, "file://", 7) == 0) {
+        o.local_path = o.local_path ? o.local_path : source[0] == '/' ? source : source + 7;
+        o.local_root = o.local_root ? o.local_root : src_dir;
+    }
     int rc = artifact_fetch(client, &loop, &o, &a, err);
     if (rc == 0 && cancel_after_ms > 0) {
         uv_timer_init(&loop, &timer);
@@ -321,6 +350,7 @@ static int run_fetch(const char *source, const char *checksum, const char *archi
     if (rc == 0 && cancel_after_ms > 0) {
         uv_close((uv_handle_t *)&timer, on_timer_close);
     }
+    memset(&extra, 0, sizeof extra);
     return rc;
 }
 
@@ -510,8 +540,7 @@ TEST(corrupt_archive_fails_and_is_deleted)
     ASSERT_INT_EQ(fetch(path, NULL, NULL, &res, &err), 0);
     ASSERT_INT_EQ(res.calls, 1);
     ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
-    ASSERT_CONTAINS(res.err.msg, "unpack failed: tar exited with status 2: ");
-    ASSERT_CONTAINS(res.err.msg, "not in gzip format");
+    ASSERT_CONTAINS(res.err.msg, "\": unpack failed: ");
     ASSERT_INT_EQ(count_entries(dest_dir), 0);
     remove_tree(root);
 }
@@ -523,12 +552,11 @@ TEST(missing_file)
     drv_err err;
     fresh_tree();
     snprintf(path, sizeof path, "file://%s/nope.txt", src_dir);
-    ASSERT_INT_EQ(fetch(path, hello_sha256, NULL, &res, &err), 0);
-    ASSERT_INT_EQ(res.calls, 1);
-    ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
-    ASSERT_CONTAINS(res.err.msg, "artifact \"file://");
-    ASSERT_CONTAINS(res.err.msg, "/nope.txt\": download failed: ");
-    ASSERT_INT_EQ(count_entries(dest_dir), 0);
+    ASSERT_INT_EQ(fetch(path, hello_sha256, NULL, &res, &err), DRV_EARTIFACT);
+    ASSERT_CONTAINS(err.msg, "artifact \"file://");
+    ASSERT_CONTAINS(err.msg, "/nope.txt\": local source refused: ");
+    ASSERT_INT_EQ(res.calls, 0);
+    ASSERT_INT_EQ(count_entries(task_dir), 0);
     remove_tree(root);
 }
 
@@ -540,6 +568,7 @@ TEST(http_download)
     drv_err err;
     fresh_tree();
     loop_open(1);
+    extra.allow_private = 1;
     snprintf(url, sizeof url, "http://127.0.0.1:%d/files/hello.txt?v=1", server_port);
     int rc = run_fetch(url, hello_sha256, NULL, 0, &res, &err);
     loop_close();
@@ -561,6 +590,7 @@ TEST(http_404)
     drv_err err;
     fresh_tree();
     loop_open(1);
+    extra.allow_private = 1;
     snprintf(url, sizeof url, "http://127.0.0.1:%d/missing/x.bin", server_port);
     int rc = run_fetch(url, NULL, NULL, 0, &res, &err);
     loop_close();
@@ -595,6 +625,7 @@ TEST(cancel_during_download)
     drv_err err;
     fresh_tree();
     loop_open(1);
+    extra.allow_private = 1;
     snprintf(url, sizeof url, "http://127.0.0.1:%d/slow/x.bin", server_port);
     int rc = run_fetch(url, NULL, NULL, 50, &res, &err);
     loop_close();
@@ -616,14 +647,396 @@ TEST(bad_options_fail_at_once)
     ASSERT_CONTAINS(err.msg, "artifact \"/x/y.txt\": invalid checksum");
     ASSERT_CONTAINS(err.msg, "\"sha256:abc\"");
     ASSERT_INT_EQ(fetch("/x/y.txt", "crc32:00000000", NULL, &res, &err), DRV_EINVALID);
-    ASSERT_INT_EQ(fetch("/x/y.txt", NULL, "zip", &res, &err), DRV_EINVALID);
+    ASSERT_INT_EQ(fetch("/x/y.txt", NULL, "rar", &res, &err), DRV_EINVALID);
     ASSERT_CONTAINS(err.msg, "unsupported archive type");
     ASSERT_INT_EQ(fetch("ftp://h/y.txt", NULL, NULL, &res, &err), DRV_EINVALID);
     ASSERT_CONTAINS(err.msg, "unsupported source");
+    ASSERT_INT_EQ(fetch("file:///etc/passwd", NULL, NULL, &res, &err), DRV_EARTIFACT);
+    ASSERT_CONTAINS(err.msg, "local source refused: not beneath a directory in "
+                    "client.artifact.local_dirs");
     ASSERT_INT_EQ(fetch("http://h/dir/", NULL, NULL, &res, &err), DRV_EINVALID);
     ASSERT_CONTAINS(err.msg, "file name");
     ASSERT_INT_EQ(res.calls, 0);
+    ASSERT_INT_EQ(count_entries(task_dir), 0);
+    remove_tree(root);
+}
+
+/* --- issue 7: sources ------------------------------------------------- */
+
+TEST(local_source_must_be_a_regular_file_beneath_its_root)
+{
+    char path[512], link[512];
+    result res;
+    drv_err err;
+    fresh_tree();
+    /* /etc/shadow is not beneath the allowed root */
+    ASSERT_INT_EQ(fetch("/etc/shadow", NULL, NULL, &res, &err), DRV_EARTIFACT);
+    ASSERT_CONTAINS(err.msg, "artifact \"/etc/shadow\": local source refused: not beneath");
+    /* a symlink inside the root pointing out of it */
+    snprintf(link, sizeof link, "%s/shadow", src_dir);
+    ASSERT_INT_EQ(symlink("/etc/shadow", link), 0);
+    ASSERT_INT_EQ(fetch(link, NULL, NULL, &res, &err), DRV_EARTIFACT);
+    ASSERT_CONTAINS(err.msg, "local source refused: a symlink is in the way");
+    /* a symlinked directory component inside the root */
+    snprintf(link, sizeof link, "%s/etc", src_dir);
+    ASSERT_INT_EQ(symlink("/etc", link), 0);
+    snprintf(path, sizeof path, "%s/etc/hostname", src_dir);
+    ASSERT_INT_EQ(fetch(path, NULL, NULL, &res, &err), DRV_EARTIFACT);
+    ASSERT_CONTAINS(err.msg, "a symlink is in the way");
+    /* /dev/zero with /dev allowed: not a regular file, refused before a byte */
+    extra.local_root = "/dev";
+    ASSERT_INT_EQ(fetch("/dev/zero", NULL, NULL, &res, &err), DRV_EARTIFACT);
+    ASSERT_CONTAINS(err.msg, "artifact \"/dev/zero\": local source refused: not a regular file");
+    /* a FIFO does not block the loop either */
+    snprintf(path, sizeof path, "%s/fifo", src_dir);
+    ASSERT_INT_EQ(mkfifo(path, 0644), 0);
+    ASSERT_INT_EQ(fetch(path, NULL, NULL, &res, &err), DRV_EARTIFACT);
+    ASSERT_CONTAINS(err.msg, "not a regular file");
+    ASSERT_INT_EQ(res.calls, 0);
+    ASSERT_INT_EQ(count_entries(task_dir), 0);
+    remove_tree(root);
+}
+
+TEST(size_limit_for_local_and_http_sources)
+{
+    char path[512], url[256];
+    result res;
+    drv_err err;
+    fresh_tree();
+    snprintf(path, sizeof path, "%s/hello.txt", src_dir);
+    write_file(path, "hello\n", 6);
+    extra.max_size = 5;
+    ASSERT_INT_EQ(fetch(path, NULL, NULL, &res, &err), DRV_EARTIFACT);
+    ASSERT_CONTAINS(err.msg, "local source refused: 6 bytes, larger than 5 "
+                    "(client.artifact.http_max_size)");
+    extra.max_size = 6;
+    ASSERT_INT_EQ(fetch(path, NULL, NULL, &res, &err), 0);
+    ASSERT_INT_EQ(res.rc, 0);
+    remove_tree(root);
+
+    fresh_tree();
+    loop_open(1);
+    extra.allow_private = 1;
+    extra.max_size = 5;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/files/hello.txt", server_port);
+    int rc = run_fetch(url, NULL, NULL, 0, &res, &err);
+    loop_close();
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
+    ASSERT_CONTAINS(res.err.msg, "download failed: larger than 5 bytes "
+                    "(client.artifact.http_max_size)");
+    ASSERT_INT_EQ(count_entries(dest_dir), 0);    /* the partial file is gone */
+    remove_tree(root);
+}
+
+TEST(private_addresses_are_refused_unless_allowed)
+{
+    char url[256];
+    result res;
+    drv_err err;
+    fresh_tree();
+    loop_open(1);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/files/hello.txt", server_port);
+    int rc = run_fetch(url, NULL, NULL, 0, &res, &err);
+    loop_close();
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
+    ASSERT_CONTAINS(res.err.msg, "download failed: refused to connect to 127.0.0.1, a loopback "
+                    "address (client.artifact.allow_private = true allows it)");
+    ASSERT_INT_EQ(count_entries(task_dir), 0);    /* not even local/ */
+    ASSERT_INT_EQ(open_conns, 0);
+    remove_tree(root);
+}
+
+static const char *cls4(const char *ip)
+{
+    struct sockaddr_in in;
+    memset(&in, 0, sizeof in);
+    in.sin_family = AF_INET;
+    inet_pton(AF_INET, ip, &in.sin_addr);
+    return artifact_addr_class((struct sockaddr *)&in);
+}
+
+static const char *cls6(const char *ip)
+{
+    struct sockaddr_in6 in;
+    memset(&in, 0, sizeof in);
+    in.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, ip, &in.sin6_addr);
+    return artifact_addr_class((struct sockaddr *)&in);
+}
+
+#define CLASS_EQ(got, want) do {                                        \
+        const char *g_ = (got);                                         \
+        const char *w_ = (want);                                        \
+        if (w_ == NULL) { ASSERT(g_ == NULL); }                         \
+        else { ASSERT(g_ != NULL); ASSERT_STR_EQ(g_, w_); }             \
+    } while (0)
+
+TEST(address_classes)
+{
+    CLASS_EQ(cls4("127.0.0.1"), "loopback");
+    CLASS_EQ(cls4("127.255.1.2"), "loopback");
+    CLASS_EQ(cls4("0.0.0.0"), "unspecified");
+    CLASS_EQ(cls4("10.1.2.3"), "private");
+    CLASS_EQ(cls4("172.16.0.1"), "private");
+    CLASS_EQ(cls4("172.31.255.255"), "private");
+    CLASS_EQ(cls4("172.32.0.1"), NULL);
+    CLASS_EQ(cls4("192.168.1.1"), "private");
+    CLASS_EQ(cls4("169.254.169.254"), "link-local");
+    CLASS_EQ(cls4("100.64.0.1"), "shared (CGNAT)");
+    CLASS_EQ(cls4("100.127.255.255"), "shared (CGNAT)");
+    CLASS_EQ(cls4("100.128.0.1"), NULL);
+    CLASS_EQ(cls4("224.0.0.1"), "multicast");
+    CLASS_EQ(cls4("255.255.255.255"), "reserved");
+    CLASS_EQ(cls4("8.8.8.8"), NULL);
+    CLASS_EQ(cls4("198.18.0.1"), NULL);
+    CLASS_EQ(cls6("::1"), "loopback");
+    CLASS_EQ(cls6("::"), "unspecified");
+    CLASS_EQ(cls6("::ffff:127.0.0.1"), "loopback");
+    CLASS_EQ(cls6("::ffff:10.0.0.1"), "private");
+    CLASS_EQ(cls6("::ffff:8.8.8.8"), NULL);
+    CLASS_EQ(cls6("::127.0.0.1"), "loopback");
+    CLASS_EQ(cls6("64:ff9b::a9fe:a9fe"), "link-local");
+    CLASS_EQ(cls6("fe80::1"), "link-local");
+    CLASS_EQ(cls6("fd00::1"), "private");
+    CLASS_EQ(cls6("fc00::1"), "private");
+    CLASS_EQ(cls6("ff02::1"), "multicast");
+    CLASS_EQ(cls6("2001:db8::1"), NULL);
+}
+
+/* --- issue 7: destinations and archives ------------------------------- */
+
+/* Makes dir/name.tar(.gz) from a python3 tarfile script body; `t` is the
+ * open tarfile, `add(name, data)`, `link(name, target)` helpers exist. */
+static int make_archive(const char *out, const char *mode, const char *body)
+{
+    buf prog = BUF_INIT;
+    buf_appendf(&prog,
+        "import io, sys, tarfile, zipfile\n"
+        "out, mode = sys.argv[1], sys.argv[2]\n"
+        "if mode == 'zip':\n"
+        "    z = zipfile.ZipFile(out, 'w')\n"
+        "    def add(n, d): z.writestr(n, d)\n"
+        "    def link(n, t): raise SystemExit('no links in zip')\n"
+        "else:\n"
+        "    t = tarfile.open(out, mode)\n"
+        "    def add(n, d):\n"
+        "        i = tarfile.TarInfo(n); b = d.encode(); i.size = len(b); i.mode = 0o644\n"
+        "        t.addfile(i, io.BytesIO(b))\n"
+        "    def link(n, target, kind=tarfile.SYMTYPE):\n"
+        "        i = tarfile.TarInfo(n); i.type = kind; i.linkname = target; t.addfile(i)\n"
+        "    def node(n, kind):\n"
+        "        i = tarfile.TarInfo(n); i.type = kind; t.addfile(i)\n"
+        "%s\n"
+        "(z if mode == 'zip' else t).close()\n", body);
+    const char *const argv[] = { "python3", "-c", buf_str(&prog), out, mode, NULL };
+    int rc = run_cmd(argv);
+    buf_free(&prog);
+    return rc;
+}
+
+TEST(symlinked_destination_is_never_followed)
+{
+    char path[512], arch[512], link[512];
+    result res;
+    drv_err err;
+    fresh_tree();
+    /* artifact 1: a tar that plants local/d -> the host directory */
+    snprintf(arch, sizeof arch, "%s/plant.tar.gz", src_dir);
+    buf body = BUF_INIT;
+    buf_appendf(&body, "link('d', '%s')\n", outside);
+    ASSERT_INT_EQ(make_archive(arch, "w:gz", buf_str(&body)), 0);
+    buf_free(&body);
+    ASSERT_INT_EQ(fetch(arch, NULL, NULL, &res, &err), 0);
+    ASSERT_INT_EQ(res.rc, 0);
+    snprintf(link, sizeof link, "%s/d", dest_dir);
+    struct stat st;
+    ASSERT_INT_EQ(lstat(link, &st), 0);
+    ASSERT(S_ISLNK(st.st_mode));
+
+    /* artifact 2: destination local/d, a plain file */
+    snprintf(path, sizeof path, "%s/hello.txt", src_dir);
+    write_file(path, "hello\n", 6);
+    extra.dest = "local/d";
+    ASSERT_INT_EQ(fetch(path, NULL, NULL, &res, &err), 0);
+    ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
+    ASSERT_CONTAINS(res.err.msg, "cannot open the destination \"local/d\": a symlink is in the way");
+
+    /* artifact 3: destination local/d/sub (created below the symlink?) */
+    extra.dest = "local/d/sub";
+    ASSERT_INT_EQ(fetch(path, NULL, NULL, &res, &err), 0);
+    ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
+
+    /* artifact 4: destination local, a tar with d/file (through the link) */
+    snprintf(arch, sizeof arch, "%s/through.tar.gz", src_dir);
+    ASSERT_INT_EQ(make_archive(arch, "w:gz", "add('d/file', 'pwned\\n')\n"), 0);
+    ASSERT_INT_EQ(fetch(arch, NULL, NULL, &res, &err), 0);
+    ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
+    ASSERT_CONTAINS(res.err.msg, "\"d\" exists in the destination as a symlink");
+
+    /* artifact 5: one tar that plants the link and writes through it */
+    snprintf(arch, sizeof arch, "%s/both.tar", src_dir);
+    body = (buf)BUF_INIT;
+    buf_appendf(&body, "link('e', '%s')\nadd('e/file', 'pwned\\n')\n", outside);
+    ASSERT_INT_EQ(make_archive(arch, "w", buf_str(&body)), 0);
+    buf_free(&body);
+    ASSERT_INT_EQ(fetch(arch, NULL, "tar", &res, &err), 0);
+    ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
+
+    ASSERT_INT_EQ(count_entries(outside), 0);      /* the host dir is untouched */
+    ASSERT_INT_EQ(count_entries(dest_dir), 1);     /* only d; no temp or staging */
+    remove_tree(root);
+}
+
+TEST(dotdot_absolute_and_device_entries_are_refused)
+{
+    static const struct { const char *body; const char *msg; } cases[] = {
+        { "add('ok.txt', 'x')\nadd('../escape.txt', 'x')\n", "escape.txt" },
+        { "add('/tmp/drvctl-abs-escape.txt', 'x')\n", "drvctl-abs-escape.txt" },
+        { "link('hl', '/etc/passwd', tarfile.LNKTYPE)\n", "hl" },
+        { "link('hl2', '../host/x', tarfile.LNKTYPE)\n", "hl2" },
+        { "node('null', tarfile.CHRTYPE)\n", "is a device node" },
+        { "node('pipe', tarfile.FIFOTYPE)\n", "is a FIFO" },
+    };
+    char arch[512];
+    result res;
+    drv_err err;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fresh_tree();
+        snprintf(arch, sizeof arch, "%s/evil.tar.gz", src_dir);
+        ASSERT_INT_EQ(make_archive(arch, "w:gz", cases[i].body), 0);
+        ASSERT_INT_EQ(fetch(arch, NULL, NULL, &res, &err), 0);
+        ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
+        ASSERT_CONTAINS(res.err.msg, "unpack failed: ");
+        ASSERT_CONTAINS(res.err.msg, cases[i].msg);
+        ASSERT_INT_EQ(count_entries(dest_dir), 0);   /* ok.txt is not kept either */
+        ASSERT_INT_EQ(count_entries(outside), 0);
+        ASSERT_INT_EQ(access("/tmp/drvctl-abs-escape.txt", F_OK), -1);
+        snprintf(arch, sizeof arch, "%s/escape.txt", task_dir);
+        ASSERT_INT_EQ(access(arch, F_OK), -1);
+        remove_tree(root);
+    }
+}
+
+TEST(formats_zip_xz_bz2_gz)
+{
+    static const struct { const char *file, *mode; } cases[] = {
+        { "a.zip", "zip" }, { "a.tar.xz", "w:xz" }, { "a.tar.bz2", "w:bz2" },
+        { "a.txz", "w:xz" }, { "a.tgz", "w:gz" },
+    };
+    char arch[512], got[512];
+    buf b = BUF_INIT;
+    result res;
+    drv_err err;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fresh_tree();
+        snprintf(arch, sizeof arch, "%s/%s", src_dir, cases[i].file);
+        ASSERT_INT_EQ(make_archive(arch, cases[i].mode,
+                                   "add('top.txt', 'top\\n')\nadd('sub/in.txt', 'in\\n')\n"), 0);
+        ASSERT_INT_EQ(fetch(arch, NULL, NULL, &res, &err), 0);
+        if (res.rc != 0) {
+            fprintf(stderr, "%s: %s\n", cases[i].file, res.err.msg);
+        }
+        ASSERT_INT_EQ(res.rc, 0);
+        snprintf(got, sizeof got, "%s/sub/in.txt", dest_dir);
+        ASSERT_INT_EQ(read_file(got, &b), 0);
+        ASSERT_STR_EQ(buf_str(&b), "in\n");
+        ASSERT_INT_EQ(count_entries(dest_dir), 2);
+        remove_tree(root);
+    }
+    /* a plain .gz becomes its file */
+    fresh_tree();
+    snprintf(got, sizeof got, "%s/notes.txt", src_dir);
+    write_file(got, "hello\n", 6);
+    const char *const gz[] = { "gzip", got, NULL };
+    ASSERT_INT_EQ(run_cmd(gz), 0);
+    snprintf(arch, sizeof arch, "%s/notes.txt.gz", src_dir);
+    ASSERT_INT_EQ(fetch(arch, NULL, NULL, &res, &err), 0);
+    ASSERT_INT_EQ(res.rc, 0);
+    snprintf(got, sizeof got, "%s/notes.txt", dest_dir);
+    ASSERT_INT_EQ(read_file(got, &b), 0);
+    ASSERT_STR_EQ(buf_str(&b), "hello\n");
+    ASSERT_INT_EQ(count_entries(dest_dir), 1);
+    buf_free(&b);
+    remove_tree(root);
+}
+
+TEST(decompression_limits)
+{
+    char arch[512];
+    result res;
+    drv_err err;
+    fresh_tree();
+    snprintf(arch, sizeof arch, "%s/many.tar.gz", src_dir);
+    ASSERT_INT_EQ(make_archive(arch, "w:gz", "for i in range(5): add('f%d' % i, 'x')\n"), 0);
+    extra.max_unpacked_files = 4;
+    ASSERT_INT_EQ(fetch(arch, NULL, NULL, &res, &err), 0);
+    ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
+    ASSERT_CONTAINS(res.err.msg, "more than 4 entries "
+                    "(client.artifact.decompression_file_count_limit)");
     ASSERT_INT_EQ(count_entries(dest_dir), 0);
+    extra.max_unpacked_files = 5;
+    ASSERT_INT_EQ(fetch(arch, NULL, NULL, &res, &err), 0);
+    ASSERT_INT_EQ(res.rc, 0);
+    remove_tree(root);
+
+    /* 8 MiB of zeros, a few KiB compressed */
+    fresh_tree();
+    snprintf(arch, sizeof arch, "%s/bomb.tar.gz", src_dir);
+    ASSERT_INT_EQ(make_archive(arch, "w:gz", "add('zeros', '\\0' * (8 << 20))\n"), 0);
+    extra.max_unpacked_bytes = 1 << 20;
+    ASSERT_INT_EQ(fetch(arch, NULL, NULL, &res, &err), 0);
+    ASSERT_INT_EQ(res.rc, DRV_EARTIFACT);
+    ASSERT_CONTAINS(res.err.msg, "more than 1048576 bytes unpacked "
+                    "(client.artifact.decompression_size_limit)");
+    ASSERT_INT_EQ(count_entries(dest_dir), 0);
+    remove_tree(root);
+}
+
+TEST(cancel_during_local_copy)
+{
+    char path[512];
+    result res;
+    drv_err err;
+    fresh_tree();
+    snprintf(path, sizeof path, "%s/big.bin", src_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT(fd >= 0);
+    ASSERT_INT_EQ(ftruncate(fd, 4LL << 30), 0);   /* sparse: 4 GiB of zeros */
+    close(fd);
+    loop_open(0);
+    int rc = run_fetch(path, NULL, NULL, 30, &res, &err);
+    loop_close();
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(res.calls, 1);
+    ASSERT_INT_EQ(res.rc, DRV_ECANCELED);
+    ASSERT_INT_EQ(count_entries(dest_dir), 0);
+    remove_tree(root);
+}
+
+TEST(cancel_during_unpack)
+{
+    char arch[512];
+    result res;
+    drv_err err;
+    fresh_tree();
+    /* 2 GiB of zeros as 2048 concatenated gzip members of 1 MiB (cheap to
+     * make): the unpacking child runs for seconds */
+    snprintf(arch, sizeof arch, "cd '%s' && head -c 1M /dev/zero | gzip -1 > m.gz && "
+             "for i in 1 2 3 4 5 6 7 8 9 10 11; do cat m.gz m.gz > m2.gz && mv m2.gz m.gz; "
+             "done && mv m.gz zeros.gz", src_dir);
+    const char *const argv[] = { "sh", "-c", arch, NULL };
+    ASSERT_INT_EQ(run_cmd(argv), 0);
+    snprintf(arch, sizeof arch, "%s/zeros.gz", src_dir);
+    loop_open(0);
+    extra.max_unpacked_bytes = 4LL << 30;
+    int rc = run_fetch(arch, NULL, NULL, 300, &res, &err);
+    loop_close();
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(res.calls, 1);
+    ASSERT_INT_EQ(res.rc, DRV_ECANCELED);
+    ASSERT_INT_EQ(count_entries(dest_dir), 0);   /* archive, staging and output gone */
     remove_tree(root);
 }
 
@@ -642,5 +1055,15 @@ int main(void)
     RUN(http_connection_refused);
     RUN(cancel_during_download);
     RUN(bad_options_fail_at_once);
+    RUN(local_source_must_be_a_regular_file_beneath_its_root);
+    RUN(size_limit_for_local_and_http_sources);
+    RUN(private_addresses_are_refused_unless_allowed);
+    RUN(address_classes);
+    RUN(symlinked_destination_is_never_followed);
+    RUN(dotdot_absolute_and_device_entries_are_refused);
+    RUN(formats_zip_xz_bz2_gz);
+    RUN(decompression_limits);
+    RUN(cancel_during_local_copy);
+    RUN(cancel_during_unpack);
     return test_summary();
 }

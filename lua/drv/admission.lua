@@ -162,6 +162,21 @@ local function pin_sources(body, entry, ctx)
 end
 
 
+-- ctx.artifacts: what every artifact asks for, as copies (a policy that
+-- edits them changes nothing): { source, destination, options = {...} }.
+local function artifact_copies(list)
+  local out = {}
+  for _, a in ipairs(list or {}) do
+    local opts = {}
+    for k, v in pairs(a.options or {}) do
+      opts[k] = v
+    end
+    out[#out + 1] = { source = a.source, destination = a.destination, options = opts }
+  end
+  return out
+end
+
+
 ---Judges one planned container.
 ---@param entry table plan entry (gets `pins` and `binds_dir` for C)
 ---@param body table Docker create body
@@ -204,6 +219,7 @@ function admission.apply(entry, body, ctx)
     alloc_id = ctx.alloc_id,
     siblings = ctx.siblings or {},
     realpath = {},
+    artifacts = artifact_copies(task.artifacts),
   }
   local result = policy.evaluate(cur.set, pctx, cur.guard)
   if not result.allowed then

@@ -1,6 +1,7 @@
 --- Agent configuration (HCL): data dir, Docker endpoint, docker.* client
 --- options and the `plugin "docker" { config { ... } }` block.
 local path = require("drv.path")
+local clean_path = path.clean
 local schema = require("drv.schema")
 local util = require("drv.util")
 
@@ -9,8 +10,20 @@ local agent = {}
 
 local IGNORE = { ignore = true }
 
+-- client { artifact { ... } }: limits and sources for task artifacts,
+-- modelled on Nomad 1.5's block, plus drvctl's local_dirs and allow_private.
+local ARTIFACT = {
+  http_read_timeout = "string",
+  http_max_size = "scalar",
+  decompression_size_limit = "scalar",
+  decompression_file_count_limit = "int",
+  local_dirs = { list = "string" },
+  allow_private = "bool",
+}
+
 local CLIENT = {
   enabled = "bool",
+  artifact = { object = ARTIFACT },
   meta = { map = "scalar" },
   options = { map = "scalar" },
   max_kill_timeout = "string",
@@ -128,6 +141,45 @@ local BOOLS = {
 }
 
 local DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+
+local GIB = 1024 * 1024 * 1024
+--- client.artifact defaults (README "Security defaults"; core/artifact.h).
+agent.ARTIFACT_DEFAULTS = {
+  http_read_timeout_ms = 30 * 60 * 1000,
+  http_max_size = 10 * GIB,
+  decompression_size_limit = 10 * GIB,
+  decompression_file_count_limit = 4096,
+  local_dirs = {},
+  allow_private = false,
+}
+
+local SIZE_UNITS = {
+  [""] = 1, b = 1,
+  k = 1000, kb = 1000, m = 1000 ^ 2, mb = 1000 ^ 2, g = 1000 ^ 3, gb = 1000 ^ 3,
+  t = 1000 ^ 4, tb = 1000 ^ 4,
+  kib = 1024, mib = 1024 ^ 2, gib = 1024 ^ 3, tib = 1024 ^ 4,
+}
+
+---Parses a byte size ("10GB", "512MiB", "1048576"; decimal units are powers
+---of 1000, "iB" units of 1024). Returns a positive integer or nil.
+function agent.parse_size(v)
+  if math.type(v) == "integer" then
+    return v > 0 and v or nil
+  end
+  if type(v) ~= "string" then
+    return nil
+  end
+  local num, unit = v:match("^%s*(%d+%.?%d*)%s*(%a*)%s*$")
+  local mult = unit and SIZE_UNITS[unit:lower()]
+  if not num or not mult then
+    return nil
+  end
+  local n = math.floor(tonumber(num) * mult)
+  if n <= 0 or n >= 2 ^ 62 then
+    return nil
+  end
+  return math.tointeger(n)
+end
 local DEFAULT_MIN_DYNAMIC_PORT = 20000
 local DEFAULT_MAX_DYNAMIC_PORT = 32000
 
@@ -135,18 +187,6 @@ local DEFAULT_MAX_DYNAMIC_PORT = 32000
 ---Makes `p` absolute against `cwd` (or /) and cleans it lexically.
 function agent.absolute(p, cwd)
   return path.join(cwd or "/", p)
-end
-
-
-local function split_list(s)
-  local out = {}
-  for item in s:gmatch("[^,]+") do
-    item = util.trim(item)
-    if item ~= "" then
-      out[#out + 1] = item
-    end
-  end
-  return out
 end
 
 
@@ -179,6 +219,16 @@ function agent.build(s, host)
     cpu_total_compute = s.cpu_total_compute,
     min_dynamic_port = s.min_dynamic_port or DEFAULT_MIN_DYNAMIC_PORT,
     max_dynamic_port = s.max_dynamic_port or DEFAULT_MAX_DYNAMIC_PORT,
+  }
+  local ad, sa = agent.ARTIFACT_DEFAULTS, s.artifact or {}
+  a.artifact = {
+    http_read_timeout_ms = sa.http_read_timeout_ms or ad.http_read_timeout_ms,
+    http_max_size = sa.http_max_size or ad.http_max_size,
+    decompression_size_limit = sa.decompression_size_limit or ad.decompression_size_limit,
+    decompression_file_count_limit = sa.decompression_file_count_limit
+      or ad.decompression_file_count_limit,
+    local_dirs = sa.local_dirs or {},
+    allow_private = sa.allow_private == true,
   }
   if s.endpoint and s.endpoint ~= "" then
     a.endpoint = s.endpoint
@@ -217,49 +267,41 @@ function agent.build(s, host)
 end
 
 
----Parses an agent config file into the flat agent table (contract B).
----@param src string|nil HCL source (nil: defaults)
----@param path string|nil file name for messages
----@param host table
----@return table|nil agent
----@return table|nil problems
-function agent.load(src, path, host)
-  host = host or {}
-  if src == nil then
-    return agent.defaults(host)
-  end
-  path = path or "agent.hcl"
-  local hcl = require("drv.hcl")
-  local tree, err = hcl.parse(src, path)
-  if tree == nil then
-    return nil, { { kind = "config", message = err } }
-  end
-  local problems, warnings = {}, {}
-  local origin = setmetatable({}, { __mode = "k" })
-  local function where(c, k)
-    local raw = (type(c) == "table" and origin[c]) or c
+-- The reading state of one agent config file: where(c, k) names the
+-- position of key k of block c, add(origin, text) records a problem.
+local function new_reader(file, hcl)
+  local r = { problems = {}, warnings = {}, origin = setmetatable({}, { __mode = "k" }) }
+  function r.where(c, k)
+    local raw = (type(c) == "table" and r.origin[c]) or c
     local l, col = hcl.pos(raw, k)
     if l then
-      return string.format("%s:%d:%d", path, l, col)
+      return string.format("%s:%d:%d", file, l, col)
     end
-    return path
+    return file
   end
-  local function add(origin_s, text)
-    problems[#problems + 1] = { kind = "config", message = origin_s .. ": " .. text }
+  function r.add(origin_s, text)
+    r.problems[#r.problems + 1] = { kind = "config", message = origin_s .. ": " .. text }
   end
-  local function ctx(label)
-    return { problems = problems, warnings = warnings, label = label, noun = "key",
-             where = where, linecol = hcl.pos, origin = origin, name = path }
+  function r.ctx(label)
+    return { problems = r.problems, warnings = r.warnings, label = label, noun = "key",
+             where = r.where, linecol = hcl.pos, origin = r.origin, name = file }
   end
+  function r.duration(v, c, k)
+    local ms = schema.duration_ms(v)
+    if not ms then
+      r.add(r.where(c, k), string.format("invalid duration for %q: %q", k, v))
+    end
+    return ms
+  end
+  return r
+end
 
-  local top = schema.normalize(tree, { object = TOP }, ctx("agent config")) or {}
-  local s = {
-    data_dir = top.data_dir, datacenter = top.datacenter, region = top.region,
-    name = top.name, policy_dir = top.policy_dir,
-  }
-  local client = top.client or {}
-  s.meta = client.meta
-  local craw = origin[client] or client
+
+-- client { node_class, network_interface, cpu_total_compute, the dynamic
+-- port range } -> s.
+local function read_client(s, client, r)
+  local add, where = r.add, r.where
+  local craw = r.origin[client] or client
   if client.node_class ~= nil then
     s.node_class = client.node_class
   end
@@ -298,27 +340,69 @@ function agent.load(src, path, host)
     add(where(craw, k), string.format(
       'client "min_dynamic_port" must be less than "max_dynamic_port", found %d and %d', lo, hi))
   end
+end
 
-  local function duration(v, c, k)
-    local ms = schema.duration_ms(v)
-    if not ms then
-      add(where(c, k), string.format("invalid duration for %q: %q", k, v))
+
+-- client { artifact { ... } } -> the agent's artifact limits and sources.
+local function read_artifact(art, r)
+  local add, where = r.add, r.where
+  local araw = r.origin[art] or art
+  local sa = {}
+  if art.http_read_timeout ~= nil then
+    local ms = schema.duration_ms(art.http_read_timeout)
+    if not ms or ms < 1000 then
+      add(where(araw, "http_read_timeout"), string.format(
+        'client.artifact "http_read_timeout" must be a duration of at least 1s, found %q',
+        art.http_read_timeout))
+    else
+      sa.http_read_timeout_ms = ms
     end
-    return ms
   end
-  local mkt = top.max_kill_timeout or client.max_kill_timeout
-  if mkt then
-    s.max_kill_timeout_ms = duration(mkt, top.max_kill_timeout and top or client,
-      "max_kill_timeout")
+  for _, k in ipairs({ "http_max_size", "decompression_size_limit" }) do
+    if art[k] ~= nil then
+      local n = agent.parse_size(art[k])
+      if not n then
+        add(where(araw, k), string.format(
+          'client.artifact %q must be a positive size such as "10GB" or "512MiB", found %q',
+          k, tostring(art[k])))
+      else
+        sa[k] = n
+      end
+    end
   end
+  local fc = art.decompression_file_count_limit
+  if fc ~= nil then
+    if fc < 1 then
+      add(where(araw, "decompression_file_count_limit"), string.format(
+        'client.artifact "decompression_file_count_limit" must be at least 1, found %d', fc))
+    else
+      sa.decompression_file_count_limit = fc
+    end
+  end
+  if art.local_dirs ~= nil then
+    sa.local_dirs = {}
+    local lraw = r.origin[art.local_dirs] or art.local_dirs
+    for i, d in ipairs(art.local_dirs) do
+      if d:sub(1, 1) ~= "/" or d:find("[%z\1-\31\127]") then
+        add(where(lraw, i), string.format(
+          'client.artifact "local_dirs" entries must be absolute paths, found %q', d))
+      elseif clean_path(d) == "/" then
+        add(where(lraw, i), string.format(
+          'client.artifact "local_dirs" must not allow the whole file system, found %q', d))
+      else
+        sa.local_dirs[#sa.local_dirs + 1] = clean_path(d)
+      end
+    end
+  end
+  sa.allow_private = art.allow_private
+  return sa
+end
 
-  local opts = client.options or {}
-  local option_keys = {}
-  for k in pairs(opts) do
-    option_keys[#option_keys + 1] = k
-  end
-  table.sort(option_keys)
-  for _, k in ipairs(option_keys) do
+
+-- client { options { "docker.*" = "..." } } -> s, in sorted key order.
+local function read_options(s, opts, r)
+  local add, where = r.add, r.where
+  for _, k in ipairs(util.sorted_keys(opts)) do
     local v = opts[k]
     local spec = OPTIONS[k]
     if spec then
@@ -330,86 +414,134 @@ function agent.load(src, path, host)
           s[field] = BOOLS[v]
         end
       elseif kind == "duration" then
-        s[field .. "_ms"] = duration(v, opts, k)
+        s[field .. "_ms"] = r.duration(v, opts, k)
       elseif kind == "list" then
-        s[field] = split_list(v)
+        s[field] = util.split_list(v)
       else
         s[field] = v
       end
     elseif k:sub(1, 7) == "docker." then
-      local hint = schema.suggest(k, OPTIONS)
+      local hint = util.suggest(k, OPTIONS)
       add(where(opts, k), string.format("unknown client option %q%s", k,
         hint and string.format(', did you mean "%s"?', hint) or ""))
     end
   end
+end
 
-  local plugins = top.plugin
-  if plugins ~= nil then
-    if type(plugins) ~= "table" or plugins[1] == nil then
-      add(where(tree, "plugin"), 'wrong type for key "plugin": expected block')
-      plugins = {}
+
+-- plugin "docker" { config { ... } } -> s (a later block overrides).
+local function read_docker_plugin(s, c, r)
+  s.endpoint = c.endpoint or s.endpoint
+  if c.tls then
+    s.tls_cert = c.tls.cert or s.tls_cert
+    s.tls_key = c.tls.key or s.tls_key
+    s.tls_ca = c.tls.ca or s.tls_ca
+  end
+  if c.volumes then
+    if c.volumes.enabled ~= nil then
+      s.volumes_enabled = c.volumes.enabled
     end
-    for i, p in ipairs(plugins) do
-      local labels = hcl.labels(p)
-      if labels[1] == "docker" then
-        local body = schema.normalize(p, { object = { config = { object = PLUGIN_CONFIG } } },
-          ctx('plugin "docker"')) or {}
-        local c = body.config or {}
-        s.endpoint = c.endpoint or s.endpoint
-        if c.tls then
-          s.tls_cert = c.tls.cert or s.tls_cert
-          s.tls_key = c.tls.key or s.tls_key
-          s.tls_ca = c.tls.ca or s.tls_ca
-        end
-        if c.volumes then
-          if c.volumes.enabled ~= nil then
-            s.volumes_enabled = c.volumes.enabled
-          end
-          s.volumes_selinuxlabel = c.volumes.selinuxlabel or s.volumes_selinuxlabel
-        end
-        if c.allow_privileged ~= nil then
-          s.privileged_enabled = c.allow_privileged
-        end
-        s.caps_whitelist = c.allow_caps or s.caps_whitelist
-        s.allow_runtimes = c.allow_runtimes or s.allow_runtimes
-        check_allow_lists(c, where, add)
-        for _, k in ipairs(ALLOW_LISTS) do
-          s[k] = c[k] or s[k]
-        end
-        if c.allow_container_namespaces ~= nil then
-          s.allow_container_namespaces = c.allow_container_namespaces
-        end
-        s.policy_options = c.policy_options or s.policy_options
-        if c.auth then
-          s.auth_config = c.auth.config or s.auth_config
-          s.auth_helper = c.auth.helper or s.auth_helper
-        end
-        if c.gc then
-          if c.gc.image ~= nil then
-            s.cleanup_image = c.gc.image
-          end
-          if c.gc.container ~= nil then
-            s.cleanup_container = c.gc.container
-          end
-          if c.gc.image_delay then
-            s.cleanup_image_delay_ms = duration(c.gc.image_delay, origin[c.gc] or c.gc,
-              "image_delay")
-          end
-        end
-      elseif #labels ~= 1 then
-        add(where(plugins, i), "plugin block needs exactly one name")
-      end
+    s.volumes_selinuxlabel = c.volumes.selinuxlabel or s.volumes_selinuxlabel
+  end
+  if c.allow_privileged ~= nil then
+    s.privileged_enabled = c.allow_privileged
+  end
+  s.caps_whitelist = c.allow_caps or s.caps_whitelist
+  s.allow_runtimes = c.allow_runtimes or s.allow_runtimes
+  check_allow_lists(c, r.where, r.add)
+  for _, k in ipairs(ALLOW_LISTS) do
+    s[k] = c[k] or s[k]
+  end
+  if c.allow_container_namespaces ~= nil then
+    s.allow_container_namespaces = c.allow_container_namespaces
+  end
+  s.policy_options = c.policy_options or s.policy_options
+  if c.auth then
+    s.auth_config = c.auth.config or s.auth_config
+    s.auth_helper = c.auth.helper or s.auth_helper
+  end
+  if c.gc then
+    if c.gc.image ~= nil then
+      s.cleanup_image = c.gc.image
+    end
+    if c.gc.container ~= nil then
+      s.cleanup_container = c.gc.container
+    end
+    if c.gc.image_delay then
+      s.cleanup_image_delay_ms = r.duration(c.gc.image_delay, r.origin[c.gc] or c.gc,
+        "image_delay")
     end
   end
+end
 
-  if #problems > 0 then
-    for _, p in ipairs(problems) do
+
+-- plugin blocks: "docker" ones are read, others ignored (Nomad has more).
+local function read_plugins(s, plugins, tree, hcl, r)
+  if type(plugins) ~= "table" or plugins[1] == nil then
+    r.add(r.where(tree, "plugin"), 'wrong type for key "plugin": expected block')
+    return
+  end
+  for i, p in ipairs(plugins) do
+    local labels = hcl.labels(p)
+    if labels[1] == "docker" then
+      local body = schema.normalize(p, { object = { config = { object = PLUGIN_CONFIG } } },
+        r.ctx('plugin "docker"')) or {}
+      read_docker_plugin(s, body.config or {}, r)
+    elseif #labels ~= 1 then
+      r.add(r.where(plugins, i), "plugin block needs exactly one name")
+    end
+  end
+end
+
+
+---Parses an agent config file into the flat agent table (contract B).
+---@param src string|nil HCL source (nil: defaults)
+---@param file string|nil file name for messages
+---@param host table
+---@return table|nil agent
+---@return table|nil problems
+function agent.load(src, file, host)
+  host = host or {}
+  if src == nil then
+    return agent.defaults(host)
+  end
+  file = file or "agent.hcl"
+  local hcl = require("drv.hcl")
+  local tree, err = hcl.parse(src, file)
+  if tree == nil then
+    return nil, { { kind = "config", message = err } }
+  end
+  local r = new_reader(file, hcl)
+
+  local top = schema.normalize(tree, { object = TOP }, r.ctx("agent config")) or {}
+  local s = {
+    data_dir = top.data_dir, datacenter = top.datacenter, region = top.region,
+    name = top.name, policy_dir = top.policy_dir,
+  }
+  local client = top.client or {}
+  s.meta = client.meta
+  read_client(s, client, r)
+  if client.artifact ~= nil then
+    s.artifact = read_artifact(client.artifact, r)
+  end
+  local mkt = top.max_kill_timeout or client.max_kill_timeout
+  if mkt then
+    s.max_kill_timeout_ms = r.duration(mkt, top.max_kill_timeout and top or client,
+      "max_kill_timeout")
+  end
+  read_options(s, client.options or {}, r)
+  if top.plugin ~= nil then
+    read_plugins(s, top.plugin, tree, hcl, r)
+  end
+
+  if #r.problems > 0 then
+    for _, p in ipairs(r.problems) do
       p.kind = "config"
     end
-    return nil, problems
+    return nil, r.problems
   end
   local a = agent.build(s, host)
-  a.config_path = path
+  a.config_path = file
   return a
 end
 

@@ -9,10 +9,12 @@
 -- otherwise defaults - cap_drop + cap_add (an added capability wins over a
 -- dropped one).
 
+local util = require("drv.util")
+
 local M = {}
 
-local upper, sub, find, reverse = string.upper, string.sub, string.find,
-  string.reverse
+local upper, sub, find = string.upper, string.sub, string.find
+local trim, set_of = util.trim, util.set_of
 local gmatch = string.gmatch
 local sort, concat = table.sort, table.concat
 
@@ -41,17 +43,6 @@ M.KNOWN = {
   "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
   "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
 }
-
--- trim in linear time: "%s+$" backtracks quadratically on a long run of
--- spaces, and names come from the job.
-local function trim(s)
-  local i = find(s, "%S")
-  if not i then
-    return ""
-  end
-  local j = #s - find(reverse(s), "%S") + 1
-  return sub(s, i, j)
-end
 
 -- normalize(" cap_sys_admin ") -> "SYS_ADMIN"; nil, err for a non-string or
 -- an empty name.
@@ -100,14 +91,6 @@ function M.list(v)
     end
   end
   return out, errs
-end
-
-local function set_of(list)
-  local s = {}
-  for _, v in ipairs(list) do
-    s[v] = true
-  end
-  return s
 end
 
 -- contains_all(list) -> true when the normalised list holds "ALL".

@@ -740,11 +740,6 @@ function constraint.attribute_name(target)
 end
 
 
-local function split_set(s)
-  return util.split_list(s, ",")
-end
-
-
 local function order(l, r)
   local ln, rn = tonumber(l), tonumber(r)
   if ln and rn then
@@ -857,10 +852,10 @@ function constraint.check(c, attrs, meta, node, budget)
     end
   elseif op == "set_contains" or op == "set_contains_all" or op == "set_contains_any" then
     local have = {}
-    for _, item in ipairs(split_set(l)) do
+    for _, item in ipairs(util.split_list(l)) do
       have[item] = true
     end
-    local want = split_set(r)
+    local want = util.split_list(r)
     if op == "set_contains_any" then
       met = false
       for _, item in ipairs(want) do

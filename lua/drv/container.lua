@@ -134,14 +134,7 @@ container.POLICY_GATED_VALUES = {
 }
 
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do
-    keys[#keys + 1] = k
-  end
-  table.sort(keys)
-  return keys
-end
+local sorted_keys = util.sorted_keys
 
 
 ---Returns the names of the gated options a config uses, sorted: a
@@ -336,35 +329,14 @@ local function has_var(s)
 end
 
 
----Checks a normalised docker task config for the semantic rules of the
----reference (required image, value ranges, exact Nomad error texts).
----ctx: problems, warnings, label (`task "web"`), where(container, key).
----@param config table normalised config
----@param ctx table
----@param task_where string position of the task (used when config is absent)
-function container.check(config, ctx, task_where)
-  local problems, warnings = ctx.problems, ctx.warnings
-  local label = ctx.label
-  local function at(t, key)
-    return ctx.where(t, key)
-  end
-  local function add(kind, origin, fmt, ...)
-    problems[#problems + 1] = { kind = kind,
-      message = origin .. ": " .. label .. " config: " .. util.format(fmt, ...) }
-  end
-  local function warn(origin, fmt, ...)
-    warnings[#warnings + 1] = origin .. ": " .. label .. " config: " .. util.format(fmt, ...)
-  end
-  if config == nil or config.image == nil or config.image == "" then
-    local origin = task_where
-    if config ~= nil then
-      origin = config.image and at(config, "image") or ctx.where(config)
-    end
-    add("missing", origin, 'field "image" is required')
-  end
-  if config == nil then
-    return
-  end
+-- Option checks of container.check: c holds add(kind, origin, fmt, ...),
+-- warn(origin, fmt, ...), at(t, key), warnings and label.
+
+-- Unsupported options, command, ulimit, deprecated SSL, load and the pull
+-- options.
+local function check_options(config, c)
+  local add, at = c.add, c.at
+  local warnings, label = c.warnings, c.label
   for _, key in ipairs(sorted_keys(config)) do
     if container.UNSUPPORTED[key] then
       add("type", at(config, key), "option %q is not supported yet", key)
@@ -410,7 +382,13 @@ function container.check(config, ctx, task_where)
     add("type", at(config, "container_exists_attempts"),
       "container_exists_attempts must be at least 1: %d", config.container_exists_attempts)
   end
+end
 
+
+-- DNS, extra hosts, MAC address and the network mode with its endpoint
+-- options.
+local function check_network(config, c)
+  local add, warn, at = c.add, c.warn, c.at
   for i, s in ipairs(config.dns_servers or {}) do
     if not container.is_ip(s) then
       warn(at(config.dns_servers, i), "dns_servers entry is not an IP address and is skipped: %q", s)
@@ -448,7 +426,12 @@ function container.check(config, ctx, task_where)
   if mode == "" then
     add("type", at(config, "network_mode"), 'network_mode must not be empty: ""')
   end
+end
 
+
+-- Namespace modes, isolation, security_opt and the numeric limits.
+local function check_limits(config, c)
+  local add, at = c.add, c.at
   for _, key in ipairs(sorted_keys(NAMESPACE_MODES)) do
     local v = config[key]
     if v ~= nil and v ~= "" then
@@ -505,7 +488,12 @@ function container.check(config, ctx, task_where)
       end
     end
   end
+end
 
+
+-- Devices, mounts and volumes.
+local function check_mounts(config, c)
+  local add, at = c.add, c.at
   for i, dev in ipairs(config.devices or {}) do
     if dev.host_path == nil or dev.host_path == "" then
       add("missing", at(config.devices, i), "host path must be set in configuration for devices")
@@ -561,6 +549,42 @@ function container.check(config, ctx, task_where)
 end
 
 
+---Checks a normalised docker task config for the semantic rules of the
+---reference (required image, value ranges, exact Nomad error texts).
+---ctx: problems, warnings, label (`task "web"`), where(container, key).
+---@param config table normalised config
+---@param ctx table
+---@param task_where string position of the task (used when config is absent)
+function container.check(config, ctx, task_where)
+  local problems, warnings = ctx.problems, ctx.warnings
+  local label = ctx.label
+  local c = { warnings = warnings, label = label }
+  function c.at(t, key)
+    return ctx.where(t, key)
+  end
+  function c.add(kind, origin, fmt, ...)
+    problems[#problems + 1] = { kind = kind,
+      message = origin .. ": " .. label .. " config: " .. util.format(fmt, ...) }
+  end
+  function c.warn(origin, fmt, ...)
+    warnings[#warnings + 1] = origin .. ": " .. label .. " config: " .. util.format(fmt, ...)
+  end
+  if config == nil or config.image == nil or config.image == "" then
+    local origin = task_where
+    if config ~= nil then
+      origin = config.image and c.at(config, "image") or ctx.where(config)
+    end
+    c.add("missing", origin, 'field "image" is required')
+  end
+  if config == nil then
+    return
+  end
+  check_options(config, c)
+  check_network(config, c)
+  check_limits(config, c)
+  check_mounts(config, c)
+end
+
 ---Returns the pull decision for an image reference.
 ---@param image string
 ---@param force boolean|nil
@@ -613,6 +637,76 @@ function container.clean_relative(rel)
   return table.concat(parts, "/")
 end
 
+
+
+local function percent_decode(s)
+  if s:find("%%%X") or s:find("%%%x%X") or s:find("%%%x?$") then
+    return nil
+  end
+  return (s:gsub("%%(%x%x)", function(h)
+    return string.char(tonumber(h, 16))
+  end))
+end
+
+
+---Judges an artifact source against the agent's client.artifact settings.
+---http:// and https:// URLs pass (their addresses are checked when the
+---download connects). file:// URLs and absolute paths pass only when the
+---path lies beneath one of conf.local_dirs; they return the decoded path
+---and the directory it lies beneath.
+---@param source string
+---@param conf table agent.artifact
+---@return table|nil { local_path, local_root } ({} for URLs)
+---@return string|nil kind of problem ("type" or "denied")
+---@return string|nil why
+function container.artifact_source(source, conf)
+  if type(source) ~= "string" or source == "" then
+    return nil, "type", "source is empty"
+  end
+  if source:find("[%z\1-\31\127]") then
+    return nil, "type", "source contains control characters"
+  end
+  local scheme = source:match("^(%a[%w+.-]*)://")
+  scheme = scheme and scheme:lower()
+  if scheme == "http" or scheme == "https" then
+    return {}
+  end
+  local p
+  if scheme == "file" then
+    local rest = source:sub(8)
+    local host, tail = rest:match("^([^/]*)(/.*)$")
+    if not host or (host ~= "" and host:lower() ~= "localhost") then
+      return nil, "type", "file:// URLs must name a local absolute path"
+    end
+    tail = tail:gsub("[?#].*$", "")
+    p = percent_decode(tail)
+    if p == nil or p:find("%z") then
+      return nil, "type", "bad percent-encoding in the path"
+    end
+  elseif scheme == nil and source:sub(1, 1) == "/" then
+    p = source
+  else
+    return nil, "type", "unsupported source, want an http:// or https:// URL "
+      .. "(or a local file beneath client.artifact.local_dirs)"
+  end
+  for part in p:gmatch("[^/]+") do
+    if part == ".." or part == "." then
+      return nil, "denied", "local source paths must not contain \".\" or \"..\""
+    end
+  end
+  local clean = path.clean(p)
+  for _, dir in ipairs(conf.local_dirs or {}) do
+    if clean:sub(1, #dir + 1) == dir .. "/" and #clean > #dir + 1 then
+      return { local_path = clean, local_root = dir }
+    end
+  end
+  if #(conf.local_dirs or {}) == 0 then
+    return nil, "denied", "local sources are refused unless client.artifact.local_dirs "
+      .. "lists a directory they lie beneath (only http:// and https:// are allowed by default)"
+  end
+  return nil, "denied", string.format("local source is not beneath a directory in "
+    .. "client.artifact.local_dirs (%s)", table.concat(conf.local_dirs, ", "))
+end
 
 
 local function sub_path(base, rel)
@@ -703,7 +797,8 @@ local function environment(inst, unknown)
 end
 
 
-local function non_empty(list)
+-- The list, or nil when it is nil or empty (Docker then keeps its default).
+local function nonempty_list(list)
   if list and #list > 0 then
     return list
   end
@@ -823,46 +918,44 @@ local function devices(config)
 end
 
 
----Maps one task instance to its plan entry and Docker create body.
----inst: job, group, task (internal tables), alloc_id, alloc_index,
----alloc_name, agent (contract B flat agent with options); optional: node
----(host.node attributes), ports ({ env, bindings, exposed }, see contracts2),
----where (jobspec's where(table, key)), job_path (origin fallback).
----On an expected failure returns nil and an array of problems.
----@param inst table
----@return table|nil entry plan task entry (body is a JSON string)
----@return table body the create body as a table (problems on failure)
----@return string[] unknown variable references left as written
-function container.build(inst)
-  local job, group, task, agent = inst.job, inst.group, inst.task, inst.agent
-  local config = task.config or {}
-  local options = agent.options or {}
-  local node = inst.node or {}
-  local unknown = {}
-  local problems = {}
-  local function at(t, key)
+-- The state one container.build call shares with its steps: the instance
+-- and its task, config and agent, the interpolation scope, the problems
+-- found so far and fail/at/expand/expand_list over them.
+local function new_build(inst)
+  local task, agent = inst.task, inst.agent
+  local b = {
+    inst = inst, task = task, config = task.config or {}, agent = agent,
+    options = agent.options or {}, node = inst.node or {}, unknown = {}, problems = {},
+  }
+  function b.at(t, key)
     if type(inst.where) == "function" then
       return inst.where(t, key)
     end
     return inst.job_path or "job"
   end
-  local function fail(kind, origin, fmt, ...)
-    problems[#problems + 1] = { kind = kind, message = util.format("%s: task %q config: ",
+  function b.fail(kind, origin, fmt, ...)
+    b.problems[#b.problems + 1] = { kind = kind, message = util.format("%s: task %q config: ",
       origin, task.name) .. string.format(fmt, ...) }
   end
-  local safe_name = task.name:gsub("/", "_")
-  local alloc_dir = agent.data_dir .. "/alloc/" .. inst.alloc_id
-  local task_dir = alloc_dir .. "/" .. safe_name
-  local env, scope = environment(inst, unknown)
-  local function expand(s)
-    return (interp.expand(s, scope, unknown))
+  b.safe_name = task.name:gsub("/", "_")
+  b.alloc_dir = agent.data_dir .. "/alloc/" .. inst.alloc_id
+  b.task_dir = b.alloc_dir .. "/" .. b.safe_name
+  b.env, b.scope = environment(inst, b.unknown)
+  function b.expand(v)
+    return (interp.expand(v, b.scope, b.unknown))
   end
-  local function expand_list(list)
-    return (interp.expand_list(list, scope, unknown))
+  function b.expand_list(list)
+    return (interp.expand_list(list, b.scope, b.unknown))
   end
+  return b
+end
 
-  local image = container.image_name(config.image)
-  local body = { Image = image }
+
+-- The process and its metadata: Cmd, Entrypoint, WorkingDir, Hostname,
+-- User, Env, Labels, Tty, OpenStdin, MacAddress, Healthcheck.
+local function build_process(body, b)
+  local job, group, task, inst, config = b.inst.job, b.inst.group, b.task, b.inst, b.config
+  local env, expand, expand_list = b.env, b.expand, b.expand_list
 
   local args = config.args and expand_list(config.args) or {}
   if config.command then
@@ -870,10 +963,10 @@ function container.build(inst)
     table.move(args, 1, #args, 2, cmd)
     body.Cmd = cmd
   else
-    body.Cmd = non_empty(args)
+    body.Cmd = nonempty_list(args)
   end
   if config.entrypoint then
-    body.Entrypoint = non_empty(expand_list(config.entrypoint))
+    body.Entrypoint = nonempty_list(expand_list(config.entrypoint))
   end
   if config.work_dir then
     body.WorkingDir = expand(config.work_dir)
@@ -903,7 +996,13 @@ function container.build(inst)
   if config.healthchecks and config.healthchecks.disable then
     body.Healthcheck = { Test = { "NONE" } }
   end
+end
 
+
+-- HostConfig.Binds: the alloc, local and secrets dirs, then the task's volumes.
+local function build_binds(b)
+  local config, options, alloc_dir, task_dir = b.config, b.options, b.alloc_dir, b.task_dir
+  local scope, unknown = b.scope, b.unknown
   local selinux = options.volumes_selinuxlabel
   local suffix = selinux and (":" .. selinux) or ""
   local binds = {
@@ -913,8 +1012,13 @@ function container.build(inst)
   }
   table.move(user_binds(config, task_dir, selinux, scope, unknown), 1, #(config.volumes or {}),
     #binds + 1, binds)
-  local hc = { Binds = binds }
+  return binds
+end
 
+
+-- Memory and CPU limits (reference §3.11, §3.12).
+local function build_limits(hc, b)
+  local task, config, agent, node, fail, at = b.task, b.config, b.agent, b.node, b.fail, b.at
   -- memory (reference §3.12): a hard limit above resources.memory becomes
   -- Memory, and resources.memory the reservation
   local mem = task.resources.memory
@@ -939,7 +1043,8 @@ function container.build(inst)
     local period = config.cpu_cfs_period or 100000
     if not total or total <= 0 then
       fail("config", at(config, "cpu_hard_limit"),
-        "cpu_hard_limit needs the node's total CPU compute (cpu.totalcompute), which is unknown; set client cpu_total_compute: %q",
+        "cpu_hard_limit needs the node's total CPU compute (cpu.totalcompute), which is unknown;"
+          .. " set client cpu_total_compute: %q",
         tostring(agent.cpu_total_compute or node["cpu.totalcompute"]))
     elseif not cores or cores <= 0 then
       fail("config", at(config, "cpu_hard_limit"),
@@ -953,7 +1058,14 @@ function container.build(inst)
   if config.cpuset_cpus then
     hc.CpusetCpus = config.cpuset_cpus
   end
+end
 
+
+-- The other HostConfig options: logging, DNS, sysctls, ulimits, and the
+-- privilege-widening options admission judges.
+local function build_host_options(hc, b)
+  local config, scope, unknown, task_dir = b.config, b.scope, b.unknown, b.task_dir
+  local expand_list = b.expand_list
   if config.logging then
     local lc = config.logging
     local ltype = lc.type or lc.driver
@@ -971,17 +1083,17 @@ function container.build(inst)
       dns[#dns + 1] = s
     end
   end
-  hc.Dns = non_empty(dns)
-  hc.DnsSearch = non_empty(config.dns_search_domains)
-  hc.DnsOptions = non_empty(config.dns_options)
-  hc.ExtraHosts = config.extra_hosts and non_empty(expand_list(config.extra_hosts))
+  hc.Dns = nonempty_list(dns)
+  hc.DnsSearch = nonempty_list(config.dns_search_domains)
+  hc.DnsOptions = nonempty_list(config.dns_options)
+  hc.ExtraHosts = config.extra_hosts and nonempty_list(expand_list(config.extra_hosts))
   hc.Sysctls = copy_map(config.sysctl)
   if config.ulimit then
     local ulimits = {}
     for _, name in ipairs(sorted_keys(config.ulimit)) do
       ulimits[#ulimits + 1] = assert(container.parse_ulimit(name, config.ulimit[name]))
     end
-    hc.Ulimits = non_empty(ulimits)
+    hc.Ulimits = nonempty_list(ulimits)
   end
   if config.shm_size and config.shm_size ~= 0 then
     hc.ShmSize = config.shm_size
@@ -996,18 +1108,18 @@ function container.build(inst)
     hc.OomScoreAdj = config.oom_score_adj
   end
   hc.PidsLimit = config.pids_limit
-  hc.GroupAdd = non_empty(config.group_add)
+  hc.GroupAdd = nonempty_list(config.group_add)
   hc.StorageOpt = copy_map(config.storage_opt)
 
   -- privilege-widening options (POLICY_GATED; admission decides)
   if config.privileged then
     hc.Privileged = true
   end
-  hc.CapAdd = non_empty(config.cap_add)
-  hc.CapDrop = non_empty(config.cap_drop)
-  hc.SecurityOpt = non_empty(config.security_opt)
-  hc.Devices = non_empty(devices(config))
-  hc.Mounts = non_empty(mounts(config, task_dir, scope, unknown))
+  hc.CapAdd = nonempty_list(config.cap_add)
+  hc.CapDrop = nonempty_list(config.cap_drop)
+  hc.SecurityOpt = nonempty_list(config.security_opt)
+  hc.Devices = nonempty_list(devices(config))
+  hc.Mounts = nonempty_list(mounts(config, task_dir, scope, unknown))
   hc.VolumeDriver = config.volume_driver
   hc.NetworkMode = config.network_mode
   hc.IpcMode = config.ipc_mode
@@ -1016,8 +1128,11 @@ function container.build(inst)
   hc.UsernsMode = config.userns_mode
   hc.CgroupnsMode = config.cgroupns
   hc.Runtime = config.runtime
+end
 
-  -- ports (computed by the driver with ports.lua)
+
+-- Port bindings and exposed ports (computed by the driver with ports.lua).
+local function build_ports(body, hc, inst)
   local ports = type(inst.ports) == "table" and inst.ports or {}
   if type(ports.bindings) == "table" and next(ports.bindings) then
     local pb = {}
@@ -1037,25 +1152,29 @@ function container.build(inst)
     end
     body.ExposedPorts = ep
   end
-  body.HostConfig = hc
+end
 
-  -- user-defined network endpoint: aliases and static addresses
+
+-- The user-defined network endpoint: aliases and static addresses.
+local function build_network(body, b)
+  local config, expand_list = b.config, b.expand_list
+
   local mode = config.network_mode
   if container.user_network(mode) then
     local ep = {}
     if config.ipv4_address or config.ipv6_address then
       ep.IPAMConfig = { IPv4Address = config.ipv4_address, IPv6Address = config.ipv6_address }
     end
-    ep.Aliases = config.network_aliases and non_empty(expand_list(config.network_aliases))
+    ep.Aliases = config.network_aliases and nonempty_list(expand_list(config.network_aliases))
     if next(ep) then
       body.NetworkingConfig = { EndpointsConfig = { [mode] = ep } }
     end
   end
+end
 
-  if #problems > 0 then
-    return nil, problems
-  end
 
+-- The kill timeout: the task's, capped by the agent's max_kill_timeout.
+local function kill_timeout_ms(task, agent)
   local kill_ms = task.kill_timeout_ms
   local max_kill = agent.max_kill_timeout_ms or 30000
   if kill_ms > max_kill then
@@ -1064,16 +1183,77 @@ function container.build(inst)
   if kill_ms <= 0 then
     kill_ms = 1000
   end
+  return kill_ms
+end
 
+
+-- The task's artifacts as the C fetcher takes them (problems for sources
+-- the agent does not allow).
+local function build_artifacts(b)
+  local task, agent, task_dir, at, problems = b.task, b.agent, b.task_dir, b.at, b.problems
   local artifacts = {}
+  local aconf = agent.artifact or {}
   for _, a in ipairs(task.artifacts or {}) do
     local opts = a.options or {}
-    artifacts[#artifacts + 1] = {
-      source = a.source,
-      dest_dir = sub_path(task_dir, container.clean_relative(a.destination)),
-      checksum = opts.checksum,
-      archive = opts.archive,
-    }
+    local src, kind, why = container.artifact_source(a.source, aconf)
+    if src == nil then
+      problems[#problems + 1] = { kind = kind, message = string.format(
+        "%s: task %q: artifact %q: %s", at(a, "source"), task.name, tostring(a.source), why) }
+    else
+      local dest = container.clean_relative(a.destination or "local/") or ""
+      artifacts[#artifacts + 1] = {
+        source = a.source,
+        task_dir = task_dir,
+        dest = dest,
+        dest_dir = sub_path(task_dir, dest),
+        checksum = opts.checksum,
+        archive = opts.archive,
+        local_path = src.local_path,
+        local_root = src.local_root,
+        read_timeout_ms = aconf.http_read_timeout_ms,
+        max_size = aconf.http_max_size,
+        max_unpacked_bytes = aconf.decompression_size_limit,
+        max_unpacked_files = aconf.decompression_file_count_limit,
+        allow_private = aconf.allow_private == true,
+      }
+    end
+  end
+  return artifacts
+end
+
+
+---Maps one task instance to its plan entry and Docker create body.
+---inst: job, group, task (internal tables), alloc_id, alloc_index,
+---alloc_name, agent (contract B flat agent with options); optional: node
+---(host.node attributes), ports ({ env, bindings, exposed }, see contracts2),
+---where (jobspec's where(table, key)), job_path (origin fallback).
+---On an expected failure returns nil and an array of problems.
+---@param inst table
+---@return table|nil entry plan task entry (body is a JSON string)
+---@return table body the create body as a table (problems on failure)
+---@return string[] unknown variable references left as written
+function container.build(inst)
+  local b = new_build(inst)
+  local job, group, task, agent, config = inst.job, inst.group, b.task, b.agent, b.config
+  local task_dir, alloc_dir, problems = b.task_dir, b.alloc_dir, b.problems
+
+  local image = container.image_name(config.image)
+  local body = { Image = image }
+  build_process(body, b)
+  local hc = { Binds = build_binds(b) }
+  build_limits(hc, b)
+  build_host_options(hc, b)
+  build_ports(body, hc, inst)
+  body.HostConfig = hc
+  build_network(body, b)
+  if #problems > 0 then
+    return nil, problems
+  end
+
+  local kill_ms = kill_timeout_ms(task, agent)
+  local artifacts = build_artifacts(b)
+  if #problems > 0 then
+    return nil, problems
   end
 
   local pull_timeout
@@ -1088,7 +1268,7 @@ function container.build(inst)
     alloc_id = inst.alloc_id,
     alloc_index = inst.alloc_index,
     alloc_name = inst.alloc_name,
-    name = safe_name .. "-" .. inst.alloc_id,
+    name = b.safe_name .. "-" .. inst.alloc_id,
     image = image,
     load = config.load and (task_dir .. "/local/" .. container.clean_relative(config.load)) or nil,
     pull = container.pull_policy(image, config.force_pull),
@@ -1117,7 +1297,7 @@ function container.build(inst)
     log_max_file_size = math.tointeger(task.logs.max_file_size * MIB),
     artifacts = artifacts,
   }
-  return entry, body, unknown
+  return entry, body, b.unknown
 end
 
 

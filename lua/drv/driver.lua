@@ -135,6 +135,64 @@ local function show_verdicts(list)
 end
 
 
+---The fields of a planned task that leave Lua: the one list to edit when a
+---plan field is added. Each row is { name, lua type, core =, shown = }:
+---  core   core/script.c read_task reads it, by this name, from the entry
+---         in driver.plan's `tasks` into core/plan.h's plan_task (string ->
+---         char *, number -> long/long long, boolean -> int, table -> an
+---         array C walks). C reads nothing else from the entry; the other
+---         entry fields (alloc_name, ports, auth, image_pull_timeout_ms, ...)
+---         serve Lua callers and the specs.
+---  shown  `drvctl plan` prints it in the task's JSON object.
+---Besides these, the printed task holds what the driver computes per run:
+---body (the create body as a table, not JSON), ports, policies, verdict.
+---Every listed field is type-checked before it leaves Lua.
+driver.PLAN_FIELDS = {
+  { "job", "string", core = true, shown = true },
+  { "group", "string", core = true, shown = true },
+  { "task", "string", core = true, shown = true },
+  { "alloc_id", "string", core = true, shown = true },
+  { "alloc_index", "number", shown = true },
+  { "name", "string", core = true, shown = true },      -- container name
+  { "image", "string", core = true, shown = true },
+  { "load", "string", core = true, shown = true },
+  { "pull", "string", core = true, shown = true },
+  { "body", "string", core = true },                    -- create body, JSON
+  { "kill_signal", "string", core = true, shown = true },
+  { "kill_timeout_ms", "number", core = true, shown = true },
+  { "tty", "boolean", core = true },
+  { "alloc_dir", "string", core = true },
+  { "log_dir", "string", core = true },
+  { "log_max_files", "number", core = true },
+  { "log_max_file_size", "number", core = true },
+  { "dirs", "table", core = true },
+  { "pins", "table", core = true, shown = true },      -- set by drv.admission
+  { "binds_dir", "string", core = true },               -- set by drv.admission
+  { "artifacts", "table", core = true },
+}
+
+
+-- export(entry) -> the shown fields of entry, after checking the type of
+-- every PLAN_FIELDS field it has: a mismatch is a bug in the driver,
+-- raised as an internal error rather than handed to C.
+local function export(entry)
+  local shown = {}
+  for _, f in ipairs(driver.PLAN_FIELDS) do
+    local name, want = f[1], f[2]
+    local v = entry[name]
+    if v ~= nil then
+      if type(v) ~= want then
+        error(string.format("lua: plan field %q: expected %s, found %s", name, want, type(v)), 0)
+      end
+      if f.shown then
+        shown[name] = v
+      end
+    end
+  end
+  return shown
+end
+
+
 local function append(dst, src)
   table.move(src, 1, #src, #dst + 1, dst)
   return dst
@@ -242,12 +300,7 @@ local function check_port_map(job, job_path, warn)
             "%s: task %q: trying to map ports but no network interface is available",
             job_path, task.name) }
         else
-          local keys = {}
-          for k in pairs(port_map) do
-            keys[#keys + 1] = k
-          end
-          table.sort(keys)
-          for _, k in ipairs(keys) do
+          for _, k in ipairs(util.sorted_keys(port_map)) do
             if not labels[k] then
               warn(util.format("%s: task %q: port_map label has no network port: %q",
                 job_path, task.name, k))
@@ -258,6 +311,83 @@ local function check_port_map(job, job_path, warn)
     end
   end
   return problems
+end
+
+
+-- Plans one task of one group instance into st (the state driver.plan
+-- shares with it): its port requests (pass 1) or ports (pass 2), its
+-- container, the admission verdict, st.tasks and st.shown.
+local function plan_task(st, group, task, task_index, index, alloc_id, alloc_name)
+  local host, a, adm, attrs, job, job_path = st.host, st.agent, st.adm, st.attrs, st.job, st.job_path
+  local problems, requests, tasks, shown = st.problems, st.requests, st.tasks, st.shown
+  local pass1, warn, where, network_ip = st.pass1, st.warn, st.where, st.network_ip
+  local allocated = {}
+  for _, req in ipairs(ports.requests({ { alloc_id = alloc_id, task = task } })) do
+    requests[#requests + 1] = req
+    if not pass1 then
+      local port = host.ports[req.key]
+      if port == nil then
+        problems[#problems + 1] = { kind = "internal", message = string.format(
+          "%s: task %q: no port allocated for %q", job_path, task.name, req.key) }
+      else
+        allocated[req.label] = math.tointeger(port) or port
+      end
+    end
+  end
+  local assigned = ports.assign(task, (task.config or {}).port_map, allocated, network_ip)
+  local entry, body, unknown = container.build({
+    job = job, group = group, task = task, agent = a,
+    alloc_id = alloc_id, alloc_index = index, alloc_name = alloc_name,
+    ports = assigned, node = copy(attrs), job_path = job_path, where = where,
+  })
+  if entry == nil then
+    st.denials = false
+    append(problems, body)   -- build failed: body holds its problems
+    return
+  end
+  for _, ref in ipairs(unknown) do
+    warn(util.format("%s: task %q: unknown variable left as written: %q",
+      job_path, task.name, ref))
+  end
+  local policies = EMPTY_ARRAY
+  local verdict = "allowed"
+  if adm then
+    local safe_name = task.name:gsub("/", "_")
+    local siblings = {}
+    for _, other in ipairs(group.tasks) do
+      if other ~= task then
+        siblings[#siblings + 1] = other.name:gsub("/", "_") .. "-" .. alloc_id
+      end
+    end
+    local body2, verdicts, denied_verdicts, judged = adm.apply(entry, body, {
+      task = task, agent = a, node = attrs, host = host,
+      alloc_dir = entry.alloc_dir, task_dir = entry.alloc_dir .. "/" .. safe_name,
+      alloc_id = alloc_id, siblings = siblings, task_index = task_index,
+    })
+    if body2 == nil then
+      append(problems, verdicts or {})
+      for _, p in ipairs(verdicts or {}) do
+        st.denials = st.denials and p.kind == "denied"
+      end
+      policies = show_verdicts(denied_verdicts)
+      body = judged or body
+      verdict = "denied"
+    else
+      body = body2
+      policies = show_verdicts(verdicts)
+    end
+  end
+  -- the one place a create body becomes JSON (after every mutation)
+  entry.body = container.encode(body)
+  body = container.strip(body)
+  entry.ports = assigned.host_ports
+  tasks[#tasks + 1] = entry
+  local show = export(entry)
+  show.body = body
+  show.ports = next(assigned.host_ports) and assigned.host_ports or nil
+  show.policies = policies
+  show.verdict = verdict
+  shown[#shown + 1] = show
 end
 
 
@@ -318,9 +448,13 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
   end
 
   local pass1 = host.ports == nil
-  local denials = true   -- every problem so far is a policy denial
-  local network_ip = host.network_ip or "127.0.0.1"
   local tasks, shown, requests = {}, {}, {}
+  local st = {
+    host = host, agent = a, adm = adm, attrs = attrs, job = job, job_path = job_path,
+    where = where, warn = warn, pass1 = pass1, network_ip = host.network_ip or "127.0.0.1",
+    problems = problems, requests = requests, tasks = tasks, shown = shown,
+    denials = true,   -- every problem so far is a policy denial
+  }
   local n = 0
   for _, group in ipairs(job.groups) do
     for index = 0, group.count - 1 do
@@ -328,86 +462,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
       local alloc_id = uuid.alloc_id(host.alloc_seed, n)
       local alloc_name = string.format("%s.%s[%d]", job.name, group.name, index)
       for task_index, task in ipairs(group.tasks) do
-        local allocated = {}
-        for _, req in ipairs(ports.requests({ { alloc_id = alloc_id, task = task } })) do
-          requests[#requests + 1] = req
-          if not pass1 then
-            local port = host.ports[req.key]
-            if port == nil then
-              problems[#problems + 1] = { kind = "internal", message = string.format(
-                "%s: task %q: no port allocated for %q", job_path, task.name, req.key) }
-            else
-              allocated[req.label] = math.tointeger(port) or port
-            end
-          end
-        end
-        local assigned = ports.assign(task, (task.config or {}).port_map, allocated, network_ip)
-        local entry, body, unknown = container.build({
-          job = job, group = group, task = task, agent = a,
-          alloc_id = alloc_id, alloc_index = index, alloc_name = alloc_name,
-          ports = assigned, node = copy(attrs), job_path = job_path, where = where,
-        })
-        if entry == nil then
-          denials = false
-          append(problems, body)   -- build failed: body holds its problems
-          goto next_task
-        end
-        for _, ref in ipairs(unknown) do
-          warn(util.format("%s: task %q: unknown variable left as written: %q",
-            job_path, task.name, ref))
-        end
-        local policies = EMPTY_ARRAY
-        local verdict = "allowed"
-        if adm then
-          local safe_name = task.name:gsub("/", "_")
-          local siblings = {}
-          for _, other in ipairs(group.tasks) do
-            if other ~= task then
-              siblings[#siblings + 1] = other.name:gsub("/", "_") .. "-" .. alloc_id
-            end
-          end
-          local body2, verdicts, denied_verdicts, judged = adm.apply(entry, body, {
-            task = task, agent = a, node = attrs, host = host,
-            alloc_dir = entry.alloc_dir, task_dir = entry.alloc_dir .. "/" .. safe_name,
-            alloc_id = alloc_id, siblings = siblings, task_index = task_index,
-          })
-          if body2 == nil then
-            append(problems, verdicts or {})
-            for _, p in ipairs(verdicts or {}) do
-              denials = denials and p.kind == "denied"
-            end
-            policies = show_verdicts(denied_verdicts)
-            body = judged or body
-            verdict = "denied"
-          else
-            body = body2
-            policies = show_verdicts(verdicts)
-          end
-        end
-        -- the one place a create body becomes JSON (after every mutation)
-        entry.body = container.encode(body)
-        body = container.strip(body)
-        entry.ports = assigned.host_ports
-        tasks[#tasks + 1] = entry
-        shown[#shown + 1] = {
-          name = entry.name,
-          job = entry.job,
-          group = entry.group,
-          task = entry.task,
-          alloc_id = entry.alloc_id,
-          alloc_index = entry.alloc_index,
-          image = entry.image,
-          pull = entry.pull,
-          load = entry.load,
-          body = body,
-          kill_signal = entry.kill_signal,
-          kill_timeout_ms = entry.kill_timeout_ms,
-          ports = next(assigned.host_ports) and assigned.host_ports or nil,
-          pins = entry.pins,
-          policies = policies,
-          verdict = verdict,
-        }
-        ::next_task::
+        plan_task(st, group, task, task_index, index, alloc_id, alloc_name)
       end
     end
   end
@@ -418,7 +473,7 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
     port_requests = pass1 and ((#requests > 0) and requests or EMPTY_ARRAY) or nil,
   })
   if #problems > 0 then
-    if denials then
+    if st.denials then
       -- only policy denials: `plan` still prints every verdict
       problems.json = json
     end
@@ -457,11 +512,6 @@ function driver.check_policies(sources, agent_src, agent_path, host)
 end
 
 
-local function trim(s)
-  return util.trim(s)
-end
-
-
 local function str(v)
   if type(v) == "string" then
     return v
@@ -470,7 +520,8 @@ local function str(v)
 end
 
 
-local function non_empty(v)
+-- The value when it is a non-empty string, else nil.
+local function nonempty_string(v)
   if type(v) == "string" and v ~= "" then
     return v
   end
@@ -502,7 +553,7 @@ local DECODERS = {
         warnings[#warnings + 1] = w
       end
     end
-    if not non_empty(t.Id) then
+    if not nonempty_string(t.Id) then
       return nil, "docker: create response has no container id"
     end
     return { id = t.Id, warnings = warnings }
@@ -512,7 +563,7 @@ local DECODERS = {
     if code == nil then
       return nil, "docker: wait response has no exit code"
     end
-    return { exit_code = code, error = non_empty(tbl(t.Error).Message) }
+    return { exit_code = code, error = nonempty_string(tbl(t.Error).Message) }
   end,
   container_inspect = function(t)
     local s = tbl(t.State)
@@ -522,17 +573,17 @@ local DECODERS = {
       status = str(s.Status),
       exit_code = int(s.ExitCode) or 0,
       oom_killed = s.OOMKilled == true,
-      error = non_empty(s.Error),
+      error = nonempty_string(s.Error),
     }
   end,
   image_inspect = function(t)
-    return { id = str(t.Id), stop_signal = non_empty(tbl(t.Config).StopSignal) }
+    return { id = str(t.Id), stop_signal = nonempty_string(tbl(t.Config).StopSignal) }
   end,
   stream_line = function(t)
     local detail = tbl(t.errorDetail)
     local progress = tbl(t.progressDetail)
     return {
-      error = non_empty(detail.message) or non_empty(t.error),
+      error = nonempty_string(detail.message) or nonempty_string(t.error),
       status = str(t.status),
       stream = str(t.stream),
       id = str(t.id),
@@ -542,7 +593,7 @@ local DECODERS = {
   end,
   network = function(t)
     local config = tbl(tbl(t.IPAM).Config)
-    return { gateway = non_empty(tbl(config[1]).Gateway) }
+    return { gateway = nonempty_string(tbl(config[1]).Gateway) }
   end,
   load_manifest = function(t)
     return require("drv.imagetar").check(t)
@@ -571,7 +622,7 @@ function driver.decode(op, status, body)
   body = body or ""
   if op == "error" then
     local t = cjson.decode(body)
-    local msg = type(t) == "table" and non_empty(t.message) or trim(body)
+    local msg = type(t) == "table" and nonempty_string(t.message) or util.trim(body)
     -- Docker's messages echo job text (image names, env keys): one line,
     -- no control characters, bounded
     msg = util.sanitize(msg, 1024)
@@ -586,7 +637,7 @@ function driver.decode(op, status, body)
   end
   local t = cjson.decode(body)
   if type(t) ~= "table" then
-    local text = trim(body)
+    local text = util.trim(body)
     if #text > 200 then
       text = text:sub(1, 200) .. "..."
     end

@@ -167,85 +167,119 @@ local function line_of(file, p)
 end
 
 
----Parses HCL1 source into plain tables.
----@param src string
----@param name? string file name used in positions and messages
----@return table|nil tree
----@return string|nil err "NAME:LINE:COL: message"
-function hcl.parse(src, name)
-  if name == nil then
-    name = "input"
-  elseif type(name) ~= "string" then
-    name = tostring(name)
-  end
-  if type(src) ~= "string" then
-    return nil, format("%s: expected HCL source text, found %s", name, type(src))
-  end
-
+-- p is at "<<". Returns the value and the position after the anchor line.
+local function scan_heredoc(src, p, fail)
   local len = #src
-  local file = { name = name, src = src }
-  local pos, line = 1, 1
-  if sub(src, 1, 3) == "\239\187\191" then
-    pos = 4
+  local q = p + 2
+  local indent = byte(src, q) == 45
+  if indent then
+    q = q + 1
   end
-  local errmsg
-  -- current token: kind, value, line, byte offset, raw text
-  local tk, tv, tl, tc, traw
-  local depth = 0
-
-  -- Fails at line l, byte offset p.
-  local function fail_at(l, p, msg)
-    errmsg = format("%s:%d:%d: %s", name, l, column(file, l, p), msg)
-    error(FAIL, 0)
+  local a1, a2 = find(src, "^[%a_][%w_%-]*", q)
+  if not a1 then
+    fail(q, "expected heredoc anchor after " .. quote(sub(src, p, q - 1)))
   end
-
-  local function at(l, p)
-    return format("%d:%d", l, column(file, l, p))
+  local anchor = sub(src, a1, a2)
+  local _, nl = find(src, "^[ \t]*\r?\n", a2 + 1)
+  if not nl then
+    fail(a2 + 1, "expected newline after heredoc anchor " .. quote(anchor))
   end
-
-  -- Fails at byte position p (line and column computed from scratch).
-  local function fail(p, msg)
-    if p > len + 1 then
-      p = len + 1
+  local stop = "^[ \t]*" .. gsub(anchor, "%-", "%%-") .. "[ \t\r]*$"
+  local lines, n = {}, 0
+  local ls = nl + 1
+  while true do
+    if ls > len then
+      fail(p, "unterminated heredoc " .. quote(anchor))
     end
-    fail_at(line_of(file, p), p, msg)
-  end
-
-  local function count_lines(a, b)
-    while true do
-      local nl = find(src, "\n", a, true)
-      if not nl or nl > b then
-        return
-      end
-      line, a = line + 1, nl + 1
+    local le = find(src, "\n", ls, true)
+    local text = sub(src, ls, (le or len + 1) - 1)
+    if find(text, stop) then
+      ls = le and le + 1 or len + 1
+      break
     end
+    n = n + 1
+    lines[n] = text
+    ls = le and le + 1 or len + 2
   end
-
-  local function skip()
-    while true do
-      local _, e = find(src, "^[ \t\r\f\v]+", pos)
-      if e then
-        pos = e + 1
+  if n == 0 then
+    return "", ls
+  end
+  if indent then
+    local min
+    for i = 1, n do
+      local _, w = find(lines[i], "^[ \t]*")
+      if not find(lines[i], "^[ \t\r]*$") and (not min or w < min) then
+        min = w
       end
-      local c = byte(src, pos)
-      if c == 10 then
-        pos = pos + 1
-        line = line + 1
-      elseif c == 35 or (c == 47 and byte(src, pos + 1) == 47) then
-        pos = find(src, "\n", pos, true) or len + 1
-      elseif c == 47 and byte(src, pos + 1) == 42 then
-        local _, e2 = find(src, "*/", pos + 2, true)
-        if not e2 then
-          fail(pos, "unterminated comment")
-        end
-        count_lines(pos, e2)
-        pos = e2 + 1
-      else
-        return
+    end
+    if min and min > 0 then
+      for i = 1, n do
+        lines[i] = sub(lines[i], min + 1)
       end
     end
   end
+  return concat(lines, "\n", 1, n) .. "\n", ls
+end
 
+
+-- p is at a digit or "-". Returns the value, its text and the position
+-- after it.
+local function scan_number(src, p, fail)
+  local _, e = find(src, "^%-?%d+", p)
+  local float = false
+  local hex = false
+  if find(src, "^%-?0[xX]", p) then
+    _, e = find(src, "^%x*", e + 2)
+    hex = true
+  else
+    local _, fe = find(src, "^%.%d+", e + 1)
+    if fe then
+      e, float = fe, true
+    end
+    _, fe = find(src, "^[eE][%+%-]?%d+", e + 1)
+    if fe then
+      e, float = fe, true
+    end
+  end
+  local _, bad = find(src, "^[%w_%.]+", e + 1)
+  local text = sub(src, p, bad or e)
+  if bad then
+    fail(p, "invalid number " .. quote(text))
+  end
+  local v
+  if float then
+    v = tonumber(text)
+  else
+    local neg = byte(text, 1) == 45
+    local digits = neg and sub(text, 2) or text
+    if hex then
+      v = #digits > 2 and tonumber(sub(digits, 3), 16)
+    elseif #digits > 1 and byte(digits, 1) == 48 then
+      v = tonumber(digits, 8)
+    else
+      v = tonumber(digits)
+    end
+    if not v then
+      fail(p, "invalid number " .. quote(text))
+    end
+    -- tonumber(s, base) wraps around; decimal overflow gives a float
+    local sig = #gsub(hex and sub(digits, 3) or digits, "^0+", "")
+    if mtype(v) ~= "integer" or v < 0 or (hex and sig > 16) or sig > 21 then
+      fail(p, "integer out of range " .. quote(text))
+    end
+    if neg then
+      v = -v
+    end
+  end
+  return v, text, e + 1
+end
+
+
+-- The scanner of quoted strings over src (with ${ } inside, where strings
+-- nest): takes the byte position of the opening quote and returns the
+-- value, the position after it and whether it spans lines; fail(p, msg)
+-- reports.
+local function string_scanner(src, fail)
   local scan_interp
 
   -- A string inside ${ }: p is after its opening quote. Returns the
@@ -379,109 +413,80 @@ function hcl.parse(src, name)
     end
   end
 
-  -- p is at "<<". Returns the value and the position after the anchor line.
-  local function scan_heredoc(p)
-    local q = p + 2
-    local indent = byte(src, q) == 45
-    if indent then
-      q = q + 1
-    end
-    local a1, a2 = find(src, "^[%a_][%w_%-]*", q)
-    if not a1 then
-      fail(q, "expected heredoc anchor after " .. quote(sub(src, p, q - 1)))
-    end
-    local anchor = sub(src, a1, a2)
-    local _, nl = find(src, "^[ \t]*\r?\n", a2 + 1)
-    if not nl then
-      fail(a2 + 1, "expected newline after heredoc anchor " .. quote(anchor))
-    end
-    local stop = "^[ \t]*" .. gsub(anchor, "%-", "%%-") .. "[ \t\r]*$"
-    local lines, n = {}, 0
-    local ls = nl + 1
-    while true do
-      if ls > len then
-        fail(p, "unterminated heredoc " .. quote(anchor))
-      end
-      local le = find(src, "\n", ls, true)
-      local text = sub(src, ls, (le or len + 1) - 1)
-      if find(text, stop) then
-        ls = le and le + 1 or len + 1
-        break
-      end
-      n = n + 1
-      lines[n] = text
-      ls = le and le + 1 or len + 2
-    end
-    if n == 0 then
-      return "", ls
-    end
-    if indent then
-      local min
-      for i = 1, n do
-        local _, w = find(lines[i], "^[ \t]*")
-        if not find(lines[i], "^[ \t\r]*$") and (not min or w < min) then
-          min = w
-        end
-      end
-      if min and min > 0 then
-        for i = 1, n do
-          lines[i] = sub(lines[i], min + 1)
-        end
-      end
-    end
-    return concat(lines, "\n", 1, n) .. "\n", ls
+
+  return scan_string
+end
+
+
+-- The lexer of one file: lx.next() reads the next token and returns its
+-- kind, value, line, byte offset and raw text (numbers); lx.fail_at(l, p,
+-- msg) and lx.at(l, p) name positions; a failure leaves its message in
+-- lx.errmsg and raises FAIL.
+local function new_lexer(file)
+  local src, name = file.src, file.name
+  local len = #src
+  local pos, line = 1, 1
+  if sub(src, 1, 3) == "\239\187\191" then
+    pos = 4
+  end
+  -- current token: kind, value, line, byte offset, raw text
+  local tk, tv, tl, tc, traw
+  local lx = {}
+
+  -- Fails at line l, byte offset p.
+  local function fail_at(l, p, msg)
+    lx.errmsg = format("%s:%d:%d: %s", name, l, column(file, l, p), msg)
+    error(FAIL, 0)
   end
 
-  -- p is at a digit or "-". Sets the token to the number.
-  local function scan_number(p)
-    local _, e = find(src, "^%-?%d+", p)
-    local float = false
-    local hex = false
-    if find(src, "^%-?0[xX]", p) then
-      _, e = find(src, "^%x*", e + 2)
-      hex = true
-    else
-      local _, fe = find(src, "^%.%d+", e + 1)
-      if fe then
-        e, float = fe, true
-      end
-      _, fe = find(src, "^[eE][%+%-]?%d+", e + 1)
-      if fe then
-        e, float = fe, true
-      end
-    end
-    local _, bad = find(src, "^[%w_%.]+", e + 1)
-    local text = sub(src, p, bad or e)
-    if bad then
-      fail(p, "invalid number " .. quote(text))
-    end
-    local v
-    if float then
-      v = tonumber(text)
-    else
-      local neg = byte(text, 1) == 45
-      local digits = neg and sub(text, 2) or text
-      if hex then
-        v = #digits > 2 and tonumber(sub(digits, 3), 16)
-      elseif #digits > 1 and byte(digits, 1) == 48 then
-        v = tonumber(digits, 8)
-      else
-        v = tonumber(digits)
-      end
-      if not v then
-        fail(p, "invalid number " .. quote(text))
-      end
-      -- tonumber(s, base) wraps around; decimal overflow gives a float
-      local sig = #gsub(hex and sub(digits, 3) or digits, "^0+", "")
-      if mtype(v) ~= "integer" or v < 0 or (hex and sig > 16) or sig > 21 then
-        fail(p, "integer out of range " .. quote(text))
-      end
-      if neg then
-        v = -v
-      end
-    end
-    tk, tv, traw, pos = "number", v, text, e + 1
+  local function at(l, p)
+    return format("%d:%d", l, column(file, l, p))
   end
+
+  -- Fails at byte position p (line and column computed from scratch).
+  local function fail(p, msg)
+    if p > len + 1 then
+      p = len + 1
+    end
+    fail_at(line_of(file, p), p, msg)
+  end
+
+  local function count_lines(a, b)
+    while true do
+      local nl = find(src, "\n", a, true)
+      if not nl or nl > b then
+        return
+      end
+      line, a = line + 1, nl + 1
+    end
+  end
+
+  local function skip()
+    while true do
+      local _, e = find(src, "^[ \t\r\f\v]+", pos)
+      if e then
+        pos = e + 1
+      end
+      local c = byte(src, pos)
+      if c == 10 then
+        pos = pos + 1
+        line = line + 1
+      elseif c == 35 or (c == 47 and byte(src, pos + 1) == 47) then
+        pos = find(src, "\n", pos, true) or len + 1
+      elseif c == 47 and byte(src, pos + 1) == 42 then
+        local _, e2 = find(src, "*/", pos + 2, true)
+        if not e2 then
+          fail(pos, "unterminated comment")
+        end
+        count_lines(pos, e2)
+        pos = e2 + 1
+      else
+        return
+      end
+    end
+  end
+
+  local scan_string = string_scanner(src, fail)
 
   local function lex()
     skip()
@@ -505,9 +510,10 @@ function hcl.parse(src, name)
       tk, tv, pos = "string", v, e
     elseif (c >= 48 and c <= 57)
         or (c == 45 and find(src, "^%d", pos + 1)) then
-      scan_number(pos)
+      local v, text, e = scan_number(src, pos, fail)
+      tk, tv, traw, pos = "number", v, text, e
     elseif c == 60 and byte(src, pos + 1) == 60 then
-      local v, e = scan_heredoc(pos)
+      local v, e = scan_heredoc(src, pos, fail)
       count_lines(pos, e - 1)
       tk, tv, pos = "heredoc", v, e
     else
@@ -516,22 +522,59 @@ function hcl.parse(src, name)
     end
   end
 
-  local function describe(kind, value, raw)
-    if kind == "eof" then
-      return "end of file"
-    elseif kind == "ident" then
-      if value == "true" or value == "false" then
-        return "boolean " .. value
-      end
-      return "identifier " .. quote(value)
-    elseif kind == "string" then
-      return "string " .. quote(value)
-    elseif kind == "heredoc" then
-      return "heredoc"
-    elseif kind == "number" then
-      return "number " .. raw
+  function lx.next()
+    lex()
+    return tk, tv, tl, tc, traw
+  end
+  lx.fail_at, lx.at = fail_at, at
+  return lx
+end
+
+
+local function describe(kind, value, raw)
+  if kind == "eof" then
+    return "end of file"
+  elseif kind == "ident" then
+    if value == "true" or value == "false" then
+      return "boolean " .. value
     end
-    return '"' .. kind .. '"'
+    return "identifier " .. quote(value)
+  elseif kind == "string" then
+    return "string " .. quote(value)
+  elseif kind == "heredoc" then
+    return "heredoc"
+  elseif kind == "number" then
+    return "number " .. raw
+  end
+  return '"' .. kind .. '"'
+end
+
+
+---Parses HCL1 source into plain tables.
+---@param src string
+---@param name? string file name used in positions and messages
+---@return table|nil tree
+---@return string|nil err "NAME:LINE:COL: message"
+function hcl.parse(src, name)
+  if name == nil then
+    name = "input"
+  elseif type(name) ~= "string" then
+    name = tostring(name)
+  end
+  if type(src) ~= "string" then
+    return nil, format("%s: expected HCL source text, found %s", name, type(src))
+  end
+
+  local file = { name = name, src = src }
+  local lx = new_lexer(file)
+  local fail_at, at = lx.fail_at, lx.at
+  -- current token: kind, value, line, byte offset, raw text
+  local tk, tv, tl, tc, traw
+  local depth = 0
+
+  local next_token = lx.next
+  local function lex()
+    tk, tv, tl, tc, traw = next_token()
   end
 
   -- Fails at the current token: before .. <token description> .. after.
@@ -687,7 +730,7 @@ function hcl.parse(src, name)
     return root
   end
   if err == FAIL then
-    return nil, errmsg
+    return nil, lx.errmsg
   end
   error(err, 0)
 end

@@ -90,13 +90,8 @@ end
 ---@return table unknown_refs
 function interp.expand_map(map, scope, unknown)
   unknown = unknown or {}
-  local keys = {}
-  for k in pairs(map) do
-    keys[#keys + 1] = k
-  end
-  table.sort(keys)
   local out = {}
-  for _, k in ipairs(keys) do
+  for _, k in ipairs(util.sorted_keys(map)) do
     out[k] = interp.expand(map[k], scope, unknown)
   end
   return out, unknown

@@ -230,9 +230,10 @@ local function constraint(c)
 end
 
 
----The walker: turns an HCL-shaped tree into the internal job table.
----src: { tree, path, labels_of(obj), pos(container, key) -> line, col }
-local function walk(src)
+-- The walker's state for one tree: problems and warnings, the origin of
+-- normalised tables, and the helpers every step reports through.
+-- src: { tree, path, labels_of(obj), pos(container, key) -> line, col }
+local function new_walker(src)
   local path = src.path
   local problems, warnings = {}, {}
   local origin = setmetatable({}, { __mode = "k" })
@@ -332,163 +333,212 @@ local function walk(src)
     end
   end
 
-  local function load_task(tobj, tlist, i, group_label)
-    local name = block_name(tobj, tlist, i, "task", group_label)
-    if not name then
-      return nil
-    end
-    local label = fmt("task %q", name)
-    local tpos = where(tlist, i)
-    local tf = schema.normalize(tobj, { object = TASK }, ctx(label)) or {}
-    check_keys(tf.env, "env", label)
-    check_keys(tf.meta, "meta", label)
-    local kill_signal = tf.kill_signal
-    if kill_signal ~= nil then
-      kill_signal = jobspec.signal(tf.kill_signal)
-      if not kill_signal then
-        local hint = util.suggest(tf.kill_signal:upper(), SIGNALS)
-        add("type", where(tobj, "kill_signal"), fmt("%s: unknown kill_signal%s: %q", label,
-          hint and fmt(' (did you mean "%s"?)', hint) or "", tf.kill_signal))
-      end
-    end
-    local task = {
-      name = name,
-      driver = tf.driver,
-      env = tf.env or {},
-      meta = tf.meta or {},
-      user = tf.user,
-      kill_signal = kill_signal,
-      kill_timeout_ms = DEFAULT_KILL_TIMEOUT_MS,
-      constraints = constraints(tf.constraint, label),
-    }
-    if tf.kill_timeout then
-      local ms = schema.duration_ms(tf.kill_timeout)
-      if ms and ms >= 0 then
-        task.kill_timeout_ms = ms
-      else
-        add("type", where(tobj, "kill_timeout"), fmt(
-          "%s: invalid duration for key \"kill_timeout\": %q", label, tf.kill_timeout))
-      end
-    end
+  return {
+    src = src, path = path, problems = problems, warnings = warnings, origin = origin,
+    where = where, add = add, ctx = ctx, constraints = constraints, blocks = blocks,
+    block_name = block_name, check_keys = check_keys,
+  }
+end
 
-    local res = tf.resources or {}
-    local networks = {}
-    local seen_labels = {}
-    if res.network and #res.network > 1 then
-      add("type", where(res.network, 2), fmt(
-        "%s: only one network block per task is supported, found %d", label, #res.network))
-    end
-    for j, net in ipairs(res.network or {}) do
-      local reserved, dynamic = {}, {}
-      local raw_ports = blocks(net.port, origin[net] or net, "port", label .. " network")
-      for k, pobj in ipairs(raw_ports) do
-        local plabel = block_name(pobj, raw_ports, k, "port", label .. " network")
-        local pf = schema.normalize(pobj, { object = PORT }, ctx(label, "key"),
-          fmt("resources.network[%d].port", j)) or {}
-        if plabel and seen_labels[plabel] then
-          add("type", where(raw_ports, k), fmt(
-            "%s: duplicate network port %q", label, plabel))
+
+-- resources { cpu memory network { port ... } } -> task.resources
+local function task_resources(w, task, tf, label)
+  local where, add, ctx, origin, blocks = w.where, w.add, w.ctx, w.origin, w.blocks
+  local block_name = w.block_name
+  local res = tf.resources or {}
+  local networks = {}
+  local seen_labels = {}
+  if res.network and #res.network > 1 then
+    add("type", where(res.network, 2), fmt(
+      "%s: only one network block per task is supported, found %d", label, #res.network))
+  end
+  for j, net in ipairs(res.network or {}) do
+    local reserved, dynamic = {}, {}
+    local raw_ports = blocks(net.port, origin[net] or net, "port", label .. " network")
+    for k, pobj in ipairs(raw_ports) do
+      local plabel = block_name(pobj, raw_ports, k, "port", label .. " network")
+      local pf = schema.normalize(pobj, { object = PORT }, ctx(label, "key"),
+        fmt("resources.network[%d].port", j)) or {}
+      if plabel and seen_labels[plabel] then
+        add("type", where(raw_ports, k), fmt(
+          "%s: duplicate network port %q", label, plabel))
+        plabel = nil
+      elseif plabel then
+        seen_labels[plabel] = true
+      end
+      for _, field in ipairs({ "static", "to" }) do
+        local v = pf[field]
+        if v and (v < 0 or v > 65535) then
+          add("type", where(origin[pf] or pobj, field), fmt(
+            "%s: port %q %s must be between 0 and 65535, found %d", label,
+            plabel or "?", field, v))
           plabel = nil
-        elseif plabel then
-          seen_labels[plabel] = true
-        end
-        for _, field in ipairs({ "static", "to" }) do
-          local v = pf[field]
-          if v and (v < 0 or v > 65535) then
-            add("type", where(origin[pf] or pobj, field), fmt(
-              "%s: port %q %s must be between 0 and 65535, found %d", label,
-              plabel or "?", field, v))
-            plabel = nil
-          end
-        end
-        if plabel then
-          if pf.static and pf.static ~= 0 then
-            reserved[#reserved + 1] = { label = plabel, static = pf.static, to = pf.to }
-          else
-            dynamic[#dynamic + 1] = { label = plabel, to = pf.to }
-          end
         end
       end
-      table.move(dynamic, 1, #dynamic, #reserved + 1, reserved)
-      networks[j] = { mbits = net.mbits or 10, ports = reserved }
-    end
-    task.resources = { cpu = res.cpu or 100, memory = res.memory or 300, networks = networks }
-    if task.resources.memory * MIB >= 1e14 or task.resources.memory < 0 then
-      add("type", where(tf.resources, "memory"), fmt(
-        "%s: memory out of range: %d", label, task.resources.memory))
-    end
-    if task.resources.cpu < 0 then
-      add("type", where(tf.resources, "cpu"), fmt(
-        "%s: cpu out of range: %d", label, task.resources.cpu))
-    end
-
-    local logs = tf.logs or {}
-    task.logs = { max_files = logs.max_files or 10, max_file_size = logs.max_file_size or 10 }
-    for key, max in pairs({ max_files = jobspec.MAX_LOG_FILES,
-                            max_file_size = jobspec.MAX_LOG_FILE_MB }) do
-      local v = task.logs[key]
-      if v < 1 or v > max then
-        add("type", where(tf.logs, key), fmt("%s: logs %s must be between 1 and %d, found %d",
-          label, key, max, v))
+      if plabel then
+        if pf.static and pf.static ~= 0 then
+          reserved[#reserved + 1] = { label = plabel, static = pf.static, to = pf.to }
+        else
+          dynamic[#dynamic + 1] = { label = plabel, to = pf.to }
+        end
       end
     end
+    table.move(dynamic, 1, #dynamic, #reserved + 1, reserved)
+    networks[j] = { mbits = net.mbits or 10, ports = reserved }
+  end
+  task.resources = { cpu = res.cpu or 100, memory = res.memory or 300, networks = networks }
+  if task.resources.memory * MIB >= 1e14 or task.resources.memory < 0 then
+    add("type", where(tf.resources, "memory"), fmt(
+      "%s: memory out of range: %d", label, task.resources.memory))
+  end
+  if task.resources.cpu < 0 then
+    add("type", where(tf.resources, "cpu"), fmt(
+      "%s: cpu out of range: %d", label, task.resources.cpu))
+  end
+end
 
-    task.artifacts = {}
-    for j, a in ipairs(tf.artifact or {}) do
-      local apos = where(tf.artifact, j)
-      if not a.source or a.source == "" then
-        add("missing", apos, label .. ' artifact: field "source" is required')
-      end
-      local dest = a.destination or "local/"
-      if dest:sub(1, 1) == "/" or dest:find("%c") or container.clean_relative(dest) == nil then
-        add("type", where(a, "destination"), fmt(
-          "%s artifact destination escapes the task directory: %q", label, dest))
-      end
-      task.artifacts[j] = { source = a.source, destination = dest, options = a.options or {} }
+
+-- logs { max_files max_file_size } -> task.logs
+local function task_logs(w, task, tf, label)
+  local where, add = w.where, w.add
+  local logs = tf.logs or {}
+  task.logs = { max_files = logs.max_files or 10, max_file_size = logs.max_file_size or 10 }
+  for key, max in pairs({ max_files = jobspec.MAX_LOG_FILES,
+                          max_file_size = jobspec.MAX_LOG_FILE_MB }) do
+    local v = task.logs[key]
+    if v < 1 or v > max then
+      add("type", where(tf.logs, key), fmt("%s: logs %s must be between 1 and %d, found %d",
+        label, key, max, v))
     end
+  end
+end
 
-    if task.driver == nil or task.driver == "" then
-      add("missing", tpos, label .. ': field "driver" is required')
-      task.config = tf.config
-    elseif task.driver ~= "docker" then
-      add("driver", where(tobj, "driver"), fmt(
-        '%s: driver %q is not supported, drvctl runs only "docker" tasks', label, task.driver))
-      task.config = tf.config
+
+-- artifact blocks -> task.artifacts
+local function task_artifacts(w, task, tf, label)
+  local where, add, origin = w.where, w.add, w.origin
+  task.artifacts = {}
+  for j, a in ipairs(tf.artifact or {}) do
+    local apos = where(tf.artifact, j)
+    if not a.source or a.source == "" then
+      add("missing", apos, label .. ' artifact: field "source" is required')
+    end
+    local dest = a.destination or "local/"
+    if dest:sub(1, 1) == "/" or dest:find("%c") or container.clean_relative(dest) == nil then
+      add("type", where(a, "destination"), fmt(
+        "%s artifact destination escapes the task directory: %q", label, dest))
+    end
+    task.artifacts[j] = { source = a.source, destination = dest, options = a.options or {} }
+    origin[task.artifacts[j]] = origin[a] or a   -- positions for later messages
+  end
+end
+
+
+-- The driver and its config: only "docker" tasks get their config
+-- normalised and checked (container.SCHEMA, container.check).
+local function task_config(w, task, tf, tobj, tpos, label)
+  local where, add, ctx, check_keys = w.where, w.add, w.ctx, w.check_keys
+  local problems, warnings = w.problems, w.warnings
+  if task.driver == nil or task.driver == "" then
+    add("missing", tpos, label .. ': field "driver" is required')
+    task.config = tf.config
+  elseif task.driver ~= "docker" then
+    add("driver", where(tobj, "driver"), fmt(
+      '%s: driver %q is not supported, drvctl runs only "docker" tasks', label, task.driver))
+    task.config = tf.config
+  else
+    local config = schema.normalize(tf.config, { object = container.SCHEMA },
+      ctx(label, "option"), "", tobj, "config")
+    container.check(config, { problems = problems, warnings = warnings, label = label,
+                              where = where }, tpos)
+    if config and type(config.image) == "string" and config.image ~= ""
+        and not valid_image(config.image) then
+      add("type", where(config, "image"), fmt(
+        "%s config: image reference not allowed (letters, digits and . _ - / : @ only): %q",
+        label, config.image))
+    end
+    if config and type(config.labels) == "table" then
+      check_keys(config.labels, "label", label .. " config")
+    end
+    task.config = config or {}
+  end
+end
+
+
+local function load_task(w, tobj, tlist, i, group_label)
+  local where, add, ctx = w.where, w.add, w.ctx
+  local constraints, block_name, check_keys = w.constraints, w.block_name, w.check_keys
+  local name = block_name(tobj, tlist, i, "task", group_label)
+  if not name then
+    return nil
+  end
+  local label = fmt("task %q", name)
+  local tpos = where(tlist, i)
+  local tf = schema.normalize(tobj, { object = TASK }, ctx(label)) or {}
+  check_keys(tf.env, "env", label)
+  check_keys(tf.meta, "meta", label)
+  local kill_signal = tf.kill_signal
+  if kill_signal ~= nil then
+    kill_signal = jobspec.signal(tf.kill_signal)
+    if not kill_signal then
+      local hint = util.suggest(tf.kill_signal:upper(), SIGNALS)
+      add("type", where(tobj, "kill_signal"), fmt("%s: unknown kill_signal%s: %q", label,
+        hint and fmt(' (did you mean "%s"?)', hint) or "", tf.kill_signal))
+    end
+  end
+  local task = {
+    name = name,
+    driver = tf.driver,
+    env = tf.env or {},
+    meta = tf.meta or {},
+    user = tf.user,
+    kill_signal = kill_signal,
+    kill_timeout_ms = DEFAULT_KILL_TIMEOUT_MS,
+    constraints = constraints(tf.constraint, label),
+  }
+  if tf.kill_timeout then
+    local ms = schema.duration_ms(tf.kill_timeout)
+    if ms and ms >= 0 then
+      task.kill_timeout_ms = ms
     else
-      local config = schema.normalize(tf.config, { object = container.SCHEMA },
-        ctx(label, "option"), "", tobj, "config")
-      container.check(config, { problems = problems, warnings = warnings, label = label,
-                                where = where }, tpos)
-      if config and type(config.image) == "string" and config.image ~= ""
-          and not valid_image(config.image) then
-        add("type", where(config, "image"), fmt(
-          "%s config: image reference not allowed (letters, digits and . _ - / : @ only): %q",
-          label, config.image))
-      end
-      if config and type(config.labels) == "table" then
-        check_keys(config.labels, "label", label .. " config")
-      end
-      task.config = config or {}
+      add("type", where(tobj, "kill_timeout"), fmt(
+        "%s: invalid duration for key \"kill_timeout\": %q", label, tf.kill_timeout))
     end
-    return task
   end
+  task_resources(w, task, tf, label)
+  task_logs(w, task, tf, label)
+  task_artifacts(w, task, tf, label)
+  task_config(w, task, tf, tobj, tpos, label)
+  return task
+end
 
-  local function load_tasks(v, c, label)
-    local tasks = {}
-    local seen = {}
-    local list = blocks(v, c, "task", label)
-    for i, tobj in ipairs(list) do
-      local task = load_task(tobj, list, i, label)
-      if task then
-        if seen[task.name] then
-          add("type", where(list, i), fmt("duplicate task %q in %s", task.name, label))
-        end
-        seen[task.name] = true
-        tasks[#tasks + 1] = task
+
+local function load_tasks(w, v, c, label)
+  local where, add, blocks = w.where, w.add, w.blocks
+  local tasks = {}
+  local seen = {}
+  local list = blocks(v, c, "task", label)
+  for i, tobj in ipairs(list) do
+    local task = load_task(w, tobj, list, i, label)
+    if task then
+      if seen[task.name] then
+        add("type", where(list, i), fmt("duplicate task %q in %s", task.name, label))
       end
+      seen[task.name] = true
+      tasks[#tasks + 1] = task
     end
-    return tasks
   end
+  return tasks
+end
+
+
+---The walker: turns an HCL-shaped tree into the internal job table.
+---src: { tree, path, labels_of(obj), pos(container, key) -> line, col }
+local function walk(src)
+  local w = new_walker(src)
+  local path, problems, warnings = w.path, w.problems, w.warnings
+  local where, add, ctx, blocks = w.where, w.add, w.ctx, w.blocks
+  local block_name, check_keys, constraints = w.block_name, w.check_keys, w.constraints
 
   local tree = src.tree
   if type(tree) ~= "table" then
@@ -497,7 +547,7 @@ local function walk(src)
   end
   for _, k in ipairs(sorted_keys(tree)) do
     if k ~= "job" then
-      local hint = schema.suggest(tostring(k), { "job" })
+      local hint = util.suggest(tostring(k), { "job" })
       add("unknown", where(tree, k), fmt("unknown key %q%s", tostring(k),
         hint and fmt(', did you mean "%s"?', hint) or ""))
     end
@@ -551,12 +601,12 @@ local function walk(src)
         count = count,
         meta = gf.meta or {},
         constraints = constraints(gf.constraint, glabel),
-        tasks = load_tasks(gf.task, gobj, glabel),
+        tasks = load_tasks(w, gf.task, gobj, glabel),
       }
     end
   end
   -- A task directly in a job gets an implicit group named after it.
-  for _, task in ipairs(load_tasks(jf.task, jobj, jlabel)) do
+  for _, task in ipairs(load_tasks(w, jf.task, jobj, jlabel)) do
     if gseen[task.name] then
       add("type", path, fmt("duplicate group %q in %s", task.name, jlabel))
     end
@@ -644,7 +694,9 @@ local function is_list(v)
 end
 
 
-local function convert_json(root, path)
+-- The state of one JSON conversion: labels of converted objects, problems,
+-- warnings, and the helpers that convert with positions (JPOS).
+local function new_converter(path)
   local labels = setmetatable({}, { __mode = "k" })
   local problems, warnings = {}, {}
 
@@ -719,6 +771,69 @@ local function convert_json(root, path)
     end
   end
 
+  return { path = path, labels = labels, problems = problems, warnings = warnings,
+           wrong = wrong, new = new, fields = fields, list_of = list_of }
+end
+
+
+-- ReservedPorts / DynamicPorts -> port blocks of the network (reserved
+-- ports first, in order).
+local function json_ports(cv, reserved)
+  local wrong, new, fields, labels = cv.wrong, cv.new, cv.fields, cv.labels
+  return function(v, out, at)
+    if not is_list(v) then
+      wrong(at, "a list of ports", v)
+      return
+    end
+    out.port = out.port or new(at)
+    JPOS[out].keys.port = JPOS[out].keys.port or at
+    for i, p in ipairs(v) do
+      local pat = step(at, i)
+      local tmp = fields(p, { Label = "name", Value = "value", To = "to",
+        HostNetwork = true }, new(pat), "port", pat)
+      local port = new(pat)
+      local tkeys = JPOS[tmp].keys
+      if tmp.name ~= nil and type(tmp.name) ~= "string" then
+        wrong(tkeys.name, "a string", tmp.name)
+      end
+      for _, f in ipairs({ "value", "to" }) do
+        if tmp[f] ~= nil and type(tmp[f]) ~= "number" then
+          wrong(tkeys[f], "a number", tmp[f])
+          tmp[f] = nil
+        end
+      end
+      if reserved then
+        port.static = tmp.value
+        JPOS[port].keys.static = tkeys.value
+      end
+      port.to = (tmp.to ~= 0) and tmp.to or nil
+      JPOS[port].keys.to = tkeys.to
+      labels[port] = { type(tmp.name) == "string" and tmp.name or "" }
+      local list = out.port
+      local n = #list
+      if reserved then
+        -- reserved ports first, in order
+        n = 0
+        for _, q in ipairs(list) do
+          if q.static then
+            n = n + 1
+          end
+        end
+      end
+      table.insert(list, n + 1, port)
+      local lkeys = JPOS[list].keys
+      for j = 1, #list do
+        lkeys[j] = JPOS[list[j]].self
+      end
+    end
+  end
+end
+
+
+-- The converter of a TaskGroups list (with its Tasks, Resources, ...),
+-- and of a Constraints list.
+local function json_group_list(cv)
+  local wrong, new, fields, list_of = cv.wrong, cv.new, cv.fields, cv.list_of
   local constraint_list = list_of(function(c, at)
     return fields(c, { LTarget = "attribute", RTarget = "value", Operand = "operator" },
       new(at), "constraint", at)
@@ -730,59 +845,9 @@ local function convert_json(root, path)
       new(at), "artifact", at)
   end)
 
-  local function ports(reserved)
-    return function(v, out, at)
-      if not is_list(v) then
-        wrong(at, "a list of ports", v)
-        return
-      end
-      out.port = out.port or new(at)
-      JPOS[out].keys.port = JPOS[out].keys.port or at
-      for i, p in ipairs(v) do
-        local pat = step(at, i)
-        local tmp = fields(p, { Label = "name", Value = "value", To = "to",
-          HostNetwork = true }, new(pat), "port", pat)
-        local port = new(pat)
-        local tkeys = JPOS[tmp].keys
-        if tmp.name ~= nil and type(tmp.name) ~= "string" then
-          wrong(tkeys.name, "a string", tmp.name)
-        end
-        for _, f in ipairs({ "value", "to" }) do
-          if tmp[f] ~= nil and type(tmp[f]) ~= "number" then
-            wrong(tkeys[f], "a number", tmp[f])
-            tmp[f] = nil
-          end
-        end
-        if reserved then
-          port.static = tmp.value
-          JPOS[port].keys.static = tkeys.value
-        end
-        port.to = (tmp.to ~= 0) and tmp.to or nil
-        JPOS[port].keys.to = tkeys.to
-        labels[port] = { type(tmp.name) == "string" and tmp.name or "" }
-        local list = out.port
-        local n = #list
-        if reserved then
-          -- reserved ports first, in order
-          n = 0
-          for _, q in ipairs(list) do
-            if q.static then
-              n = n + 1
-            end
-          end
-        end
-        table.insert(list, n + 1, port)
-        local lkeys = JPOS[list].keys
-        for j = 1, #list do
-          lkeys[j] = JPOS[list[j]].self
-        end
-      end
-    end
-  end
-
   local network_list = list_of(function(n, at)
-    return fields(n, { MBits = "mbits", ReservedPorts = ports(true),
-      DynamicPorts = ports(false), Device = true, CIDR = true, IP = true,
+    return fields(n, { MBits = "mbits", ReservedPorts = json_ports(cv, true),
+      DynamicPorts = json_ports(cv, false), Device = true, CIDR = true, IP = true,
       Mode = "warn", DNS = "warn", Hostname = "warn" }, new(at), "network", at)
   end)
 
@@ -837,6 +902,16 @@ local function convert_json(root, path)
       ShutdownDelay = "warn", StopAfterClientDisconnect = "warn", Scaling = "warn",
       Consul = "warn", MaxClientDisconnect = "warn" }, new(at), "group", at)
   end)
+  return group_list, constraint_list
+end
+
+
+local function convert_json(root, path)
+  local cv = new_converter(path)
+  local labels, problems, warnings, wrong, new = cv.labels, cv.problems, cv.warnings, cv.wrong,
+    cv.new
+  local fields = cv.fields
+  local group_list, constraint_list = json_group_list(cv)
 
   local job, jat = root, "(root)"
   if is_object(root) and root.Job ~= nil then
@@ -906,7 +981,9 @@ function jobspec.load(src, path)
       where = function(c, k) return json_where(path, c, k) end,
     })
     if #problems > 0 or job == nil then
-      table.move(more, 1, #more, #problems + 1, problems)
+      if job == nil then -- else `more` holds warnings (strings), not problems
+        table.move(more, 1, #more, #problems + 1, problems)
+      end
       return nil, problems
     end
     table.move(more, 1, #more, #warnings + 1, warnings)

@@ -27,6 +27,7 @@
 -- runtime error, budget overrun or malformed return is a denial.
 
 local sandbox = require("drv.sandbox")
+local util = require("drv.util")
 
 local M = {}
 
@@ -48,11 +49,7 @@ local RULE_KEYS = {
 local RULE_OPS = { "equals", "max", "min", "none_of", "one_of", "required" }
 local MUTATION_KEYS = { "op", "path", "value" }
 
-local function set_of(list)
-  local s = {}
-  for _, v in ipairs(list) do s[v] = true end
-  return s
-end
+local set_of = util.set_of
 
 local POLICY_KEY_SET = set_of(POLICY_KEYS)
 local RULE_KEY_SET = set_of(RULE_KEYS)
@@ -62,20 +59,6 @@ local function quote(v)
   return '"' .. tostring(v) .. '"'
 end
 
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = sub(a, i, i) == sub(b, j, j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
-
 -- unknown("key", "chek", {...}) -> 'unknown key "chek", did you mean "check"?'
 local function unknown(what, key, known, where)
   local msg = "unknown " .. what .. " " .. quote(key) .. (where or "")
@@ -83,7 +66,7 @@ local function unknown(what, key, known, where)
     local best, bestd
     local limit = math.max(2, #key // 3 + 1)
     for _, k in ipairs(known) do
-      local d = distance(key, k)
+      local d = util.levenshtein(key, k, limit)
       if d <= limit and (not bestd or d < bestd) then
         best, bestd = k, d
       end
@@ -559,7 +542,7 @@ function M.evaluate(set, ctx, guard)
     add("policies: context is not plain data: " .. tostring(base))
     return result
   end
-  for _, k in ipairs({ "task", "agent", "node", "realpath" }) do
+  for _, k in ipairs({ "task", "agent", "node", "realpath", "artifacts" }) do
     if type(base[k]) ~= "table" then base[k] = {} end
   end
   local spec = type(base.spec) == "table" and base.spec or {}
@@ -679,6 +662,8 @@ local function sample_ctx(set)
     alloc_dir = SAMPLE_ALLOC,
     task_dir = SAMPLE_ALLOC .. "/check",
     realpath = {},
+    artifacts = { { source = "https://example.com/check.tar.gz", destination = "local/",
+      options = {} } },
   }
 end
 

@@ -25,28 +25,6 @@ local fmt = util.format
 local MAX_INT = 1e14
 
 
----Returns the restricted (optimal string alignment) edit distance of a, b
----(util.levenshtein).
----@param a string
----@param b string
----@param max? integer stop early once the distance exceeds max
----@return integer
-function schema.distance(a, b, max)
-  return util.levenshtein(a, b, max)
-end
-
-
----Returns the candidate nearest to key when it is close enough, else nil
----(util.suggest: long keys and candidates of a very different length are
----not compared).
----@param key string
----@param candidates table set (keys) or array of strings
----@return string|nil
-function schema.suggest(key, candidates)
-  return util.suggest(key, candidates)
-end
-
-
 ---Parses a Go-style duration ("5s", "1m30s", "250ms", "1.5h") to whole
 ---milliseconds, or nil when malformed.
 ---@param s string
@@ -257,7 +235,7 @@ local function check_object(v, fields, ctx, parent, container, key)
       type_problem(ctx, container, key, parent, { object = fields }, v)
       return nil
     elseif fspec == nil then
-      local hint = schema.suggest(k, fields)
+      local hint = util.suggest(k, fields)
       add(ctx, "unknown", raw, k, join(path, k), fmt(
         "unknown %s %q in %s%s", ctx.noun or "option", k, scope(ctx, path),
         hint and fmt(", did you mean %q?", hint) or ""))

@@ -62,8 +62,15 @@ describe("bind sources under the data dir", function()
     }))
   end
 
+  -- the artifacts come from the spec's dir: the operator lists it
+  local function agent()
+    return drv.write(dir .. "/agent.hcl", string.format(
+      "client {\n  artifact {\n    local_dirs = [%s]\n  }\n}\n", drv.hcl_string(dir)))
+  end
+
   local function run(volume, script, extra)
-    return drv.drvctl({ "run", "-data-dir", data, job(volume, script, extra) }, { timeout = 60 })
+    return drv.drvctl({ "run", "-config", agent(), "-data-dir", data, job(volume, script, extra) },
+      { timeout = 60 })
   end
 
   -- nothing pinned is left: no mount under the spec's dir, no staging entry
@@ -138,7 +145,8 @@ describe("bind sources under the data dir", function()
     -- root without CAP_SYS_ADMIN: Docker is reachable, mounting is not
     local j = job("local/ok:/x")
     local r = drv.sh("setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin "
-      .. drv.quote(drv.bin) .. " run -data-dir " .. drv.quote(data) .. " " .. drv.quote(j),
+      .. drv.quote(drv.bin) .. " run -config " .. drv.quote(agent()) .. " -data-dir " .. drv.quote(data)
+      .. " " .. drv.quote(j),
       { timeout = 60 })
     assert.equal(77, r.code, r.output)
     assert.matches('task "t": cannot pin bind source "' .. data .. "/alloc/", r.stderr, 1, true)
@@ -149,7 +157,7 @@ describe("bind sources under the data dir", function()
 
   it("are released once the container started, which keeps its own binds", function()
     local j = job("local/ok:/x", "echo up; sleep 2; cat /x/file; sleep 300")
-    local p = drv.spawn({ "run", "-data-dir", data, j })
+    local p = drv.spawn({ "run", "-config", agent(), "-data-dir", data, j })
     assert.truthy(drv.wait_until(function()
       return p:stdout():find("t | up", 1, true)
     end, 60), p:stderr())
@@ -180,7 +188,8 @@ describe("bind sources under the data dir", function()
     local j = drv.write(dir .. "/job.hcl", drv.job({ image = tag, script = "echo should-not-run",
       config = 'load = "img.tar"\nvolumes = ["../alloc/data/x:/x"]',
       task_extra = string.format('artifact {\n  source = "file://%s/img.tar"\n}', dir) }))
-    local p = drv.spawn({ "run", "-data-dir", data, j }, { env = { DRVCTL_LOG = "debug" } })
+    local p = drv.spawn({ "run", "-config", agent(), "-data-dir", data, j },
+      { env = { DRVCTL_LOG = "debug" } })
     assert.truthy(drv.wait_until(function()
       return p:stderr():find("loading image", 1, true) or p:exited()
     end, 60), p:stderr())

@@ -99,10 +99,10 @@ describe("drvctl run against a Docker that does not answer", function()
       task_extra = 'resources {\n  network {\n    mbits = 1\n    port "http" {}\n  }\n}' })
     assert.is_truthy(drv.wait_until(function() return seen(log, "/containers/create") end, 15),
       proc:stderr())
-    local ledger = dir .. "/data/state/ports"
+    local ledger = dir .. "/data/state"
     local reserved = {}
     for _, name in ipairs(drv.ls(ledger)) do
-      if name:match("^%d+$") then
+      if name:match("^ports%-.+%.json$") then
         reserved[#reserved + 1] = name
       end
     end

@@ -83,7 +83,9 @@ job "two" {
     local job = drv.write_job(dir, { image = tag, task = "big", script = "echo should-not-run",
       config = 'load = "img.tar"',
       task_extra = string.format('artifact {\n  source = "file://%s/img.tar"\n}', dir) })
-    local proc = drv.spawn({ "run", "-data-dir", dir .. "/data", job },
+    local agent = drv.write(dir .. "/agent.hcl", string.format(
+      "client {\n  artifact {\n    local_dirs = [%s]\n  }\n}\n", drv.hcl_string(dir)))
+    local proc = drv.spawn({ "run", "-config", agent, "-data-dir", dir .. "/data", job },
       { env = { DRVCTL_LOG = "debug" } })
     assert.is_truthy(drv.wait_until(function()
       return proc:stderr():find("loading image", 1, true) or proc:exited()

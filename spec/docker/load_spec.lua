@@ -1,5 +1,6 @@
 -- `load`: the image comes from a `docker save` tarball fetched as a file://
--- artifact (checksum verified), not from a registry.
+-- artifact (checksum verified), not from a registry. Local artifact sources
+-- need the operator's client.artifact.local_dirs.
 local drv = require("support.drv")
 
 -- Saves the test image under a unique tag to dir/img.tar and removes the
@@ -21,7 +22,9 @@ end
 
 local function run(dir, vars)
   local job = drv.fixture("docker/load.hcl", dir, vars)
-  return drv.drvctl({ "run", "-data-dir", dir .. "/data", job }, { timeout = 90 })
+  local agent = drv.write(dir .. "/agent.hcl", string.format(
+    "client {\n  artifact {\n    local_dirs = [%s]\n  }\n}\n", drv.hcl_string(dir)))
+  return drv.drvctl({ "run", "-config", agent, "-data-dir", dir .. "/data", job }, { timeout = 90 })
 end
 
 describe("config.load with a file:// artifact", function()
@@ -45,6 +48,24 @@ describe("config.load with a file:// artifact", function()
     local r = run(dir, { SOURCE = "file://" .. tar, CHECKSUM = "sha256:" .. string.rep("0", 64),
       LOAD_IMAGE = tag })
     assert.equal(74, r.code, r.output)
+    assert.same({}, drv.containers(), r.output)
+    assert.is_nil(drv.inspect(tag, "image"))
+  end)
+
+  it("refuses an archive that an earlier artifact planted as a symlink (exit 77, nothing loaded)", function()
+    -- the artifact unpacks `img.tar -> <a host file>`; the host file is a
+    -- valid image archive, so following the link would load and run it
+    local dir = drv.tmpdir()
+    local tag, tar = prepare(dir)
+    local r0 = drv.sh("mkdir -p plant && ln -s " .. drv.quote(tar) .. " plant/img.tar"
+      .. " && tar -C plant -czf plant.tar.gz img.tar", { cwd = dir, shell = true })
+    assert.equal(0, r0.code, r0.output)
+    local sum = drv.sh("sha256sum " .. drv.quote(dir .. "/plant.tar.gz")).stdout:match("^(%x+)")
+    local r = run(dir, { SOURCE = "file://" .. dir .. "/plant.tar.gz", CHECKSUM = "sha256:" .. sum,
+      LOAD_IMAGE = tag })
+    assert.equal(77, r.code, r.output)
+    assert.matches("image archive has a symbolic link in its path", r.stderr, 1, true)
+    assert.is_falsy(r.stdout:find("loaded image runs", 1, true), r.output)
     assert.same({}, drv.containers(), r.output)
     assert.is_nil(drv.inspect(tag, "image"))
   end)

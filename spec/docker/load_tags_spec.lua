@@ -80,12 +80,10 @@ local function run(dir, tag, agent)
   local job = drv.write_job(dir, { task = "loaded", image = tag, script = "echo loaded image runs",
     config = 'load = "img.tar"',
     task_extra = 'artifact {\n  source = "' .. serve(srv) .. '/img.tar"\n}' })
-  local args = { "run", "-data-dir", dir .. "/data" }
-  if agent then
-    args[#args + 1] = "-config"
-    args[#args + 1] = agent
-  end
-  args[#args + 1] = job
+  -- the archive is served from loopback, which artifacts refuse unless the
+  -- operator allows private destinations
+  agent = agent or drv.write(dir .. "/agent.hcl", "client {\n  artifact {\n    allow_private = true\n  }\n}\n")
+  local args = { "run", "-data-dir", dir .. "/data", "-config", agent, job }
   return drv.drvctl(args, { timeout = 90 })
 end
 
@@ -104,7 +102,8 @@ local function fake_taken(dir)
   end)
   assert.is_truthy(drv.wait_until(function() return drv.exists(sock) end, 10), "fake docker did not start")
   return drv.write(dir .. "/agent.hcl", string.format(
-    'client {\n  options {\n    "docker.endpoint" = "unix://%s"\n  }\n}\n', sock)), log
+    'client {\n  options {\n    "docker.endpoint" = "unix://%s"\n  }\n'
+    .. '  artifact {\n    allow_private = true\n  }\n}\n', sock)), log
 end
 
 local function srv_dir(dir)

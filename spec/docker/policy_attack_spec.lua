@@ -131,7 +131,8 @@ describe("attacks with privilege-widening options on the real daemon", function(
 
     it("refuses a host key pair for syslog even when syslog is allowed", function()
       local t = { config = 'logging {\n  type = "syslog"\n  config {\n    syslog-address = "tcp+tls://127.0.0.1:1"\n'
-        .. '    syslog-tls-cert = "/etc/ssl/private/host.pem"\n    syslog-tls-key = "/etc/ssl/private/host.key"\n  }\n}',
+        .. '    syslog-tls-cert = "/etc/ssl/private/host.pem"\n'
+        .. '    syslog-tls-key = "/etc/ssl/private/host.key"\n  }\n}',
         script = "true" }
       assert_refused(run(t, plugin('allow_log_drivers = ["syslog"]')), "policies/logging.lua",
         "log option names a host file")

@@ -1,6 +1,7 @@
 -- Port reservation across processes: 50 processes reserving dynamic ports
 -- against one data dir at the same moment never get the same port (the
--- ledger lock in core/ports.c), and entries of processes that are gone are
+-- ledger lock in core/ports.c), each alloc's ports are in its own record
+-- (state/ports-<alloc_id>.json), and records of processes that are gone are
 -- reclaimed. Drives the C allocator through build/tests/test_ports
 -- (`make build/tests/test_ports`), which stays alive, holding its ports,
 -- until a "go" file appears.
@@ -37,13 +38,16 @@ local function run_all(dir)
     "  n=$((n+1)); [ $n -ge 300 ] && break",
     "  sleep 0.05",
     "done",
-    "ls \"$D/data/state/ports\" | wc -l >\"$D/ledger\"",
+    -- records, and the ports they name
+    "ls \"$D/data/state\" | grep -c '^ports-.*\\.json$' >\"$D/records\"",
+    "cat \"$D\"/data/state/ports-*.json | grep -o '{\"port\":[0-9]*' | wc -l >\"$D/ledger\"",
     "touch \"$D/go\"",
     "wait",
   }, "\n")
   local r = drv.sh(script, { shell = true, timeout = 40 })
   assert(r.code == 0, r.output)
-  local result = { ports = {}, failures = {}, ledger = tonumber(drv.read(dir .. "/ledger") or "") }
+  local result = { ports = {}, failures = {}, ledger = tonumber(drv.read(dir .. "/ledger") or ""),
+    records = tonumber(drv.read(dir .. "/records") or "") }
   for i = 1, PROCS do
     local out = drv.read(dir .. "/out." .. i) or ""
     local err = drv.read(dir .. "/err." .. i) or ""
@@ -90,13 +94,14 @@ describe("port reservation by concurrent processes", function()
     end
   end)
 
-  it("records one ledger entry per port while the owners live", function()
+  it("records one ledger record per alloc, naming each port, while the owners live", function()
+    assert.equal(PROCS, res.records)
     assert.equal(PROCS * EACH, res.ledger)
   end)
 
   it("reclaims the entries of processes that have exited", function()
     -- 200 of the 250 ports are still in the ledger, owned by dead pids:
-    -- 200 more only fit if those entries are taken back
+    -- 200 more only fit if those records are taken back
     local r = drv.sh(drv.quote(BIN) .. " --reserve " .. drv.quote(res.data) .. " " ..
       PROCS * EACH .. " " .. MIN .. " " .. MAX, { timeout = 20 })
     assert.equal(0, r.code, r.output)
@@ -105,5 +110,13 @@ describe("port reservation by concurrent processes", function()
       n = n + 1
     end
     assert.equal(PROCS * EACH, n)
+    -- the 50 stale records are gone; the last (exited) owner's one is left
+    local left = {}
+    for _, name in ipairs(drv.ls(res.data .. "/state")) do
+      if name:match("^ports%-") then
+        left[#left + 1] = name
+      end
+    end
+    assert.equal(1, #left, table.concat(left, " "))
   end)
 end)

@@ -1,6 +1,7 @@
 local kit = require("policykit")
 
-local V083 = "CHOWN,DAC_OVERRIDE,FSETID,FOWNER,MKNOD,NET_RAW,SETGID,SETUID,SETFCAP,SETPCAP,NET_BIND_SERVICE,SYS_CHROOT,KILL,AUDIT_WRITE"
+local V083 = "CHOWN,DAC_OVERRIDE,FSETID,FOWNER,MKNOD,NET_RAW,SETGID,SETUID,SETFCAP,SETPCAP,"
+  .. "NET_BIND_SERVICE,SYS_CHROOT,KILL,AUDIT_WRITE"
 
 describe("policies/capabilities.lua", function()
   it("allows a task that adds nothing", function()
@@ -60,11 +61,10 @@ describe("policies/capabilities.lua", function()
     assert.equal(13, #case:field("HostConfig.CapDrop"))
   end)
 
-  it("normalises a huge padded name quickly", function()
-    local t0 = os.clock()
+  -- how long this takes is measured by bench/policy_limits.lua
+  it("normalises a huge padded name", function()
     kit.task({ cap_add = { (" "):rep(200000) .. "SYS_ADMIN" .. (" "):rep(200000) } })
       :denied_by("capabilities.lua", '"SYS_ADMIN"')
-    assert.is_true(os.clock() - t0 < 1)
   end)
 
   it("denies a cap_add entry that is not a capability name", function()

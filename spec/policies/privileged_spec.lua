@@ -2,7 +2,8 @@ local kit = require("policykit")
 
 describe("policies/privileged.lua", function()
   it("denies privileged = true by default", function()
-    kit.task({ privileged = true }):denied_by("privileged.lua", "docker.privileged.enabled is false", '"privileged = true"')
+    kit.task({ privileged = true })
+      :denied_by("privileged.lua", "docker.privileged.enabled is false", '"privileged = true"')
   end)
 
   it("allows privileged = true when the agent enables it", function()

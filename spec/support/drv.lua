@@ -497,8 +497,17 @@ function M.cleanup()
     procs[i] = nil
   end
   if M.docker_ok() then
-    local r = M.sh("docker ps -a -q --filter " .. M.quote("label=" .. M.label)
-      .. " | xargs -r docker rm -f -v >/dev/null", { shell = true })
+    -- a container a spec left behind on purpose (Docker stopped answering)
+    -- may still be being removed by dockerd: wait for that, up to 60 s
+    local r
+    for _ = 1, 60 do
+      r = M.sh("docker ps -a -q --filter " .. M.quote("label=" .. M.label)
+        .. " | xargs -r docker rm -f -v >/dev/null", { shell = true })
+      if r.code == 0 or not r.output:find("already in progress", 1, true) then
+        break
+      end
+      M.sh("sleep 1")
+    end
     if r.code ~= 0 then
       problems[#problems + 1] = r.output
     end

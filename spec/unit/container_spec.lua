@@ -142,7 +142,11 @@ describe("container.build", function()
       assert.equal(5, entry.log_max_files)
       assert.equal(20 * 1048576, entry.log_max_file_size)
       assert.same({ { source = "https://example.com/assets.tar.gz",
-        dest_dir = dir .. "/frontend/local/assets", checksum = "sha256:abcd" } }, entry.artifacts)
+        task_dir = dir .. "/frontend", dest = "local/assets",
+        dest_dir = dir .. "/frontend/local/assets", checksum = "sha256:abcd",
+        read_timeout_ms = 30 * 60 * 1000, max_size = 10 * 1024 ^ 3 // 1,
+        max_unpacked_bytes = 10 * 1024 ^ 3 // 1, max_unpacked_files = 4096,
+        allow_private = false } }, entry.artifacts)
       assert.same({ dir, dir .. "/alloc", dir .. "/alloc/logs", dir .. "/alloc/data",
         dir .. "/alloc/tmp", dir .. "/frontend", dir .. "/frontend/local",
         dir .. "/frontend/secrets" }, entry.dirs)
@@ -350,9 +354,11 @@ describe("container.parse_ulimit", function()
 end)
 
 
+-- The spec pages live next to the repository (../shared/, relative to the
+-- repository root busted runs from); a missing page fails the spec.
 describe("container.SCHEMA", function()
   it("knows every option of the v0.8.3 spec page", function()
-    local page = read("/work/shared/spec/nomad-0.8.3-docker-driver.md")
+    local page = read("../shared/spec/nomad-0.8.3-docker-driver.md")
     local section = page:match("## Task Configuration(.-)### Container Name")
     local count = 0
     for name in section:gmatch("\n%* `([%w_]+)`") do
@@ -363,7 +369,7 @@ describe("container.SCHEMA", function()
   end)
 
   it("knows every option of the reference table", function()
-    local ref = read("/work/shared/reference/nomad-docker-driver.md")
+    local ref = read("../shared/reference/nomad-docker-driver.md")
     local section = ref:match("## 1%. Task config options(.-)### 1%.1")
     local count = 0
     for cell in section:gmatch("\n| `([^`]+)`") do
@@ -424,7 +430,8 @@ describe("option mapping", function()
     end)
 
     it("warns about each skipped entry", function()
-      assert.same({ 'job.hcl:6:16: task "web" config: dns_servers entry is not an IP address and is skipped: "dns.example"' },
+      assert.same({
+        'job.hcl:6:16: task "web" config: dns_servers entry is not an IP address and is skipped: "dns.example"' },
         warnings('dns_servers = ["dns.example"]\nimage = "x:1"'))
     end)
 
@@ -462,7 +469,8 @@ ipv6_address = "2001:db8::5"]]))
     end)
 
     it("refuses aliases without a user-defined network", function()
-      assert.same({ 'job.hcl:6:1: task "web" config: network_aliases needs a user-defined network_mode, found "bridge"' },
+      assert.same({
+        'job.hcl:6:1: task "web" config: network_aliases needs a user-defined network_mode, found "bridge"' },
         messages(problems('network_aliases = ["a"]\nimage = "x:1"')))
     end)
 
@@ -595,8 +603,10 @@ mount {
     end)
 
     it("refuses options of another mount type", function()
-      local p = problems('mount {\n  type = "tmpfs"\n  target = "/t"\n  bind_options { propagation = "rshared" }\n}\nimage = "x:1"')
-      assert.same({ 'job.hcl:9:3: task "web" config: bind_options is only valid for a mount of type "bind", found "tmpfs"' },
+      local p = problems('mount {\n  type = "tmpfs"\n  target = "/t"\n'
+        .. '  bind_options { propagation = "rshared" }\n}\nimage = "x:1"')
+      assert.same({
+        'job.hcl:9:3: task "web" config: bind_options is only valid for a mount of type "bind", found "tmpfs"' },
         messages(p))
     end)
 
@@ -607,14 +617,16 @@ mount {
     end)
 
     it("refuses an unknown propagation", function()
-      local p = problems('mount {\n  type = "bind"\n  source = "/a"\n  target = "/t"\n  bind_options { propagation = "up" }\n}\nimage = "x:1"')
+      local p = problems('mount {\n  type = "bind"\n  source = "/a"\n  target = "/t"\n'
+        .. '  bind_options { propagation = "up" }\n}\nimage = "x:1"')
       assert.same({ 'job.hcl:10:18: task "web" config: invalid bind propagation: "up"' }, messages(p))
     end)
   end)
 
   describe("devices", function()
     it("defaults the container path and the permissions", function()
-      local _, body = build(task('image = "x:1"\ndevices = [{ host_path = "/dev/fuse" }, { host_path = "/dev/sda1", container_path = "/dev/xvdc", cgroup_permissions = "r" }]'))
+      local _, body = build(task('image = "x:1"\ndevices = [{ host_path = "/dev/fuse" }, '
+        .. '{ host_path = "/dev/sda1", container_path = "/dev/xvdc", cgroup_permissions = "r" }]'))
       assert.same({
         { PathOnHost = "/dev/fuse", PathInContainer = "/dev/fuse", CgroupPermissions = "rwm" },
         { PathOnHost = "/dev/sda1", PathInContainer = "/dev/xvdc", CgroupPermissions = "r" },
@@ -795,7 +807,8 @@ runtime = "runsc"]]))
     end)
 
     it("refuses a load path outside the task's local dir", function()
-      assert.same({ 'job.hcl:6:1: task "web" config: load must name a file inside the task\'s local directory: "../x.tar"' },
+      assert.same({
+        'job.hcl:6:1: task "web" config: load must name a file inside the task\'s local directory: "../x.tar"' },
         messages(problems('load = "../x.tar"\nimage = "x:1"')))
     end)
 
@@ -807,7 +820,8 @@ runtime = "runsc"]]))
 
   describe("options without a body field", function()
     it("keeps auth out of the body", function()
-      local entry, body = build(task('image = "x:1"\nauth_soft_fail = true\nauth {\n  username = "u"\n  password = "p"\n}'))
+      local entry, body = build(task('image = "x:1"\nauth_soft_fail = true\n'
+        .. 'auth {\n  username = "u"\n  password = "p"\n}'))
       assert.is_nil(entry.body:find('"p"', 1, true))
       assert.same({ username = "u", password = "p" }, entry.auth)
       assert.is_true(entry.auth_soft_fail)
@@ -815,7 +829,8 @@ runtime = "runsc"]]))
     end)
 
     it("accepts advertise_ipv6_address, force_pull and ports", function()
-      local entry, body = build(task('image = "x:1"\nadvertise_ipv6_address = true\nforce_pull = true\nports = ["http"]'))
+      local entry, body = build(task('image = "x:1"\nadvertise_ipv6_address = true\n'
+        .. 'force_pull = true\nports = ["http"]'))
       assert.equal("always", entry.pull)
       assert.is_nil(body.HostConfig.PortBindings)
     end)
@@ -889,7 +904,8 @@ runtime = "runsc"]]))
     it("resolves nomad.* and node.* variables", function()
       local a = agent.defaults(HOST)
       a.name, a.node_class, a.datacenter = "n1", "edge", "dc7"
-      local _, body = build(task('image = "x:1"\nargs = ["${nomad.datacenter}", "${nomad.region}", "${node.unique.name}", "${node.datacenter}", "${node.class}"]'),
+      local _, body = build(task('image = "x:1"\nargs = ["${nomad.datacenter}", "${nomad.region}", '
+        .. '"${node.unique.name}", "${node.datacenter}", "${node.class}"]'),
         { agent = a })
       assert.same({ "dc7", "global", "n1", "dc7", "edge" }, body.Cmd)
     end)

@@ -66,6 +66,47 @@ describe("uuid.alloc_id", function()
 end)
 
 
+describe("driver.PLAN_FIELDS", function()
+  it("names each field once, with a Lua type", function()
+    local seen = {}
+    for _, f in ipairs(driver.PLAN_FIELDS) do
+      assert.is_nil(seen[f[1]], f[1])
+      seen[f[1]] = true
+      assert.is_truthy(({ string = 1, number = 1, boolean = 1, table = 1 })[f[2]], f[1])
+    end
+  end)
+
+  it("decides what the plan prints for a task: its shown fields and the per-run ones", function()
+    local plan = plan_of("ports.hcl")
+    local entry, printed = plan.tasks[1], cjson.decode(plan.json).tasks[1]
+    local want = { body = true, ports = true, policies = true, verdict = true }
+    for _, f in ipairs(driver.PLAN_FIELDS) do
+      if f.shown and entry[f[1]] ~= nil then
+        want[f[1]] = true
+        assert.same(entry[f[1]], printed[f[1]], f[1])
+      end
+    end
+    local got = {}
+    for k in pairs(printed) do
+      got[k] = true
+    end
+    assert.same(want, got)
+  end)
+
+  it("gives C every core field of a planned task, with its type", function()
+    local entry = plan_of("web.hcl").tasks[1]
+    for _, f in ipairs(driver.PLAN_FIELDS) do
+      if f.core and entry[f[1]] ~= nil then
+        assert.equal(f[2], type(entry[f[1]]), f[1])
+      end
+    end
+    for _, name in ipairs({ "job", "name", "image", "body", "alloc_dir", "log_dir", "dirs" }) do
+      assert.is_not_nil(entry[name], name)
+    end
+  end)
+end)
+
+
 describe("driver.plan", function()
   it("makes one task per group instance with distinct alloc ids and names", function()
     local plan = plan_of("web.hcl")

@@ -355,7 +355,8 @@ job "j" {
     end)
 
     it("remembers where each constraint was written", function()
-      local j = valid(job_with('  constraint {\n    attribute = "${attr.kernel.name}"\n    value = "linux"\n  }', "job"))
+      local j = valid(job_with('  constraint {\n    attribute = "${attr.kernel.name}"\n'
+        .. '    value = "linux"\n  }', "job"))
       assert.equal("job.hcl:2:3", jobspec.origin(j.constraints[1]))
     end)
 
@@ -366,7 +367,8 @@ job "j" {
     end)
 
     it("takes the version shorthand as written when it has an operator", function()
-      local j = valid(job_with('constraint {\n  attribute = "${attr.driver.docker.version}"\n  version = ">= 1.2, < 3"\n}', "task"))
+      local j = valid(job_with('constraint {\n  attribute = "${attr.driver.docker.version}"\n'
+        .. '  version = ">= 1.2, < 3"\n}', "task"))
       assert.equal(">= 1.2, < 3", j.groups[1].tasks[1].constraints[1].value)
     end)
 
@@ -403,7 +405,8 @@ job "j" {
     end)
 
     it("refuses a malformed version constraint", function()
-      local p = problems(job_with('constraint {\n  attribute = "${attr.driver.docker.version}"\n  version = ">> 1"\n}', "task"))
+      local p = problems(job_with('constraint {\n  attribute = "${attr.driver.docker.version}"\n'
+        .. '  version = ">> 1"\n}', "task"))
       assert.matches('task "web": malformed version constraint ">> 1"', p[1].message, 1, true)
     end)
 

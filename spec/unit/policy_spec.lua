@@ -182,7 +182,8 @@ describe("policy sandbox", function()
   it("hands each policy its own copy of the context", function()
     local r = evaluate({
       checking("a.lua", "ctx.spec.HostConfig.Privileged = true ctx.agent.x = 1 return true"),
-      checking("b.lua", "if ctx.spec.HostConfig.Privileged or ctx.agent.x then return nil, 'ctx leaked' end return true"),
+      checking("b.lua",
+        "if ctx.spec.HostConfig.Privileged or ctx.agent.x then return nil, 'ctx leaked' end return true"),
     })
     assert.is_true(r.allowed)
     assert.is_nil(r.spec.HostConfig.Privileged)
@@ -219,43 +220,34 @@ describe("policy sandbox", function()
   end)
 end)
 
+-- How long the budget takes to stop these is measured by
+-- bench/policy_limits.lua, not here.
 describe("policy budget", function()
-  local function timed(sources)
-    local t0 = os.clock()
-    local r = evaluate(sources)
-    return r, os.clock() - t0
-  end
-
-  it("stops an endless loop within one second and denies", function()
-    local r, secs = timed({ checking("loop.lua", "while true do end") })
+  it("stops an endless loop and denies", function()
+    local r = evaluate({ checking("loop.lua", "while true do end") })
     assert.matches("^policies/loop%.lua: budget exceeded: ", only_message(r))
-    assert.is_true(secs < 1, "took " .. secs .. " s")
   end)
 
   it("names the line the endless loop was stopped at", function()
-    local r = timed({ checking("loop.lua", "while true do end") })
+    local r = evaluate({ checking("loop.lua", "while true do end") })
     assert.matches("at policies/loop.lua:2", only_message(r), 1, true)
   end)
 
-  it("stops endless allocation within one second and denies", function()
-    local r, secs = timed({ checking("alloc.lua",
+  it("stops endless allocation and denies", function()
+    local r = evaluate({ checking("alloc.lua",
       "local t = {} while true do t[#t + 1] = ('x'):rep(1000) .. #t end") })
     assert.matches("^policies/alloc%.lua: budget exceeded: ", only_message(r))
-    assert.is_true(secs < 1, "took " .. secs .. " s")
   end)
 
   it("stops doubling string concatenation", function()
     -- one `..` is a single VM instruction, so the count hook sees the heap
     -- only between doublings; an 8 MiB limit keeps the page faults of the
-    -- last doubling small enough that a loaded CI machine stays far from 1 s
+    -- last doubling small
     local small = kit.guard({ memory_kb = 8 * 1024 })
     local set = load_ok({ checking("double.lua",
       "local s = ('x'):rep(1000000) for i = 1, 40 do s = s .. s end return true") })
-    local t0 = os.clock()
     local r = policy.evaluate(set, kit.ctx(), small)
-    local secs = os.clock() - t0
     assert.matches("budget exceeded: ", only_message(r), 1, true)
-    assert.is_true(secs < 1, "took " .. secs .. " s")
   end)
 
   it("stops a policy that loops while loading", function()

@@ -1,4 +1,5 @@
 local schema = require("drv.schema")
+local util = require("drv.util")
 
 
 local function check(value, spec, label)
@@ -8,25 +9,25 @@ local function check(value, spec, label)
 end
 
 
-describe("schema.distance", function()
+describe("util.levenshtein", function()
   it("counts a transposition as one edit", function()
-    assert.equal(1, schema.distance("imgae", "image"))
+    assert.equal(1, util.levenshtein("imgae", "image"))
   end)
 
   it("counts insertions and substitutions", function()
-    assert.equal(1, schema.distance("comand", "command"))
-    assert.equal(3, schema.distance("abc", "xyz"))
+    assert.equal(1, util.levenshtein("comand", "command"))
+    assert.equal(3, util.levenshtein("abc", "xyz"))
   end)
 end)
 
 
-describe("schema.suggest", function()
+describe("util.suggest", function()
   it("returns the nearest candidate when it is close", function()
-    assert.equal("image", schema.suggest("imgae", { image = true, args = true }))
+    assert.equal("image", util.suggest("imgae", { image = true, args = true }))
   end)
 
   it("returns nil when nothing is close", function()
-    assert.is_nil(schema.suggest("volumez_everywhere", { image = true, args = true }))
+    assert.is_nil(util.suggest("volumez_everywhere", { image = true, args = true }))
   end)
 end)
 
