@@ -157,6 +157,7 @@ tar("through_symlink.tar", [link("d", "/tmp"),
                             f("d/" + prefix[len("/tmp/"):] + "-artifact_tar_through_symlink")])
 tar("hardlink.tar", [link("h", "/etc/shadow", tarfile.LNKTYPE)])
 tar("symlink_root.tar", [link("link", "/")])
+tar("loadlink.tar", [link("img.tar", "/etc/passwd")])
 ]]
 
 local function need_httpd()
@@ -192,7 +193,8 @@ local function need_httpd()
   sh_ok("chmod 755 " .. drv.quote(www .. "/cgi-bin/redir"))
   env.vars.HTTPD = "127.0.0.1:" .. env.httpd.port
   env.vars.HTTPD_PORT = env.httpd.port
-  env.vars.HTTPD_NODE = node_ip() .. ":" .. env.httpd.port
+  env.node_ip = node_ip()
+  env.vars.HTTPD_NODE = env.node_ip .. ":" .. env.httpd.port
 end
 
 local function need_victim()
@@ -284,16 +286,19 @@ local function corpus_tags()
   return set
 end
 
--- Requests the listener got from a loopback source address (busybox httpd
--- -v logs "ip:port: response:NNN" per request).
+-- Requests the listener got from any source but the node's own address
+-- (loopback, the docker0 gateway, ...): busybox httpd -v logs
+-- "ip:port: response:NNN" per request. Archives an attack needs are fetched
+-- from the node's address and do not count.
 local function loopback_hits(p)
   local n = 0
   local f = io.open(p, "rb")
   if not f then
     return 0
   end
+  local node = "^" .. (env.node_ip or "-"):gsub("%.", "%%.") .. ":"
   for line in f:lines() do
-    if line:find("127.0.0.1", 1, true) or line:find("::1]", 1, true) then
+    if line:match("^%S+:%d+:") and not line:find(node) then
       n = n + 1
     end
   end
