@@ -15,6 +15,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "alloc.h"
 #include "cmd.h"
 #include "docker.h"
 #include "esc.h"
@@ -32,12 +33,10 @@ typedef struct runner {
     http_client *http;
     docker *docker;
     job job;
-    task **tasks;
+    alloc *alloc;            /* every task of the run (alloc.h: a failure stops the rest) */
     size_t ntasks;
-    size_t running;          /* tasks not yet done */
     int signal;              /* first stop signal received */
     int signals;             /* stop signals received */
-    int failed;              /* a task failed before it ran: stop the rest */
 } runner;
 
 static void usage(void)
@@ -60,10 +59,8 @@ static void usage(void)
 
 static void stop_all(runner *r, int force)
 {
-    for (size_t i = 0; i < r->ntasks; i++) {
-        if (r->tasks[i] != NULL) {
-            task_stop(r->tasks[i], force);
-        }
+    if (r->alloc != NULL) {
+        alloc_stop(r->alloc, force);
     }
 }
 
@@ -75,10 +72,8 @@ static void stop_all(runner *r, int force)
 
 static void abandon_all(runner *r)
 {
-    for (size_t i = 0; i < r->ntasks; i++) {
-        if (r->tasks[i] != NULL) {
-            task_abandon(r->tasks[i]);
-        }
+    if (r->alloc != NULL) {
+        alloc_abandon(r->alloc);
     }
 }
 
@@ -172,38 +167,34 @@ static void report(const task *t, const plan_task *pt)
     buf_free(&b);
 }
 
-static void on_task_done(void *ud, task *t)
+static void on_task_done(void *ud, alloc *a, size_t i, task *t)
 {
-    runner *r = ud;
-    for (size_t i = 0; i < r->ntasks; i++) {
-        if (r->tasks[i] == t) {
-            report(t, &r->job.plan.tasks[i]);
-        }
-    }
-    if (task_error(t) != NULL && !r->failed && r->signal == 0) {
-        r->failed = 1;
-        stop_all(r, 0);
-    }
-    if (--r->running == 0) {
-        shutdown_loop(r);
-    }
+    (void)ud;
+    (void)a;
+    (void)i;
+    report(t, task_spec(t));
 }
 
-static void start_tasks(runner *r)
+static void on_alloc_done(void *ud, alloc *a)
+{
+    (void)a;
+    shutdown_loop(ud);
+}
+
+static int start_tasks(runner *r, drv_err *err)
 {
     task_ctx ctx = {
         .loop = &r->loop, .http = r->http, .docker = r->docker,
         .script = r->job.script, .echo = 1,
     };
+    alloc_opts o = { .on_task_done = on_task_done, .on_done = on_alloc_done, .ud = r };
+    int rc = alloc_new(&r->alloc, &ctx, r->job.plan.tasks, r->job.plan.ntasks, &o, err);
+    if (rc < 0) {
+        return rc;
+    }
     r->ntasks = r->job.plan.ntasks;
-    r->tasks = drv_xcalloc(r->ntasks + 1, sizeof *r->tasks);
-    r->running = r->ntasks;
-    for (size_t i = 0; i < r->ntasks; i++) {
-        task_new(&r->tasks[i], &ctx, &r->job.plan.tasks[i], on_task_done, r, NULL);
-    }
-    for (size_t i = 0; i < r->ntasks; i++) {
-        task_start(r->tasks[i]);
-    }
+    alloc_start(r->alloc);
+    return 0;
 }
 
 /* Picks the exit code: a signal wins, then the first non-zero task result. */
@@ -213,7 +204,7 @@ static int exit_code(const runner *r)
         return 128 + r->signal;   /* 130 INT, 143 TERM, 129 HUP, 131 QUIT */
     }
     for (size_t i = 0; i < r->ntasks; i++) {
-        int c = task_exit_code(r->tasks[i]);
+        int c = task_exit_code(alloc_task(r->alloc, i));
         if (c != 0) {
             return c;
         }
@@ -296,6 +287,10 @@ int cmd_run(int argc, char **argv)
          * negotiated the API version: use it, no second ping */
         rc = docker_set_api_version(r.docker, r.job.api_version, &err);
     }
+    if (rc == 0) {
+        log_debug("docker: %s, API %s", docker_endpoint(r.docker), docker_api_version(r.docker));
+        rc = start_tasks(&r, &err);
+    }
     if (rc < 0) {
         buf b = BUF_INIT;
         fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
@@ -303,24 +298,19 @@ int cmd_run(int argc, char **argv)
         shutdown_loop(&r);
         code = drv_err_exit_code(rc);
     } else {
-        log_debug("docker: %s, API %s", docker_endpoint(r.docker), docker_api_version(r.docker));
-        start_tasks(&r);
         uv_run(&r.loop, UV_RUN_DEFAULT);
         code = exit_code(&r);
         int left = 0;
         for (size_t i = 0; i < r.ntasks; i++) {
-            left |= task_left_behind(r.tasks[i]);
+            left |= task_left_behind(alloc_task(r.alloc, i));
         }
         if (left && r.job.ports_reserved) {
             fprintf(stderr, "drvctl: this run's port reservations are released; a container "
                             "left behind may still hold its ports\n");
         }
     }
-    for (size_t i = 0; i < r.ntasks; i++) {
-        task_free(r.tasks[i]);
-    }
+    alloc_free(r.alloc);
     drv_loop_close(&r.lp);   /* runs the close callbacks, closes stragglers */
-    free(r.tasks);
     docker_free(r.docker);
     job_free(&r.job);
     return code;

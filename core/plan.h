@@ -8,53 +8,23 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+#include "spec.h"
+
+/* The task spec: fields from spec.h (one line there adds a field to the
+ * struct, the Lua read, copy, free and JSON state). */
 typedef struct plan_artifact {
-    char *source;
-    char *dest_dir;          /* task_dir/dest, for messages */
-    char *task_dir;          /* absolute */
-    char *dest;              /* relative to task_dir, clean */
-    char *checksum;          /* "sha256:hex" or NULL */
-    char *archive;           /* NULL (auto), "false", "tar", "zip", ... */
-    char *local_path;        /* local sources: decoded absolute path, else NULL */
-    char *local_root;        /* the client.artifact.local_dirs entry it is under */
-    long read_timeout_ms;    /* client.artifact limits (0: artifact.h defaults) */
-    long long max_size;
-    long long max_unpacked_bytes;
-    long long max_unpacked_files;
-    int allow_private;
+    SPEC_MEMBERS(PLAN_ARTIFACT_FIELDS)
 } plan_artifact;
 
-/* A bind source under the data dir, pinned before create (see pin.h): the
- * body already names `staging`, which C makes a bind mount of `path`
- * opened beneath `root` without following symlinks. */
 typedef struct plan_pin {
-    char *source;            /* the host path as checked, for messages */
-    char *root;              /* the alloc dir, or the data dir */
-    char *path;              /* relative to root ("" for root itself) */
-    char *staging;           /* <binds_dir>/<alloc_id>-<task>-<n> */
-    int create;              /* make a missing source (Binds), as Docker did */
+    SPEC_MEMBERS(PLAN_PIN_FIELDS)
 } plan_pin;
 
 typedef struct plan_task {
-    char *job, *group, *task;
-    char *alloc_id;
-    char *name;              /* container name */
-    char *image;
-    char *load;              /* absolute tar path, or NULL */
-    char *pull;              /* "missing" or "always" */
-    char *body;              /* Docker create body, JSON */
-    char *kill_signal;       /* NULL: image STOPSIGNAL, else SIGTERM */
-    long kill_timeout_ms;
-    int tty;
-    char *alloc_dir;
-    char *log_dir;
-    int log_max_files;
-    long long log_max_file_size;
-    char **dirs;             /* directories to create before the container */
-    size_t ndirs;
+    SPEC_MEMBERS(PLAN_TASK_FIELDS)
     plan_pin *pins;          /* bind sources to pin before create */
     size_t npins;
-    char *binds_dir;         /* <data_dir>/binds: where the staging paths live */
     plan_artifact *artifacts;
     size_t nartifacts;
 } plan_task;
@@ -100,6 +70,13 @@ typedef struct problem_list {
 } problem_list;
 
 void plan_free(plan *p);
+/// Frees what a plan_task owns (not the struct itself) and zeroes it.
+void plan_task_free(plan_task *t);
+/// Deep copy of `src` into `dst` (the task owns its spec).
+void plan_task_copy(plan_task *dst, const plan_task *src);
+/// Appends the spec as one JSON object (the agent's state encoding; field
+/// names as in spec.h, pins and artifacts as arrays of objects).
+void plan_task_json(const plan_task *t, buf *out);
 void agent_conf_free(agent_conf *a);
 void problem_list_free(problem_list *l);
 /// Maps a problem kind ("syntax", "unknown", ...) to a DRV_E* code.

@@ -368,40 +368,34 @@ int script_agent(script *s, const script_source *agent, const host_facts *h,
     return rc;
 }
 
-static void read_task(lua_State *L, int t, plan_task *pt)
+/* The Lua read of a task spec, generated from spec.h: a field named like
+ * the C member, defaults as listed there. */
+#define READ_S(n) x->n = get_str(L, t, #n);
+#define READ_I(n, type, dflt) x->n = (type)get_int(L, t, #n, dflt);
+#define READ_B(n) x->n = get_bool(L, t, #n);
+#define READ_V(n, count) x->n = get_strv(L, t, #n, &x->count);
+
+static void read_pin(lua_State *L, int t, plan_pin *x)
 {
-    pt->job = get_str(L, t, "job");
-    pt->group = get_str(L, t, "group");
-    pt->task = get_str(L, t, "task");
-    pt->alloc_id = get_str(L, t, "alloc_id");
-    pt->name = get_str(L, t, "name");
-    pt->image = get_str(L, t, "image");
-    pt->load = get_str(L, t, "load");
-    pt->pull = get_str(L, t, "pull");
-    pt->body = get_str(L, t, "body");
-    pt->kill_signal = get_str(L, t, "kill_signal");
-    pt->kill_timeout_ms = (long)get_int(L, t, "kill_timeout_ms", 5000);
-    pt->tty = get_bool(L, t, "tty");
-    pt->alloc_dir = get_str(L, t, "alloc_dir");
-    pt->log_dir = get_str(L, t, "log_dir");
-    pt->log_max_files = (int)get_int(L, t, "log_max_files", 10);
-    pt->log_max_file_size = get_int(L, t, "log_max_file_size", 10LL * 1024 * 1024);
-    pt->dirs = get_strv(L, t, "dirs", &pt->ndirs);
-    pt->binds_dir = get_str(L, t, "binds_dir");
+    PLAN_PIN_FIELDS(READ_S, READ_I, READ_B, READ_V)
+}
+
+static void read_artifact(lua_State *L, int t, plan_artifact *x)
+{
+    PLAN_ARTIFACT_FIELDS(READ_S, READ_I, READ_B, READ_V)
+}
+
+static void read_task(lua_State *L, int t, plan_task *x)
+{
+    PLAN_TASK_FIELDS(READ_S, READ_I, READ_B, READ_V)
     lua_getfield(L, t, "pins");
     if (lua_istable(L, -1)) {
         int a = lua_gettop(L);
         size_t n = (size_t)luaL_len(L, a);
-        pt->pins = drv_xcalloc(n + 1, sizeof *pt->pins);
+        x->pins = drv_xcalloc(n + 1, sizeof *x->pins);
         for (size_t i = 0; i < n; i++) {
             lua_rawgeti(L, a, (lua_Integer)i + 1);
-            int e = lua_gettop(L);
-            plan_pin *pp = &pt->pins[pt->npins++];
-            pp->source = get_str(L, e, "source");
-            pp->root = get_str(L, e, "root");
-            pp->path = get_str(L, e, "path");
-            pp->staging = get_str(L, e, "staging");
-            pp->create = get_bool(L, e, "create");
+            read_pin(L, lua_gettop(L), &x->pins[x->npins++]);
             lua_pop(L, 1);
         }
     }
@@ -411,28 +405,39 @@ static void read_task(lua_State *L, int t, plan_task *pt)
     if (lua_istable(L, -1)) {
         int a = lua_gettop(L);
         size_t n = (size_t)luaL_len(L, a);
-        pt->artifacts = drv_xcalloc(n + 1, sizeof *pt->artifacts);
+        x->artifacts = drv_xcalloc(n + 1, sizeof *x->artifacts);
         for (size_t i = 0; i < n; i++) {
             lua_rawgeti(L, a, (lua_Integer)i + 1);
-            int e = lua_gettop(L);
-            plan_artifact *pa = &pt->artifacts[pt->nartifacts++];
-            pa->source = get_str(L, e, "source");
-            pa->dest_dir = get_str(L, e, "dest_dir");
-            pa->task_dir = get_str(L, e, "task_dir");
-            pa->dest = get_str(L, e, "dest");
-            pa->local_path = get_str(L, e, "local_path");
-            pa->local_root = get_str(L, e, "local_root");
-            pa->read_timeout_ms = (long)get_int(L, e, "read_timeout_ms", 0);
-            pa->max_size = get_int(L, e, "max_size", 0);
-            pa->max_unpacked_bytes = get_int(L, e, "max_unpacked_bytes", 0);
-            pa->max_unpacked_files = get_int(L, e, "max_unpacked_files", 0);
-            pa->allow_private = get_bool(L, e, "allow_private");
-            pa->checksum = get_str(L, e, "checksum");
-            pa->archive = get_str(L, e, "archive");
+            read_artifact(L, lua_gettop(L), &x->artifacts[x->nartifacts++]);
             lua_pop(L, 1);
         }
     }
     lua_pop(L, 1);
+}
+
+int script_task_spec(script *s, const char *json, plan_task *out, drv_err *err)
+{
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+
+    memset(out, 0, sizeof *out);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "cjson.safe");
+    int rc = call(s, 1, 1, err);
+    if (rc < 0) {
+        return rc;
+    }
+    lua_getfield(L, -1, "decode");
+    lua_pushstring(L, json != NULL ? json : "");
+    rc = call(s, 1, 1, err);
+    if (rc == 0 && !lua_istable(L, -1)) {
+        rc = drv_err_set(err, DRV_EINVALID, "task state: not a JSON object");
+    }
+    if (rc == 0) {
+        read_task(L, lua_gettop(L), out);
+    }
+    lua_settop(L, top);
+    return rc;
 }
 
 int script_plan(script *s, const script_source *job, const script_source *agent,

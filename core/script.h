@@ -78,6 +78,10 @@ int script_agent(script *s, const script_source *agent, const host_facts *h,
 int script_plan(script *s, const script_source *job, const script_source *agent,
                 const host_facts *h, plan *out, problem_list *probs, drv_err *err);
 
+/// A task spec back from its JSON state (plan_task_json): the same read
+/// as the plan's, from the object cjson decodes. Free with plan_task_free.
+int script_task_spec(script *s, const char *json, plan_task *out, drv_err *err);
+
 /// driver.decode(op, status, body).
 int script_decode(script *s, const char *op, long status, const char *body,
                   decoded *out, drv_err *err);

@@ -26,13 +26,14 @@
 #define REMOVE_STOPPING_MS 5000 /* removing it when stopping (signal, failure) */
 
 typedef enum {
-    ST_NEW, ST_ARTIFACTS, ST_LOAD, ST_CREATE, ST_ATTACH, ST_START, ST_RUNNING,
+    ST_NEW, ST_RECOVER, ST_ARTIFACTS, ST_LOAD, ST_CREATE, ST_ATTACH, ST_START, ST_RUNNING,
     ST_EXITED, ST_REMOVE, ST_DONE,
 } task_state;
 
 struct task {
     task_ctx ctx;
-    const plan_task *pt;
+    plan_task spec;            /* owned copy */
+    const plan_task *pt;       /* &spec */
     task_done_cb on_done;
     void *ud;
 
@@ -56,7 +57,12 @@ struct task {
     int pending;               /* requests in flight (any kind) */
     int logs_done;
     int exited;
-    uv_timer_t timer;          /* attach-to-start hop, kill escalation, log drain */
+    /* one timer per purpose, each closed in task_free (see on_timer_closed) */
+    uv_timer_t hop_timer;      /* attach answered: start from the loop */
+    uv_timer_t kill_timer;     /* kill escalation to SIGKILL */
+    uv_timer_t drain_timer;    /* log stream drain after exit */
+    uv_timer_t guard_timer;    /* stop with create/start in flight */
+    int timers_open;           /* closes still to come before the free */
 
     FILE *load_file;
     int load_fd;               /* the archive, opened beneath the alloc dir; -1 */
@@ -67,9 +73,12 @@ struct task {
     logs *logs;
     frame_parser frames;
 
-    long exit_code;
+    /* outcome: what the container did, and what the driver could not do */
+    int ran;                   /* the container's exit was collected */
+    long exit_code;            /* the container's */
     int oom_killed;
-    drv_err err;               /* failure before the container ran */
+    char *recover_id;          /* task_recover: the container to adopt */
+    drv_err err;               /* driver failure (before, or around, the run) */
     drv_err sink_err;          /* why the log sink refused a frame */
 };
 
@@ -92,6 +101,23 @@ static void finish(task *t);
 static void start_container(task *t);
 static void maybe_done(task *t);
 static void remove_container(task *t);
+
+static void stop_timers(task *t)
+{
+    uv_timer_stop(&t->hop_timer);
+    uv_timer_stop(&t->kill_timer);
+    uv_timer_stop(&t->drain_timer);
+    uv_timer_stop(&t->guard_timer);
+}
+
+/* Tells the owner (ctx.on_state) before a step that changes Docker's state,
+ * so that it can persist what it needs first. */
+static void notify(task *t, task_step step)
+{
+    if (t->ctx.on_state != NULL) {
+        t->ctx.on_state(t->ud, t, step);
+    }
+}
 
 /* --- plumbing ------------------------------------------------------------- */
 
@@ -615,6 +641,11 @@ static void create_container(task *t)
         return;
     }
     t->state = ST_CREATE;
+    notify(t, TASK_STEP_CREATE);
+    if (t->abandoned) {
+        finish(t);
+        return;
+    }
     call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_create, 0);
     if (c == NULL || call_end(c, docker_container_create(t->ctx.docker, t->pt->name, t->pt->body, &c->cb,
                                             &c->r, &c->err)) < 0) {
@@ -766,6 +797,7 @@ static void start_container(task *t)
         return;
     }
     t->state = ST_START;
+    notify(t, TASK_STEP_START);
     call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_start, 0);
     if (c == NULL || call_end(c, docker_container_start(t->ctx.docker, t->id, &c->cb, &c->r, &c->err)) < 0) {
         remove_container(t);
@@ -782,7 +814,7 @@ static void on_attach_timer(uv_timer_t *timer)
 static void on_attached(task *t, long status)
 {
     if (ok(status) || status == 101) {
-        uv_timer_start(&t->timer, on_attach_timer, 0, 0);
+        uv_timer_start(&t->hop_timer, on_attach_timer, 0, 0);
     }
 }
 
@@ -836,7 +868,7 @@ static void signal_running(task *t)
         log_info("task \"%s\": sending %s (kill_timeout %ld ms)", t->pt->task, t->pt->kill_signal,
                  t->pt->kill_timeout_ms);
         send_signal(t, t->pt->kill_signal);
-        uv_timer_start(&t->timer, on_kill_timer, (uint64_t)t->pt->kill_timeout_ms, 0);
+        uv_timer_start(&t->kill_timer, on_kill_timer, (uint64_t)t->pt->kill_timeout_ms, 0);
         return;
     }
     /* no kill_signal: Docker sends the container's STOPSIGNAL (the image's,
@@ -848,7 +880,7 @@ static void signal_running(task *t)
     if (c != NULL) {
         (void)call_end(c, docker_container_stop(t->ctx.docker, t->id, secs, &c->cb, &c->r, &c->err));
     }
-    uv_timer_start(&t->timer, on_kill_timer, (uint64_t)(secs * 1000 + 1000), 0);
+    uv_timer_start(&t->kill_timer, on_kill_timer, (uint64_t)(secs * 1000 + 1000), 0);
 }
 
 static void on_start(task *t, int rc, long status, const buf *body, const drv_err *err)
@@ -898,11 +930,12 @@ static void on_wait(task *t, int rc, long status, const buf *body, const drv_err
     if (t->state != ST_RUNNING) {
         return;              /* removing already (stop with Docker unresponsive) */
     }
-    uv_timer_stop(&t->timer);
+    uv_timer_stop(&t->kill_timer);
     if (rc == 0 && ok(status)) {
         decoded d;
         if (script_decode(t->ctx.script, "wait", status, buf_str(body), &d, NULL) == 0) {
             t->exit_code = d.exit_code;
+            t->ran = 1;
             if (d.error != NULL) {
                 log_warn("task \"%s\": wait: %s", t->pt->task, d.error);
             }
@@ -974,7 +1007,8 @@ static void on_remove(task *t, int rc, long status, const buf *body, const drv_e
 static void remove_container(task *t)
 {
     t->state = ST_REMOVE;
-    uv_timer_stop(&t->timer);
+    stop_timers(t);
+    notify(t, TASK_STEP_REMOVE);
     if (t->logs_req != NULL) {
         http_cancel(t->logs_req);
     }
@@ -988,10 +1022,105 @@ static void remove_container(task *t)
     }
 }
 
+static int open_logs(task *t)
+{
+    drv_err e;
+    logs_opts lo = {
+        .dir = t->pt->log_dir, .task = t->pt->task,
+        .max_files = t->pt->log_max_files,
+        .max_file_size = (size_t)t->pt->log_max_file_size,
+        .echo_prefix = t->ctx.echo ? t->pt->task : NULL,
+    };
+    if (logs_open(&t->logs, &lo, &e) < 0) {
+        fail(t, &e);
+        return -1;
+    }
+    return 0;
+}
+
+/* task_recover: what the container is doing decides where the task goes. */
+static void on_recover_inspect(task *t, int rc, long status, const buf *body, const drv_err *err)
+{
+    drv_err e;
+    decoded d;
+
+    if (rc == 0 && status == 404) {
+        drv_err_set(&e, DRV_ETASK, "task \"%s\": recover: container %s no longer exists",
+                    t->pt->task, t->recover_id);
+        fail(t, &e);
+        finish(t);
+        return;
+    }
+    if (rc < 0 || !ok(status)) {
+        /* not known to be gone: it may still exist */
+        docker_failure(t, DRV_ETASK, "recover: inspect container", rc, status, body, err);
+        t->leftover = 1;
+        finish(t);
+        return;
+    }
+    if (script_decode(t->ctx.script, "container_inspect", status, buf_str(body), &d, &e) < 0) {
+        fail(t, &e);
+        t->leftover = 1;
+        finish(t);
+        return;
+    }
+    t->id = drv_xstrdup(t->recover_id);
+    if (d.running) {
+        decoded_free(&d);
+        t->state = ST_RUNNING;
+        if (open_logs(t) == 0) {
+            frame_init(&t->frames, t->pt->tty, on_frame, t);
+            call_ctx *c = call_new(t, &t->logs_req, on_logs_data, NULL, on_logs, 0);
+            if (c == NULL || call_end(c, docker_container_attach(t->ctx.docker, t->id, &c->cb,
+                                                                  &c->r, &c->err)) < 0) {
+                t->logs_done = 1;
+            }
+        } else {
+            drv_err_clear(&t->err);   /* the run goes on without its output */
+            log_warn("task \"%s\": recover: output is not collected", t->pt->task);
+            t->logs_done = 1;
+        }
+        call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_wait, 0);
+        if (c == NULL || call_end(c, docker_container_wait(t->ctx.docker, t->id, "not-running",
+                                                           &c->cb, &c->r, &c->err)) < 0) {
+            remove_container(t);
+            return;
+        }
+        if (t->stopping) {
+            signal_running(t);
+        }
+        return;
+    }
+    if (d.status != NULL && strcmp(d.status, "created") == 0) {
+        drv_err_set(&e, DRV_ETASK, "task \"%s\": recover: container %s was created but never "
+                    "started", t->pt->task, t->recover_id);
+        decoded_free(&d);
+        fail(t, &e);
+        remove_container(t);
+        return;
+    }
+    t->exit_code = d.exit_code;
+    t->oom_killed = d.oom_killed;
+    t->ran = 1;
+    decoded_free(&d);
+    t->logs_done = 1;
+    t->state = ST_EXITED;
+    advance(t);
+}
+
 /* Moves through the steps that have no request of their own. */
 static void advance(task *t)
 {
     switch (t->state) {
+    case ST_RECOVER: {
+        call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_recover_inspect, 30000);
+        if (c == NULL || call_end(c, docker_container_inspect(t->ctx.docker, t->recover_id,
+                                                              &c->cb, &c->r, &c->err)) < 0) {
+            t->leftover = 1;
+            finish(t);
+        }
+        return;
+    }
     case ST_NEW:
         for (size_t i = 0; i < t->pt->ndirs; i++) {
             drv_err e;
@@ -1003,19 +1132,9 @@ static void advance(task *t)
                 return;
             }
         }
-        {
-            drv_err e;
-            logs_opts lo = {
-                .dir = t->pt->log_dir, .task = t->pt->task,
-                .max_files = t->pt->log_max_files,
-                .max_file_size = (size_t)t->pt->log_max_file_size,
-                .echo_prefix = t->ctx.echo ? t->pt->task : NULL,
-            };
-            if (logs_open(&t->logs, &lo, &e) < 0) {
-                fail(t, &e);
-                finish(t);
-                return;
-            }
+        if (open_logs(t) < 0) {
+            finish(t);
+            return;
         }
         t->state = ST_ARTIFACTS;
         /* fall through */
@@ -1032,12 +1151,12 @@ static void advance(task *t)
         return;
     case ST_EXITED:
         if (!t->logs_done && !t->abandoned) {
-            if (!uv_is_active((uv_handle_t *)&t->timer)) {
-                uv_timer_start(&t->timer, on_drain_timeout, LOG_DRAIN_MS, 0);
+            if (!uv_is_active((uv_handle_t *)&t->drain_timer)) {
+                uv_timer_start(&t->drain_timer, on_drain_timeout, LOG_DRAIN_MS, 0);
             }
             return;
         }
-        uv_timer_stop(&t->timer);
+        uv_timer_stop(&t->drain_timer);
         remove_container(t);
         return;
     default:
@@ -1052,7 +1171,7 @@ static void maybe_done(task *t)
         return;
     }
     t->state = ST_DONE;
-    uv_timer_stop(&t->timer);
+    stop_timers(t);
     logs_close(t->logs);
     t->logs = NULL;
     t->on_done(t->ud, t);
@@ -1101,15 +1220,53 @@ int task_new(task **out, const task_ctx *ctx, const plan_task *pt,
     (void)err;
     task *t = drv_xcalloc(1, sizeof *t);
     t->ctx = *ctx;
-    t->pt = pt;
+    plan_task_copy(&t->spec, pt);
+    t->pt = &t->spec;
     t->on_done = on_done;
     t->ud = ud;
     t->state = ST_NEW;
     t->load_fd = -1;
-    uv_timer_init(ctx->loop, &t->timer);
-    t->timer.data = t;
+    uv_timer_t *timers[] = { &t->hop_timer, &t->kill_timer, &t->drain_timer, &t->guard_timer };
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+        uv_timer_init(ctx->loop, timers[i]);
+        timers[i]->data = t;
+        t->timers_open++;
+    }
     *out = t;
     return 0;
+}
+
+int task_recover(task **out, const task_ctx *ctx, const plan_task *pt,
+                 const char *container_id, task_done_cb on_done, void *ud, drv_err *err)
+{
+    if (container_id == NULL || container_id[0] == '\0') {
+        return drv_err_set(err, DRV_EINVALID, "task recover: no container id");
+    }
+    int rc = task_new(out, ctx, pt, on_done, ud, err);
+    if (rc < 0) {
+        return rc;
+    }
+    (*out)->recover_id = drv_xstrdup(container_id);
+    (*out)->state = ST_RECOVER;
+    return 0;
+}
+
+const plan_task *task_spec(const task *t)
+{
+    return t->pt;
+}
+
+const char *task_container_id(const task *t)
+{
+    return t->id;
+}
+
+int task_container_exit(const task *t, long *code)
+{
+    if (t->ran && code != NULL) {
+        *code = t->exit_code;
+    }
+    return t->ran;
 }
 
 void task_start(task *t)
@@ -1141,7 +1298,7 @@ void task_stop(task *t, int force)
     case ST_ATTACH:
         /* not started yet: a pending attach ends in on_logs, which then
          * sees `stopping` and removes the container instead of starting it */
-        if (t->logs_req != NULL && !uv_is_active((uv_handle_t *)&t->timer)) {
+        if (t->logs_req != NULL && !uv_is_active((uv_handle_t *)&t->hop_timer)) {
             http_cancel(t->logs_req);
         }
         break;
@@ -1153,8 +1310,8 @@ void task_stop(task *t, int force)
     case ST_CREATE:
     case ST_START:
         /* handled when they answer; unless Docker does not answer soon */
-        if (!uv_is_active((uv_handle_t *)&t->timer)) {
-            uv_timer_start(&t->timer, on_stop_guard, force ? 0 : STOP_REQ_MS, 0);
+        if (!uv_is_active((uv_handle_t *)&t->guard_timer)) {
+            uv_timer_start(&t->guard_timer, on_stop_guard, force ? 0 : STOP_REQ_MS, 0);
         }
         break;
     default:
@@ -1169,7 +1326,7 @@ void task_abandon(task *t)
     }
     t->stopping = 1;
     t->abandoned = 1;
-    uv_timer_stop(&t->timer);
+    stop_timers(t);
     cancel_calls(t);
 }
 
@@ -1196,9 +1353,14 @@ int task_oom_killed(const task *t)
     return t->oom_killed;
 }
 
-static void on_task_close(uv_handle_t *h)
+static void on_timer_closed(uv_handle_t *h)
 {
     task *t = h->data;
+    if (--t->timers_open > 0) {
+        return;
+    }
+    plan_task_free(&t->spec);
+    free(t->recover_id);
     free(t->id);
     free(t->load_error);
     free(t->load_config_id);
@@ -1208,6 +1370,9 @@ static void on_task_close(uv_handle_t *h)
 void task_free(task *t)
 {
     if (t != NULL) {
-        uv_close((uv_handle_t *)&t->timer, on_task_close);
+        uv_close((uv_handle_t *)&t->hop_timer, on_timer_closed);
+        uv_close((uv_handle_t *)&t->kill_timer, on_timer_closed);
+        uv_close((uv_handle_t *)&t->drain_timer, on_timer_closed);
+        uv_close((uv_handle_t *)&t->guard_timer, on_timer_closed);
     }
 }

@@ -23,18 +23,42 @@ typedef struct task task;
 
 typedef void (*task_done_cb)(void *ud, task *t);
 
+/* The steps that change Docker's state, announced before they are sent. */
+typedef enum {
+    TASK_STEP_CREATE,          /* the container (by its name) is about to exist */
+    TASK_STEP_START,           /* task_container_id() is set */
+    TASK_STEP_REMOVE,          /* the container is about to go */
+} task_step;
+
+/// Called (with the task's `ud`) before each step that changes Docker's
+/// state, so that an agent can persist first. May call task_abandon (then
+/// the step is not sent). NULL in the foreground run.
+typedef void (*task_state_cb)(void *ud, task *t, task_step step);
+
 typedef struct task_ctx {
     uv_loop_t *loop;
     http_client *http;
     docker *docker;
     script *script;
     int echo;                  /* print log lines to the terminal */
+    task_state_cb on_state;    /* or NULL */
 } task_ctx;
 
-/// `pt` must outlive the task. `on_done` runs once, from the loop.
+/// The task copies `pt` (it owns its spec). `on_done` runs once, from the loop.
 int task_new(task **out, const task_ctx *ctx, const plan_task *pt,
              task_done_cb on_done, void *ud, drv_err *err);
+/// A task that adopts an existing container (an agent restarting): on
+/// task_start it inspects `container_id`; running: attaches to its output
+/// and waits for it; exited: collects its exit code; created but never
+/// started: removes it and fails. Then removes it as usual. Nothing before
+/// the container (dirs, artifacts, image, pins) is redone.
+int task_recover(task **out, const task_ctx *ctx, const plan_task *pt,
+                 const char *container_id, task_done_cb on_done, void *ud, drv_err *err);
 void task_start(task *t);
+/// The task's own copy of its spec.
+const plan_task *task_spec(const task *t);
+/// The container id once created (or recovered), else NULL.
+const char *task_container_id(const task *t);
 /// Graceful stop (kill_signal, kill_timeout, SIGKILL), or SIGKILL at once.
 void task_stop(task *t, int force);
 
@@ -51,6 +75,9 @@ int task_exit_code(const task *t);
 /// The failure that ended the task before its container ran, or NULL.
 const drv_err *task_error(const task *t);
 int task_oom_killed(const task *t);
+/// 1 when the container ran and its exit code was collected (into *code),
+/// whatever the driver's error; 0 otherwise.
+int task_container_exit(const task *t, long *code);
 /// Frees the task (after on_done); the memory goes in a close callback.
 void task_free(task *t);
 

@@ -3,6 +3,7 @@
 --
 --   lua5.4 fuzz/lua/mutate.lua --group hcl|expr [--seconds 60] [--seed N]
 --                              [--max-len 8192] [--budget 20000000]
+--                              [--known yes]
 --   lua5.4 fuzz/lua/mutate.lua --replay FILE --target TARGET
 --
 -- Groups and their targets (entry points):
@@ -24,9 +25,14 @@
 -- or more than 1 s of CPU). Each distinct finding is minimised and written
 -- to fuzz/findings/<target>-<kind>-<hash>.input with a .txt beside it.
 --
--- Findings already being fixed elsewhere are counted as "known" and not
--- recorded (see KNOWN below); inputs that would only reproduce them are
--- capped (count values, input length, NUL bytes, nested regexp alternation).
+-- Every class the first runs found (wrong-typed JSON fields, backtracking
+-- regexps, quadratic HCL positions, did-you-mean on huge keys, padded
+-- Docker bodies) is fixed, so by default each of them is a finding again.
+-- `--known yes` counts them as "known" instead and caps the inputs that
+-- would only reproduce them (nested regexp alternation), as the first runs
+-- did while the fixes were being written. Count values are always capped
+-- (at most 3 instances) so that a plan's size stays small; inputs are cut
+-- at --max-len.
 
 -- the repository root: two levels above this script
 local ROOT = arg[0]:match("^(.*)/fuzz/lua/[^/]+$")
@@ -39,14 +45,14 @@ package.path = ROOT .. "/lua/?.lua;" .. package.path
 -- options ----------------------------------------------------------------------
 
 local opt = { group = "hcl", seconds = 60, seed = os.time(), max_len = 8192,
-  budget = 20000000, cpu = 1.0, findings = ROOT .. "/fuzz/findings" }
+  budget = 20000000, cpu = 1.0, findings = ROOT .. "/fuzz/findings", known = "no" }
 do
   local i = 1
   while i <= #arg do
     local k, v = arg[i]:match("^%-%-([%w-]+)$"), arg[i + 1]
     if not k or v == nil then
       io.stderr:write("usage: mutate.lua --group hcl|expr [--seconds N] [--seed N] [--max-len N] "
-        .. "[--budget N] | --replay FILE --target T\n")
+        .. "[--budget N] [--known yes] | --replay FILE --target T\n")
       os.exit(64)
     end
     k = k:gsub("-", "_")
@@ -147,6 +153,9 @@ end
 
 -- Returns a label when the finding is one of the known ones.
 local function known(target, input, res)
+  if opt.known ~= "yes" then
+    return nil
+  end
   if res.kind == "error" and res.in_convert_json then
     return "json-wrong-type"
   end
@@ -191,10 +200,11 @@ local function sanitize(target, s)
       end
     end)
   end
-  if (target == "plan" or target == "constraint") and s:find("regexp") and nested_alternation(s) then
+  if opt.known == "yes" and (target == "plan" or target == "constraint") and s:find("regexp")
+    and nested_alternation(s) then
     return nil
   end
-  if target == "constraint" and nested_alternation(s) then
+  if opt.known == "yes" and target == "constraint" and nested_alternation(s) then
     return nil
   end
   return s
