@@ -6,6 +6,16 @@
  * index is opened lazily on the next byte, and index N - max_files is deleted
  * when index N is opened. On open, writing continues in the highest existing
  * index, so a restarted driver appends instead of overwriting.
+ *
+ * [attack corpus] The directory is alloc/logs, which every task of the
+ * allocation sees as /alloc/logs and may replace: with a symlink to a host
+ * directory (drvctl, as root, would write the task's output there, e.g. a
+ * config that /etc/logrotate.d reads), or plant a FIFO (an open that blocks
+ * the loop), a device node (writes into a host disk) or a symlink under a
+ * log file's name. So the directory is opened once, without following a
+ * symlink, and every file is opened, scanned and deleted relative to that
+ * descriptor; a log file must be a regular file with one link, opened with
+ * O_NOFOLLOW | O_NONBLOCK.
  */
 #include "logs.h"
 
@@ -36,6 +46,7 @@ typedef struct logs_stream {
 
 struct logs {
     char *dir;
+    int dirfd;             /* l->dir, opened without following a symlink */
     char *task;
     char *prefix;          /* NULL: no echo */
     int max_files;
@@ -48,6 +59,13 @@ static void file_path(const logs *l, const logs_stream *s, unsigned long idx,
                       char *out, size_t n)
 {
     snprintf(out, n, "%s/%s.%s.%lu", l->dir, l->task, s->name, idx);
+}
+
+/* "<task>.<stream>.<idx>", relative to l->dirfd. */
+static void file_name(const logs *l, const logs_stream *s, unsigned long idx,
+                      char *out, size_t n)
+{
+    snprintf(out, n, "%s.%s.%lu", l->task, s->name, idx);
 }
 
 /* Largest index accepted: far beyond any real rotation count, and small
@@ -86,17 +104,29 @@ static int parse_index(const char *name, const char *task, const char *stream,
 
 static void delete_index(const logs *l, const logs_stream *s, unsigned long idx)
 {
-    char path[4096];
-    file_path(l, s, idx, path, sizeof path);
-    (void)unlink(path);
+    char name[4096];
+    file_name(l, s, idx, name, sizeof name);
+    (void)unlinkat(l->dirfd, name, 0);
 }
 
 /* Finds the highest existing index of each stream and deletes the indexes
  * that fall outside the max_files window. */
 static int scan_dir(logs *l, drv_err *err)
 {
-    DIR *d = opendir(l->dir);
+    l->dirfd = open(l->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (l->dirfd < 0) {
+        int e = errno;
+        struct stat st;
+        int is_link = lstat(l->dir, &st) == 0 && S_ISLNK(st.st_mode);
+        return drv_err_set(err, DRV_EIO, "logs: cannot open directory \"%s\": %s",
+                           l->dir, is_link ? "it is a symbolic link" : strerror(e));
+    }
+    int scan_fd = dup(l->dirfd);
+    DIR *d = scan_fd < 0 ? NULL : fdopendir(scan_fd);
     if (d == NULL) {
+        if (scan_fd >= 0) {
+            close(scan_fd);
+        }
         return drv_err_set(err, DRV_EIO, "logs: cannot open directory \"%s\": %s",
                            l->dir, strerror(errno));
     }
@@ -131,16 +161,26 @@ static int open_file(logs *l, logs_stream *s, drv_err *err)
     char path[4096];
     struct stat st;
 
+    char name[4096];
+
     file_path(l, s, s->idx, path, sizeof path);
-    s->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    file_name(l, s, s->idx, name, sizeof name);
+    s->fd = openat(l->dirfd, name,
+                   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (s->fd < 0) {
-        return drv_err_set(err, DRV_EIO, "logs: cannot open \"%s\": %s", path, strerror(errno));
+        return drv_err_set(err, DRV_EIO, "logs: cannot open \"%s\": %s", path,
+                           errno == ELOOP ? "it is a symbolic link" : strerror(errno));
     }
     if (fstat(s->fd, &st) != 0) {
         int e = errno;
         close(s->fd);
         s->fd = -1;
         return drv_err_set(err, DRV_EIO, "logs: cannot stat \"%s\": %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        close(s->fd);
+        s->fd = -1;
+        return drv_err_set(err, DRV_EIO, "logs: not a regular file with one link: \"%s\"", path);
     }
     s->size = (size_t)st.st_size;
     if (s->idx >= (unsigned long)l->max_files) {
@@ -233,6 +273,7 @@ int logs_open(logs **out, const logs_opts *o, drv_err *err)
     }
     logs *l = drv_xcalloc(1, sizeof *l);
     l->dir = drv_xstrdup(o->dir);
+    l->dirfd = -1;
     l->task = drv_xstrdup(o->task);
     l->prefix = o->echo_prefix ? drv_xstrdup(o->echo_prefix) : NULL;
     l->max_files = o->max_files;
@@ -295,6 +336,9 @@ void logs_close(logs *l)
         buf_free(&s->echo);
     }
     buf_free(&l->line);
+    if (l->dirfd >= 0) {
+        close(l->dirfd);
+    }
     free(l->dir);
     free(l->task);
     free(l->prefix);

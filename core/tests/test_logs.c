@@ -454,6 +454,88 @@ TEST(no_echo_without_prefix)
     remove_dir(dir);
 }
 
+/* [attack corpus] alloc/logs is visible to every task of the allocation as
+ * /alloc/logs: a task can swap it for a symlink or plant special files under
+ * the log names. drvctl (root) must never write outside the directory it
+ * opened, nor into anything but a regular file. */
+TEST(directory_symlink_is_refused)
+{
+    const char *dir = fresh_dir();
+    char outside[256], link[300];
+    snprintf(outside, sizeof outside, "%s", dir);
+    snprintf(link, sizeof link, "%s-link", dir);
+    ASSERT_INT_EQ(symlink(outside, link), 0);
+    logs_opts o = opts(link, 10, 100);
+    logs *l = NULL;
+    drv_err err;
+    drv_err_clear(&err);
+    ASSERT(logs_open(&l, &o, &err) < 0);
+    ASSERT(strstr(err.msg, "symbolic link") != NULL);
+    ASSERT_INT_EQ(count_files(outside), 0);
+    unlink(link);
+    remove_dir(dir);
+}
+
+TEST(directory_swapped_after_open_is_not_followed)
+{
+    const char *dir = fresh_dir();
+    char path[256], moved[300], target[300];
+    snprintf(path, sizeof path, "%s", dir);
+    snprintf(moved, sizeof moved, "%s-moved", path);
+    snprintf(target, sizeof target, "%s-target", path);
+    ASSERT_INT_EQ(mkdir(target, 0755), 0);
+    logs_opts o = opts(path, 10, 4);
+    logs *l = NULL;
+    ASSERT_INT_EQ(logs_open(&l, &o, NULL), 0);
+    ASSERT_INT_EQ(rename(path, moved), 0);
+    ASSERT_INT_EQ(symlink(target, path), 0);
+    ASSERT_INT_EQ(logs_write(l, FRAME_STDOUT, "12345678", 8, NULL), 0);
+    logs_close(l);
+    ASSERT_INT_EQ(count_files(target), 0);
+    ASSERT(exists(moved, "web.stdout.0") && exists(moved, "web.stdout.1"));
+    unlink(path);
+    rmdir(target);
+    remove_dir(moved);
+}
+
+TEST(special_files_under_log_names_are_refused)
+{
+    const char *dir = fresh_dir();
+    char p[512];
+    /* a FIFO as the next index: the open must neither block nor write */
+    logs_opts o = opts(dir, 10, 4);
+    logs *l = NULL;
+    drv_err err;
+    ASSERT_INT_EQ(logs_open(&l, &o, NULL), 0);
+    snprintf(p, sizeof p, "%s/web.stdout.1", dir);
+    ASSERT_INT_EQ(mkfifo(p, 0644), 0);
+    drv_err_clear(&err);
+    ASSERT(logs_write(l, FRAME_STDOUT, "12345678", 8, &err) < 0);
+    ASSERT(strstr(err.msg, "web.stdout.1") != NULL);
+    logs_close(l);
+    remove_dir(dir);
+    dir = fresh_dir();
+    o = opts(dir, 10, 4);
+    /* a symlink as the first file */
+    snprintf(p, sizeof p, "%s/web.stderr.0", dir);
+    ASSERT_INT_EQ(symlink("/etc/passwd", p), 0);
+    l = NULL;
+    drv_err_clear(&err);
+    ASSERT(logs_open(&l, &o, &err) < 0);
+    ASSERT(strstr(err.msg, "symbolic link") != NULL);
+    unlink(p);
+    /* a hard link to another file of the directory */
+    touch(dir, "secret", "s");
+    char q[512];
+    snprintf(q, sizeof q, "%s/secret", dir);
+    ASSERT_INT_EQ(link(q, p), 0);
+    l = NULL;
+    drv_err_clear(&err);
+    ASSERT(logs_open(&l, &o, &err) < 0);
+    ASSERT(strstr(err.msg, "one link") != NULL);
+    remove_dir(dir);
+}
+
 int main(void)
 {
     RUN(streams_go_to_separate_files);
@@ -469,6 +551,9 @@ int main(void)
     RUN(missing_directory_is_an_error);
     RUN(echo_prefixes_lines_per_stream);
     RUN(no_echo_without_prefix);
+    RUN(directory_symlink_is_refused);
+    RUN(directory_swapped_after_open_is_not_followed);
+    RUN(special_files_under_log_names_are_refused);
     logs_close(NULL);
     return test_summary();
 }
