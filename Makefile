@@ -43,17 +43,21 @@ SANFLAGS   = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recove
 endif
 
 OPT       ?= -O2 -g
+# core/ is grouped by what each noun serves (README: "Where things are");
+# every folder is on the include path, so a header is named by its file.
+CORE_DIRS  = base event docker host plan task image lua cmd
+CORE_INC   = $(CORE_DIRS:%=-Icore/%)
 DRV_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARNFLAGS) $(SANFLAGS) $(DEP_CFLAGS) \
-             -I$(BUILD) -MMD -MP
+             -I$(BUILD) $(CORE_INC) -MMD -MP
 ALL_CFLAGS = $(DRV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS       = $(DEP_LIBS) -lm
 
 BUILD      = build
 BIN       ?= drvctl
-CORE_SRC   = $(filter-out core/drvctl.c,$(wildcard core/*.c))
-CORE_OBJ   = $(CORE_SRC:core/%.c=$(BUILD)/%.o)
-MAIN_OBJ   = $(BUILD)/drvctl.o
+CORE_SRC   = $(filter-out core/cmd/drvctl.c,$(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.c)))
+CORE_OBJ   = $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ   = $(BUILD)/obj/cmd/drvctl.o
 LUA_SRC    = $(wildcard lua/drv/*.lua)
 # Lua modules are precompiled into build/lua (debug info kept, so tracebacks
 # still name lines): a cold start then skips parsing about 7000 lines (5 ms).
@@ -85,17 +89,18 @@ $(BUILD)/paths.h: FORCE | $(BUILD)
 	$(Q)printf '#define DRV_LUADIR "%s"\n#define DRV_POLICYDIR "%s"\n' '$(LUADIR)' '$(POLICYDIR)' > $@.tmp
 	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
-$(BUILD)/conf.o $(BUILD)/policyset.o: $(BUILD)/paths.h
+$(BUILD)/obj/plan/conf.o $(BUILD)/obj/plan/policyset.o: $(BUILD)/paths.h
 
 FORCE:
 
-$(BUILD)/%.o: core/%.c | $(BUILD)
+$(BUILD)/obj/%.o: core/%.c | $(BUILD)
 	@echo "  CC      $<"
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: core/tests/%.c $(CORE_OBJ) | $(BUILD)/tests
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -Icore $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS)
 
 $(BUILD)/lua/drv/%.lua: lua/drv/%.lua | $(BUILD)/lua/drv
 	@echo "  LUAC    $<"
@@ -135,7 +140,7 @@ test-docker: drvctl $(BUILD)/tests/test_ports
 # reason, never here wholesale.
 LUACHECK  ?= luacheck
 CPPCHECK  ?= cppcheck
-CPPCHECK_FLAGS = --quiet --error-exitcode=1 --inline-suppr --std=c11 -D_GNU_SOURCE -Icore \
+CPPCHECK_FLAGS = --quiet --error-exitcode=1 --inline-suppr --std=c11 -D_GNU_SOURCE $(CORE_INC) \
              --enable=warning,style,performance,portability \
              --template='{file}:{line}:{column}: {severity} {id}: {message}'
 
@@ -179,7 +184,7 @@ FUZZ_LUA_GROUPS ?= hcl expr
 FUZZ_DIR       = $(BUILD)/fuzz
 FUZZ_CFLAGS    = -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
                  -fsanitize=address,undefined -fno-sanitize-recover=all \
-                 $(DEP_CFLAGS) -I$(BUILD) -Icore -MMD -MP
+                 $(DEP_CFLAGS) -I$(BUILD) $(CORE_INC) -MMD -MP
 FUZZ_OBJ       = $(CORE_SRC:core/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BIN       = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
@@ -191,9 +196,10 @@ fuzz-build: $(FUZZ_BIN)
 
 $(FUZZ_DIR)/obj/%.o: core/%.c | $(FUZZ_DIR)/obj
 	@echo "  FUZZCC  $<"
+	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(FUZZ_DIR)/obj/job.o: $(BUILD)/paths.h
+$(FUZZ_DIR)/obj/plan/conf.o $(FUZZ_DIR)/obj/plan/policyset.o: $(BUILD)/paths.h
 
 $(FUZZ_DIR)/libcore.a: $(FUZZ_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -217,7 +223,7 @@ fuzz-lua:
 
 -include $(FUZZ_OBJ:.o=.d) $(FUZZ_BIN:=.d)
 
-# The corpus replay test includes core/artifact.c and core/logs.c (through the
+# The corpus replay test includes core/task/artifact.c and core/task/logs.c (through the
 # harnesses), so it links the other objects from an archive.
 $(BUILD)/libcore-test.a: $(CORE_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -225,4 +231,4 @@ $(BUILD)/libcore-test.a: $(CORE_OBJ)
 $(BUILD)/tests/test_fuzz_seeds: core/tests/test_fuzz_seeds.c fuzz/c/fuzz_frame.c fuzz/c/fuzz_lines.c \
 		fuzz/c/fuzz_artifact.c fuzz/c/fuzz_logs.c $(BUILD)/libcore-test.a | $(BUILD)/tests
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -Icore $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcore-test.a $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcore-test.a $(LIBS)

@@ -12,7 +12,7 @@
 -- Bind sources are rewritten to their cleaned absolute path. After every
 -- policy passed, sources under the data dir are pinned: opened without
 -- following symlinks and bind-mounted onto data_dir/binds/, whose staging
--- path Docker gets (drv.admission, core/pin.c), so Docker mounts exactly
+-- path Docker gets (drv.admission, core/base/pin.c), so Docker mounts exactly
 -- what was checked.
 --
 -- Deviation from Nomad v0.8.3 (CVE-2020-28348): docker.volumes.enabled

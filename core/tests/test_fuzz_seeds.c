@@ -6,7 +6,7 @@
  * the input printed just before.
  *
  * Built by its own rule (Makefile, fuzzing block): the artifact and logs
- * harnesses include core/artifact.c and core/logs.c for their static parsers.
+ * harnesses include core/task/artifact.c and core/task/logs.c for their static parsers.
  */
 #include <dirent.h>
 #include <stdint.h>

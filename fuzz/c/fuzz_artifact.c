@@ -1,5 +1,5 @@
 /*
- * fuzz_artifact.c: libFuzzer harness for the string logic of core/artifact.c:
+ * fuzz_artifact.c: libFuzzer harness for the string logic of core/task/artifact.c:
  * the checksum spec parser, the URL -> file name mapping and the address
  * classifier that refuses private destinations (static functions, so the
  * file is included).
@@ -11,7 +11,7 @@
  *  - the first 4 bytes of the third part, as an IPv4 address and as the
  *    same address mapped into IPv6, get the same class.
  */
-#include "../../core/artifact.c"
+#include "../../core/task/artifact.c"
 
 #include <stdint.h>
 

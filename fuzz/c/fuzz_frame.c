@@ -1,5 +1,5 @@
 /*
- * fuzz_frame.c: libFuzzer harness for core/frame.c (Docker's multiplexed
+ * fuzz_frame.c: libFuzzer harness for core/docker/frame.c (Docker's multiplexed
  * stream parser).
  *
  * Input: byte 0 picks raw mode (bit 0) and a split seed; the rest is the

@@ -1,5 +1,5 @@
 /*
- * fuzz_lines.c: libFuzzer harness for core/lines.c (the JSON-lines splitter
+ * fuzz_lines.c: libFuzzer harness for core/docker/lines.c (the JSON-lines splitter
  * of image pull/load progress streams).
  *
  * Input: byte 0 picks max_line (0 = the 1 MiB default, else 1..127) and a

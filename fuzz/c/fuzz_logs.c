@@ -1,12 +1,12 @@
 /*
  * fuzz_logs.c: libFuzzer harness for the log file index parser of
- * core/logs.c (parse_index, static, so the file is included), which decides
+ * core/task/logs.c (parse_index, static, so the file is included), which decides
  * which files of a log directory the driver appends to and deletes.
  *
  * Input: "<file name>\0<task>\0<stream>". A match must be exactly
  * "<task>.<stream>.<decimal digits>", and the index must be that number.
  */
-#include "../../core/logs.c"
+#include "../../core/task/logs.c"
 
 #include <stdint.h>
 

@@ -103,7 +103,7 @@ end
 -- is rewritten to a staging path `<data_dir>/binds/<alloc_id>-<task>-<n>`
 -- (alloc id and indexes only: no name the job chose), and entry.pins tells
 -- C to open the source beneath its root without following symlinks and
--- bind-mount it there before create (core/pin.c). Binds get `create`:
+-- bind-mount it there before create (core/base/pin.c). Binds get `create`:
 -- Docker made a missing bind source as a directory, so C does too (beneath
 -- the root); a missing source of a `mount` block stays an error. Named
 -- volumes and host paths outside data_dir are left as they are.

@@ -143,7 +143,7 @@ local BOOLS = {
 local DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
 local GIB = 1024 * 1024 * 1024
---- client.artifact defaults (README "Security defaults"; core/artifact.h).
+--- client.artifact defaults (README "Security defaults"; core/task/artifact.h).
 agent.ARTIFACT_DEFAULTS = {
   http_read_timeout_ms = 30 * 60 * 1000,
   http_max_size = 10 * GIB,

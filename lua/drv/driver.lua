@@ -137,8 +137,8 @@ end
 
 ---The fields of a planned task that leave Lua: the one list to edit when a
 ---plan field is added. Each row is { name, lua type, core =, shown = }:
----  core   core/script.c read_task reads it, by this name, from the entry
----         in driver.plan's `tasks` into core/plan.h's plan_task (string ->
+---  core   core/lua/script.c read_task reads it, by this name, from the entry
+---         in driver.plan's `tasks` into core/plan/plan.h's plan_task (string ->
 ---         char *, number -> long/long long, boolean -> int, table -> an
 ---         array C walks). C reads nothing else from the entry; the other
 ---         entry fields (alloc_name, ports, auth, image_pull_timeout_ms, ...)

@@ -1,7 +1,7 @@
 --- What a `docker save` archive would tag, and whether that is allowed.
 -- Docker's POST /images/load tags every name the archive lists and silently
 -- re-points a tag that already exists; a job's archive may tag only the
--- task's own image. C reads the tagging files (core/imagetar.c) and passes
+-- task's own image. C reads the tagging files (core/image/imagetar.c) and passes
 -- their text here through driver.decode("load_manifest").
 local M = {}
 

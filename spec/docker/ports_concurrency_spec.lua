@@ -1,6 +1,6 @@
 -- Port reservation across processes: 50 processes reserving dynamic ports
 -- against one data dir at the same moment never get the same port (the
--- ledger lock in core/ports.c), each alloc's ports are in its own record
+-- ledger lock in core/host/ports.c), each alloc's ports are in its own record
 -- (state/ports-<alloc_id>.json), and records of processes that are gone are
 -- reclaimed. Drives the C allocator through build/tests/test_ports
 -- (`make build/tests/test_ports`), which stays alive, holding its ports,
