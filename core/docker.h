@@ -3,8 +3,10 @@
  * endpoint (unix:///abs/path or tcp://host:port), negotiates the API version
  * from /_ping, and offers one typed call per endpoint the driver uses. Every
  * URL is built here, by docker_path(), which percent-escapes each path
- * parameter and query value: no caller formats a URL. Bodies pass through
- * untouched: JSON is interpreted by Lua (driver.decode), never here.
+ * parameter and query value: no caller formats a URL. Each call has its own
+ * default timeout (none for streams). Bodies pass through untouched: JSON is
+ * interpreted by Lua (driver.decode), never here. What an answer means (304,
+ * 404, 409 and their messages) is decided in one place: docker_classify.
  */
 #ifndef DRV_DOCKER_H
 #define DRV_DOCKER_H

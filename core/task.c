@@ -239,12 +239,13 @@ static void docker_failure(task *t, int code, const char *what, int rc, long sta
 }
 
 /* What Docker's answer to `op` means (docker_classify); the error message
- * is decoded only when the class depends on it. */
-static docker_answer answer(task *t, docker_op op, long status, const buf *body)
+ * is decoded only when the class depends on it. No answer (rc < 0) is
+ * DOCKER_UNEXPECTED, never done. */
+static docker_answer answer(task *t, docker_op op, int rc, long status, const buf *body)
 {
     docker_answer a;
-    docker_classify(op, status, NULL, &a);
-    if (a.cls == DOCKER_NOT_FOUND || a.cls == DOCKER_CONFLICT) {
+    docker_classify(op, rc == 0 ? status : 0, NULL, &a);
+    if (rc == 0 && (a.cls == DOCKER_NOT_FOUND || a.cls == DOCKER_CONFLICT)) {
         decoded d;
         if (script_decode(t->ctx.script, "error", status, buf_str(body), &d, NULL) == 0) {
             docker_classify(op, status, d.message, &a);
@@ -257,7 +258,7 @@ static docker_answer answer(task *t, docker_op op, long status, const buf *body)
 /* 1 when the call did what it asked (a 2xx, or what it asked held already). */
 static int done(task *t, docker_op op, int rc, long status, const buf *body)
 {
-    return rc == 0 && answer(t, op, status, body).done;
+    return answer(t, op, rc, status, body).done;
 }
 
 /* --- steps ----------------------------------------------------------------- */
@@ -427,7 +428,7 @@ static void on_load_inspect(task *t, int rc, long status, const buf *body, const
         finish(t);
         return;
     }
-    docker_answer a = answer(t, DOCKER_OP_IMAGE_INSPECT, status, body);
+    docker_answer a = answer(t, DOCKER_OP_IMAGE_INSPECT, rc, status, body);
     if (rc == 0 && a.cls == DOCKER_NOT_FOUND) {
         post_load(t);
         return;
@@ -677,7 +678,7 @@ static int on_logs_data(void *ud, const char *data, size_t len)
 static void on_logs(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
     (void)err;
-    if (rc == 0 && !answer(t, DOCKER_OP_CONTAINER_ATTACH, status, body).done) {
+    if (rc == 0 && !answer(t, DOCKER_OP_CONTAINER_ATTACH, rc, status, body).done) {
         decoded d;
         if (script_decode(t->ctx.script, "error", status, buf_str(body), &d, NULL) == 0) {
             log_warn("task \"%s\": logs are not collected: docker: %s", t->pt->task,
@@ -728,7 +729,7 @@ static void missing_image(task *t)
 
 static void on_create(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
-    docker_answer a = answer(t, DOCKER_OP_CONTAINER_CREATE, status, body);
+    docker_answer a = answer(t, DOCKER_OP_CONTAINER_CREATE, rc, status, body);
     if (rc == 0 && a.cls == DOCKER_OK) {
         decoded d;
         if (script_decode(t->ctx.script, "create", status, buf_str(body), &d, NULL) == 0 &&
@@ -818,7 +819,7 @@ static void on_signal_sent(task *t, docker_op op, int rc, long status, const buf
              * report; try to remove the container (bounded) and go */
             remove_container(t);
         }
-    } else if (rc == 0 && !answer(t, op, status, body).done) {
+    } else if (rc == 0 && !answer(t, op, rc, status, body).done) {
         log_warn("task \"%s\": signal: docker: HTTP %ld: %s", t->pt->task, status, buf_str(body));
     }
 }
@@ -986,7 +987,7 @@ static void left_behind(task *t, const char *why)
 
 static void on_remove(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
-    docker_answer a = answer(t, DOCKER_OP_CONTAINER_REMOVE, status, body);
+    docker_answer a = answer(t, DOCKER_OP_CONTAINER_REMOVE, rc, status, body);
     if (rc < 0) {
         left_behind(t, rc == DRV_ECANCELED ? "removal cancelled" : err->msg);
     } else if (a.cls == DOCKER_NOT_FOUND && t->id == NULL && t->create_cut) {
@@ -1044,7 +1045,7 @@ static void on_recover_inspect(task *t, int rc, long status, const buf *body, co
 {
     drv_err e;
     decoded d;
-    docker_answer a = answer(t, DOCKER_OP_CONTAINER_INSPECT, status, body);
+    docker_answer a = answer(t, DOCKER_OP_CONTAINER_INSPECT, rc, status, body);
 
     if (rc == 0 && a.cls == DOCKER_NOT_FOUND) {
         drv_err_set(&e, DRV_ETASK, "task \"%s\": recover: container %s no longer exists",
