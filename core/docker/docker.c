@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #define DEFAULT_TIMEOUT_MS 120000L
@@ -383,22 +384,31 @@ static void on_ping(void *ud, http_req *r, int rc, long status, const buf *body,
     free(p);
 }
 
-/* Starts `method` on base + "/v<version>" + path (or base + path when
- * `versioned` is 0). `def_timeout_ms` applies when cb->timeout_ms is 0. */
-static int start(docker *d, const char *method, const buf *path, int versioned, const char *json,
-                 FILE *tar, long def_timeout_ms, size_t max_body, const docker_cb *cb,
-                 http_req **out, drv_err *err)
+/* One request: `path` is appended to base + "/v<version>" (or to base when
+ * `unversioned`); `timeout_ms` applies when cb->timeout_ms is 0 (0: none). */
+typedef struct call {
+    const char *method;
+    const buf *path;
+    int unversioned;
+    const char *json;            /* body, or NULL */
+    FILE *tar;                   /* streamed body, or NULL */
+    const char *const *headers;  /* extra "Name: value" lines, or NULL */
+    long timeout_ms;
+    size_t max_body;             /* 0: DOCKER_MAX_BODY */
+} call;
+
+static int start(docker *d, const call *k, const docker_cb *cb, http_req **out, drv_err *err)
 {
     buf url = BUF_INIT;
     http_opts o;
 
-    if (versioned) {
-        buf_appendf(&url, "%s/v%s%s", d->base, d->version, buf_str(path));
+    if (k->unversioned) {
+        buf_appendf(&url, "%s%s", d->base, buf_str(k->path));
     } else {
-        buf_appendf(&url, "%s%s", d->base, buf_str(path));
+        buf_appendf(&url, "%s/v%s%s", d->base, d->version, buf_str(k->path));
     }
     memset(&o, 0, sizeof o);
-    o.method = method;
+    o.method = k->method;
     o.url = buf_str(&url);
     o.unix_socket = d->socket;
     o.ca_file = d->ca;
@@ -408,16 +418,17 @@ static int start(docker *d, const char *method, const buf *path, int versioned, 
      * that passes NULL to docker_image_inspect with a name refused before
      * start() is reached. */
     /* cppcheck-suppress ctunullpointer */
-    o.timeout_ms = cb->timeout_ms > 0 ? cb->timeout_ms : def_timeout_ms;
+    o.timeout_ms = cb->timeout_ms > 0 ? cb->timeout_ms : k->timeout_ms;
     o.connect_timeout_ms = 5000;
-    o.max_body = max_body;
-    if (json != NULL) {
+    o.max_body = k->max_body > 0 ? k->max_body : DOCKER_MAX_BODY;
+    o.headers = k->headers;
+    if (k->json != NULL) {
         o.content_type = "application/json";
-        o.body = json;
-        o.body_len = strlen(json);
-    } else if (tar != NULL) {
+        o.body = k->json;
+        o.body_len = strlen(k->json);
+    } else if (k->tar != NULL) {
         o.content_type = "application/x-tar";
-        o.upload = tar;
+        o.upload = k->tar;
     }
     o.on_head = cb->on_head;
     o.on_data = cb->on_data;
@@ -438,7 +449,9 @@ int docker_ping(docker *d, docker_ping_cb cb, void *ud, drv_err *err)
     p->ud = ud;
     docker_cb c = { .on_done = on_ping, .ud = p, .timeout_ms = 10000 };
     buf_puts(&path, "/_ping");
-    int rc = start(d, "GET", &path, 0, NULL, NULL, 0, DOCKER_MAX_PING_BODY, &c, NULL, err);
+    call k = { .method = "GET", .path = &path, .unversioned = 1,
+               .max_body = DOCKER_MAX_PING_BODY };
+    int rc = start(d, &k, &c, NULL, err);
     buf_free(&path);
     if (rc < 0) {
         free(p);
@@ -457,7 +470,8 @@ static int json_call(docker *d, const char *method, const char *json, long def_t
     int rc = vpath(&path, err, tmpl, ap);
     va_end(ap);
     if (rc == 0) {
-        rc = start(d, method, &path, 1, json, NULL, def_timeout_ms, DOCKER_MAX_BODY, cb, out, err);
+        call k = { .method = method, .path = &path, .json = json, .timeout_ms = def_timeout_ms };
+        rc = start(d, &k, cb, out, err);
     }
     buf_free(&path);
     return rc;
@@ -528,7 +542,69 @@ int docker_image_load(docker *d, FILE *tar, int quiet, const docker_cb *cb,
     int rc = docker_path(&path, err, "/images/load", "quiet", quiet ? "1" : DOCKER_END,
                          DOCKER_END);
     if (rc == 0) {
-        rc = start(d, "POST", &path, 1, NULL, tar, 0, DOCKER_MAX_BODY, cb, out, err);
+        call k = { .method = "POST", .path = &path, .tar = tar };
+        rc = start(d, &k, cb, out, err);
+    }
+    buf_free(&path);
+    return rc;
+}
+
+/* Appends "/images/<reference>": the reference keeps its slashes (the router
+ * matches /images/{name:.*}/...); each component between them is escaped
+ * like any other segment, ':' and '@' (RFC 3986 pchar) kept readable. */
+static int image_path(buf *path, const char *ref, drv_err *err)
+{
+    const char *p = ref != NULL ? ref : "";
+    buf_puts(path, "/images");
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+        char part[256];
+        if (n == 0 || n >= sizeof part || (n == 1 && p[0] == '.') ||
+            (n == 2 && p[0] == '.' && p[1] == '.')) {
+            buf q = BUF_INIT;
+            quote(&q, ref != NULL ? ref : "");
+            int rc = drv_err_set(err, DRV_EINVALID, "docker: invalid image reference: %s",
+                                 buf_str(&q));
+            buf_free(&q);
+            return rc;
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        buf_puts(path, "/");
+        for (char *q = part, *colon; *q != '\0'; q = colon + 1) {
+            colon = q + strcspn(q, ":@");
+            char sep = *colon;
+            *colon = '\0';
+            docker_escape(path, q);
+            if (sep == '\0') {
+                break;
+            }
+            buf_append(path, &sep, 1);
+        }
+        if (slash == NULL) {
+            return 0;
+        }
+        p = slash + 1;
+    }
+}
+
+/* An image call: "/images/<ref>" + `suffix` + the query pairs (ending with
+ * DOCKER_END). */
+static int image_call(docker *d, const char *method, const char *ref, const char *suffix,
+                      const docker_cb *cb, http_req **out, drv_err *err, ...)
+{
+    buf path = BUF_INIT;
+    int rc = image_path(&path, ref, err);
+    if (rc == 0) {
+        va_list ap;
+        va_start(ap, err);
+        rc = vpath(&path, err, suffix, ap);
+        va_end(ap);
+    }
+    if (rc == 0) {
+        call k = { .method = method, .path = &path, .timeout_ms = DEFAULT_TIMEOUT_MS };
+        rc = start(d, &k, cb, out, err);
     }
     buf_free(&path);
     return rc;
@@ -537,48 +613,7 @@ int docker_image_load(docker *d, FILE *tar, int quiet, const docker_cb *cb,
 int docker_image_inspect(docker *d, const char *ref, const docker_cb *cb, http_req **out,
                          drv_err *err)
 {
-    /* a reference keeps its slashes (the router matches /images/{name:.*}/json);
-     * each component between them is escaped like any other segment */
-    buf path = BUF_INIT;
-    const char *p = ref != NULL ? ref : "";
-    int rc = 0;
-    buf_puts(&path, "/images");
-    for (;;) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash != NULL ? (size_t)(slash - p) : strlen(p);
-        char part[256];
-        if (n == 0 || n >= sizeof part || (n == 1 && p[0] == '.') ||
-            (n == 2 && p[0] == '.' && p[1] == '.')) {
-            rc = drv_err_set(err, DRV_EINVALID, "docker: invalid image reference: \"%s\"",
-                             ref != NULL ? ref : "");
-            break;
-        }
-        memcpy(part, p, n);
-        part[n] = '\0';
-        buf_puts(&path, "/");
-        /* ':' and '@' are path characters (RFC 3986 pchar): the tag and
-         * digest separators stay readable */
-        for (char *q = part, *colon; *q != '\0'; q = colon + 1) {
-            colon = q + strcspn(q, ":@");
-            char sep = *colon;
-            *colon = '\0';
-            docker_escape(&path, q);
-            if (sep == '\0') {
-                break;
-            }
-            buf_append(&path, &sep, 1);
-        }
-        if (slash == NULL) {
-            break;
-        }
-        p = slash + 1;
-    }
-    if (rc == 0) {
-        buf_puts(&path, "/json");
-        rc = start(d, "GET", &path, 1, NULL, NULL, DEFAULT_TIMEOUT_MS, DOCKER_MAX_BODY, cb, out, err);
-    }
-    buf_free(&path);
-    return rc;
+    return image_call(d, "GET", ref, "/json", cb, out, err, DOCKER_END);
 }
 
 int docker_network_inspect(docker *d, const char *name, const docker_cb *cb,
@@ -591,4 +626,403 @@ int docker_network_inspect(docker *d, const char *name, const docker_cb *cb,
 int docker_version(docker *d, const docker_cb *cb, http_req **out, drv_err *err)
 {
     return json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/version", DOCKER_END);
+}
+
+/* --- logs, stats, lists, events ----------------------------------------------- */
+
+int docker_container_logs(docker *d, const char *id, int follow, int want_stdout,
+                          int want_stderr, long long since, long tail, const docker_cb *cb,
+                          http_req **out, drv_err *err)
+{
+    char s[32], n[32];
+    if (since < 0) {
+        return drv_err_set(err, DRV_EINVALID, "docker: logs: negative since: %lld", since);
+    }
+    snprintf(s, sizeof s, "%lld", since);
+    snprintf(n, sizeof n, "%ld", tail);
+    return json_call(d, "GET", NULL, follow ? 0 : DEFAULT_TIMEOUT_MS, cb, out, err,
+                     "/containers/{}/logs", id, "follow", follow ? "1" : "0",
+                     "stdout", want_stdout ? "1" : "0", "stderr", want_stderr ? "1" : "0",
+                     "since", since > 0 ? s : DOCKER_END, "tail", tail >= 0 ? n : "all",
+                     DOCKER_END);
+}
+
+int docker_container_stats(docker *d, const char *id, int stream, const docker_cb *cb,
+                           http_req **out, drv_err *err)
+{
+    return json_call(d, "GET", NULL, stream ? 0 : DEFAULT_TIMEOUT_MS, cb, out, err,
+                     "/containers/{}/stats", id, "stream", stream ? "1" : "0", DOCKER_END);
+}
+
+/* 1 when `s` is well-formed UTF-8 (no overlong forms, surrogates or code
+ * points above U+10FFFF). */
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        unsigned c = *p;
+        size_t n;
+        unsigned cp, min;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return 0;
+        }
+        for (size_t i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return 0;
+            }
+            cp = (cp << 6) | (p[i] & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return 0;
+        }
+        p += n + 1;
+    }
+    return 1;
+}
+
+/* Appends `s` as a JSON string (valid UTF-8 assumed). */
+static void json_string(buf *out, const char *s)
+{
+    buf_puts(out, "\"");
+    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
+        if (*c == '"' || *c == '\\') {
+            char e[2] = { '\\', (char)*c };
+            buf_append(out, e, 2);
+        } else if (*c < 0x20 || *c == 0x7f) {
+            buf_appendf(out, "\\u%04x", *c);
+        } else {
+            buf_append(out, c, 1);
+        }
+    }
+    buf_puts(out, "\"");
+}
+
+int docker_filters_json(buf *out, const docker_filter *filters, drv_err *err)
+{
+    if (filters == NULL || filters[0].key == NULL) {
+        return 0;
+    }
+    for (const docker_filter *f = filters; f->key != NULL; f++) {
+        const char *bad = NULL;
+        if (f->key[0] == '\0' || !utf8_valid(f->key)) {
+            bad = f->key;
+        } else if (f->value == NULL || f->value[0] == '\0' || !utf8_valid(f->value)) {
+            bad = f->value != NULL ? f->value : "";
+        }
+        if (bad != NULL) {
+            buf q = BUF_INIT;
+            quote(&q, bad);
+            int rc = drv_err_set(err, DRV_EINVALID,
+                                 "docker: filter %s: empty or not UTF-8: %s",
+                                 bad == f->key ? "key" : "value", buf_str(&q));
+            buf_free(&q);
+            return rc;
+        }
+    }
+    buf_puts(out, "{");
+    int first_key = 1;
+    for (const docker_filter *f = filters; f->key != NULL; f++) {
+        const docker_filter *g = filters;
+        while (g != f && strcmp(g->key, f->key) != 0) {
+            g++;
+        }
+        if (g != f) {
+            continue;        /* this key was written with its first term */
+        }
+        if (!first_key) {
+            buf_puts(out, ",");
+        }
+        first_key = 0;
+        json_string(out, f->key);
+        buf_puts(out, ":[");
+        for (g = f; g->key != NULL; g++) {
+            if (strcmp(g->key, f->key) == 0) {
+                if (g != f) {
+                    buf_puts(out, ",");
+                }
+                json_string(out, g->value);
+            }
+        }
+        buf_puts(out, "]");
+    }
+    buf_puts(out, "}");
+    return 0;
+}
+
+int docker_container_list(docker *d, int all, const docker_filter *filters,
+                          const docker_cb *cb, http_req **out, drv_err *err)
+{
+    buf f = BUF_INIT;
+    int rc = docker_filters_json(&f, filters, err);
+    if (rc == 0) {
+        rc = json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/containers/json",
+                       "all", all ? "1" : DOCKER_END,
+                       "filters", f.len > 0 ? buf_str(&f) : DOCKER_END, DOCKER_END);
+    }
+    buf_free(&f);
+    return rc;
+}
+
+int docker_events(docker *d, const docker_filter *filters, const char *since,
+                  const docker_cb *cb, http_req **out, drv_err *err)
+{
+    buf f = BUF_INIT;
+    int rc = docker_filters_json(&f, filters, err);
+    if (rc == 0) {
+        rc = json_call(d, "GET", NULL, 0, cb, out, err, "/events", "since", since,
+                       "filters", f.len > 0 ? buf_str(&f) : DOCKER_END, DOCKER_END);
+    }
+    buf_free(&f);
+    return rc;
+}
+
+/* --- exec ------------------------------------------------------------------- */
+
+int docker_exec_create(docker *d, const char *id, const char *json, const docker_cb *cb,
+                       http_req **out, drv_err *err)
+{
+    return json_call(d, "POST", json, DEFAULT_TIMEOUT_MS, cb, out, err,
+                     "/containers/{}/exec", id, DOCKER_END);
+}
+
+int docker_exec_start(docker *d, const char *exec_id, const char *json, const docker_cb *cb,
+                      http_req **out, drv_err *err)
+{
+    return json_call(d, "POST", json, 0, cb, out, err, "/exec/{}/start", exec_id, DOCKER_END);
+}
+
+int docker_exec_inspect(docker *d, const char *exec_id, const docker_cb *cb, http_req **out,
+                        drv_err *err)
+{
+    return json_call(d, "GET", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/exec/{}/json",
+                     exec_id, DOCKER_END);
+}
+
+int docker_exec_resize(docker *d, const char *exec_id, long rows, long cols,
+                       const docker_cb *cb, http_req **out, drv_err *err)
+{
+    char h[16], w[16];
+    if (rows < 1 || rows > 65535 || cols < 1 || cols > 65535) {
+        return drv_err_set(err, DRV_EINVALID,
+                           "docker: exec resize: rows and columns must be 1 to 65535: %ldx%ld",
+                           rows, cols);
+    }
+    snprintf(h, sizeof h, "%ld", rows);
+    snprintf(w, sizeof w, "%ld", cols);
+    return json_call(d, "POST", NULL, DEFAULT_TIMEOUT_MS, cb, out, err, "/exec/{}/resize",
+                     exec_id, "h", h, "w", w, DOCKER_END);
+}
+
+/* --- images ------------------------------------------------------------------- */
+
+/* 1 when the reference names a tag or a digest: a ':' after the last '/'
+ * (not the registry's port) or an '@'. */
+static int ref_has_tag(const char *ref)
+{
+    const char *slash = strrchr(ref, '/');
+    return strchr(ref, '@') != NULL || strchr(slash != NULL ? slash : ref, ':') != NULL;
+}
+
+/* 1 when the X-Registry-Auth value is a plausible header value: printable
+ * ASCII, no space (base64url JSON), so nothing can end the header line. */
+static int auth_valid(const char *auth)
+{
+    if (auth[0] == '\0') {
+        return 0;
+    }
+    for (const unsigned char *c = (const unsigned char *)auth; *c != '\0'; c++) {
+        if (*c <= 0x20 || *c >= 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int docker_image_pull(docker *d, const char *ref, const char *tag, const char *auth,
+                      const docker_cb *cb, http_req **out, drv_err *err)
+{
+    if (ref == NULL || ref[0] == '\0' ||
+        ((tag == NULL || tag[0] == '\0') && !ref_has_tag(ref))) {
+        buf q = BUF_INIT;
+        quote(&q, ref != NULL ? ref : "");
+        int rc = drv_err_set(err, DRV_EINVALID,
+                             "docker: pull: the image needs a tag or a digest (else Docker "
+                             "pulls every tag): %s", buf_str(&q));
+        buf_free(&q);
+        return rc;
+    }
+    if (auth != NULL && !auth_valid(auth)) {
+        /* the value is a credential: never in a message */
+        return drv_err_set(err, DRV_EINVALID,
+                           "docker: pull: registry auth is not a valid header value "
+                           "(printable ASCII, no spaces)");
+    }
+    buf path = BUF_INIT;
+    buf hdr = BUF_INIT;
+    int rc = docker_path(&path, err, "/images/create", "fromImage", ref,
+                         "tag", tag != NULL && tag[0] != '\0' ? tag : DOCKER_END, DOCKER_END);
+    if (rc == 0) {
+        const char *headers[2] = { NULL, NULL };
+        if (auth != NULL) {
+            buf_appendf(&hdr, "X-Registry-Auth: %s", auth);
+            headers[0] = buf_str(&hdr);
+        }
+        call k = { .method = "POST", .path = &path, .headers = headers };
+        rc = start(d, &k, cb, out, err);   /* http copies the header */
+    }
+    if (hdr.data != NULL) {
+        memset(hdr.data, 0, hdr.len);
+    }
+    buf_free(&hdr);
+    buf_free(&path);
+    return rc;
+}
+
+int docker_image_remove(docker *d, const char *ref, int force, int noprune,
+                        const docker_cb *cb, http_req **out, drv_err *err)
+{
+    return image_call(d, "DELETE", ref, "", cb, out, err, "force", force ? "1" : DOCKER_END,
+                      "noprune", noprune ? "1" : DOCKER_END, DOCKER_END);
+}
+
+int docker_image_tag(docker *d, const char *ref, const char *repo, const char *tag,
+                     const docker_cb *cb, http_req **out, drv_err *err)
+{
+    if (repo == NULL || repo[0] == '\0') {
+        return drv_err_set(err, DRV_EINVALID, "docker: tag: empty repository");
+    }
+    return image_call(d, "POST", ref, "/tag", cb, out, err, "repo", repo, "tag", tag,
+                      DOCKER_END);
+}
+
+/* --- classification ------------------------------------------------------------ */
+
+/* Case-insensitive: 1 when `s` starts with `prefix`. */
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Case-insensitive: 1 when `s` ends with `suffix`. */
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* Docker's 409 messages (moby daemon/errors.go and friends):
+ *   "Cannot kill container: <id>: Container <id> is not running"
+ *   "removal of container <id> is already in progress"
+ *   "Conflict. The container name \"/x\" is already in use by container \"<id>\". ..."
+ * Container names and ids cannot hold spaces or quotes, so a job cannot make
+ * one message look like another. */
+static docker_conflict conflict_of(const char *message)
+{
+    if (message == NULL) {
+        return DOCKER_CONFLICT_OTHER;
+    }
+    if (ends_with(message, "not running")) {
+        return DOCKER_CONFLICT_NOT_RUNNING;
+    }
+    if (starts_with(message, "removal of container ") &&
+        ends_with(message, " is already in progress")) {
+        return DOCKER_CONFLICT_IN_PROGRESS;
+    }
+    if (starts_with(message, "Conflict. The container name ") &&
+        strstr(message, " is already in use by container ") != NULL) {
+        return DOCKER_CONFLICT_NAME_IN_USE;
+    }
+    return DOCKER_CONFLICT_OTHER;
+}
+
+static int image_op(docker_op op)
+{
+    return op == DOCKER_OP_IMAGE_LOAD || op == DOCKER_OP_IMAGE_INSPECT ||
+           op == DOCKER_OP_IMAGE_PULL || op == DOCKER_OP_IMAGE_REMOVE ||
+           op == DOCKER_OP_IMAGE_TAG;
+}
+
+static int task_op(docker_op op)
+{
+    return (op >= DOCKER_OP_CONTAINER_CREATE && op <= DOCKER_OP_CONTAINER_LIST) ||
+           (op >= DOCKER_OP_EXEC_CREATE && op <= DOCKER_OP_EXEC_RESIZE);
+}
+
+void docker_classify(docker_op op, long status, const char *message, docker_answer *out)
+{
+    memset(out, 0, sizeof *out);
+    if (status >= 200 && status < 300) {
+        out->cls = DOCKER_OK;
+    } else if (status == 101 &&
+               (op == DOCKER_OP_CONTAINER_ATTACH || op == DOCKER_OP_EXEC_START)) {
+        out->cls = DOCKER_OK;        /* the connection was upgraded (hijacked) */
+    } else if (status == 304) {
+        out->cls = DOCKER_NOT_MODIFIED;
+    } else if (status == 404) {
+        /* create answers 404 for a missing image and for a missing network
+         * or volume; Docker's message starts "No such image: <ref>" */
+        out->cls = op == DOCKER_OP_CONTAINER_CREATE && message != NULL &&
+                   starts_with(message, "No such image") ? DOCKER_NO_SUCH_IMAGE : DOCKER_NOT_FOUND;
+    } else if (status == 409) {
+        out->cls = DOCKER_CONFLICT;
+        out->conflict = conflict_of(message);
+    } else if (status >= 400 && status < 500) {
+        out->cls = DOCKER_BAD_REQUEST;
+    } else if (status >= 500 && status < 600) {
+        out->cls = DOCKER_SERVER;
+    } else {
+        out->cls = DOCKER_UNEXPECTED;
+    }
+
+    switch (out->cls) {
+    case DOCKER_OK:
+        out->done = 1;
+        break;
+    case DOCKER_NOT_MODIFIED:
+        out->done = op == DOCKER_OP_CONTAINER_START || op == DOCKER_OP_CONTAINER_STOP;
+        break;
+    case DOCKER_NOT_FOUND:
+        out->done = op == DOCKER_OP_CONTAINER_STOP || op == DOCKER_OP_CONTAINER_KILL ||
+                    op == DOCKER_OP_CONTAINER_REMOVE;
+        break;
+    case DOCKER_CONFLICT:
+        out->done = (op == DOCKER_OP_CONTAINER_STOP || op == DOCKER_OP_CONTAINER_KILL) &&
+                    out->conflict == DOCKER_CONFLICT_NOT_RUNNING;
+        break;
+    default:
+        break;
+    }
+    if (out->done) {
+        out->code = 0;
+    } else if (out->cls == DOCKER_NO_SUCH_IMAGE || image_op(op)) {
+        out->code = DRV_EIMAGE;
+    } else if (task_op(op)) {
+        out->code = DRV_ETASK;
+    } else {
+        out->code = DRV_EDOCKER;
+    }
+}
+
+const char *docker_class_name(docker_class cls)
+{
+    switch (cls) {
+    case DOCKER_OK: return "ok";
+    case DOCKER_NOT_MODIFIED: return "not modified";
+    case DOCKER_NOT_FOUND: return "not found";
+    case DOCKER_NO_SUCH_IMAGE: return "no such image";
+    case DOCKER_CONFLICT: return "conflict";
+    case DOCKER_BAD_REQUEST: return "bad request";
+    case DOCKER_SERVER: return "server error";
+    case DOCKER_UNEXPECTED: return "unexpected answer";
+    }
+    return "unexpected answer";
 }

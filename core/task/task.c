@@ -238,9 +238,27 @@ static void docker_failure(task *t, int code, const char *what, int rc, long sta
     fail(t, &e);
 }
 
-static int ok(long status)
+/* What Docker's answer to `op` means (docker_classify); the error message
+ * is decoded only when the class depends on it. No answer (rc < 0) is
+ * DOCKER_UNEXPECTED, never done. */
+static docker_answer answer(task *t, docker_op op, int rc, long status, const buf *body)
 {
-    return status >= 200 && status < 300;
+    docker_answer a;
+    docker_classify(op, rc == 0 ? status : 0, NULL, &a);
+    if (rc == 0 && (a.cls == DOCKER_NOT_FOUND || a.cls == DOCKER_CONFLICT)) {
+        decoded d;
+        if (script_decode(t->ctx.script, "error", status, buf_str(body), &d, NULL) == 0) {
+            docker_classify(op, status, d.message, &a);
+        }
+        decoded_free(&d);
+    }
+    return a;
+}
+
+/* 1 when the call did what it asked (a 2xx, or what it asked held already). */
+static int done(task *t, docker_op op, int rc, long status, const buf *body)
+{
+    return answer(t, op, rc, status, body).done;
 }
 
 /* --- steps ----------------------------------------------------------------- */
@@ -328,7 +346,7 @@ static void on_load(task *t, int rc, long status, const buf *body, const drv_err
         finish(t);
         return;
     }
-    if (rc < 0 || !ok(status)) {
+    if (!done(t, DOCKER_OP_IMAGE_LOAD, rc, status, body)) {
         docker_failure(t, DRV_EIMAGE, "image load", rc, status, body, err);
         finish(t);
         return;
@@ -410,11 +428,12 @@ static void on_load_inspect(task *t, int rc, long status, const buf *body, const
         finish(t);
         return;
     }
-    if (rc == 0 && status == 404) {
+    docker_answer a = answer(t, DOCKER_OP_IMAGE_INSPECT, rc, status, body);
+    if (rc == 0 && a.cls == DOCKER_NOT_FOUND) {
         post_load(t);
         return;
     }
-    if (rc < 0 || !ok(status)) {
+    if (rc < 0 || !a.done) {
         docker_failure(t, DRV_EIMAGE, "image load: inspect the existing image", rc, status, body, err);
         finish(t);
         return;
@@ -659,7 +678,7 @@ static int on_logs_data(void *ud, const char *data, size_t len)
 static void on_logs(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
     (void)err;
-    if (rc == 0 && !ok(status)) {
+    if (rc == 0 && !answer(t, DOCKER_OP_CONTAINER_ATTACH, rc, status, body).done) {
         decoded d;
         if (script_decode(t->ctx.script, "error", status, buf_str(body), &d, NULL) == 0) {
             log_warn("task \"%s\": logs are not collected: docker: %s", t->pt->task,
@@ -685,23 +704,13 @@ static void on_wait(task *t, int rc, long status, const buf *body, const drv_err
 static void on_start(task *t, int rc, long status, const buf *body, const drv_err *err);
 static void on_attached(task *t, long status);
 
-/* Create answered 404: the image is not here. Load it once when the job says
- * how (then create again), else fail with what to do. Returns 1 when it
- * handled the answer. */
-static int missing_image(task *t, const buf *body)
+/* Create answered DOCKER_NO_SUCH_IMAGE: the image is not here. Load it once
+ * when the job says how (then create again), else fail with what to do. */
+static void missing_image(task *t)
 {
-    decoded d;
-    int is_image = 0;
-    if (script_decode(t->ctx.script, "error", 404, buf_str(body), &d, NULL) == 0) {
-        is_image = d.message != NULL && strstr(d.message, "No such image") != NULL;
-        decoded_free(&d);
-    }
-    if (!is_image) {
-        return 0;
-    }
     if (t->pt->load != NULL && !t->loaded) {
         load_image(t);
-        return 1;
+        return;
     }
     drv_err e;
     if (t->loaded) {
@@ -716,12 +725,12 @@ static int missing_image(task *t, const buf *body)
     }
     fail(t, &e);
     finish(t);
-    return 1;
 }
 
 static void on_create(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
-    if (rc == 0 && ok(status)) {
+    docker_answer a = answer(t, DOCKER_OP_CONTAINER_CREATE, rc, status, body);
+    if (rc == 0 && a.cls == DOCKER_OK) {
         decoded d;
         if (script_decode(t->ctx.script, "create", status, buf_str(body), &d, NULL) == 0 &&
             d.id != NULL) {
@@ -730,7 +739,8 @@ static void on_create(task *t, int rc, long status, const buf *body, const drv_e
         }
         decoded_free(&d);
     }
-    if (t->id == NULL && rc == 0 && status == 404 && !t->stopping && missing_image(t, body)) {
+    if (t->id == NULL && rc == 0 && a.cls == DOCKER_NO_SUCH_IMAGE && !t->stopping) {
+        missing_image(t);
         return;
     }
     if (t->id == NULL) {
@@ -789,14 +799,19 @@ static void on_attach_timer(uv_timer_t *timer)
  * this runs inside libcurl, which takes no new request here. */
 static void on_attached(task *t, long status)
 {
-    if (ok(status) || status == 101) {
+    docker_answer a;
+    docker_classify(DOCKER_OP_CONTAINER_ATTACH, status, NULL, &a);   /* 2xx or 101 */
+    if (a.cls == DOCKER_OK) {
         uv_timer_start(&t->hop_timer, on_attach_timer, 0, 0);
     }
 }
 
-static void on_signal_sent(task *t, int rc, long status, const buf *body, const drv_err *err)
+/* The answer to a kill or a stop: an answer that means the container is not
+ * running any more (docker_answer.done: 304 on stop, 404 gone, 409 not
+ * running) is success. */
+static void on_signal_sent(task *t, docker_op op, int rc, long status, const buf *body,
+                           const drv_err *err)
 {
-    /* 304 (stop: not running), 404 (gone), 409 (kill: not running): stopped */
     if (rc < 0 && rc != DRV_ECANCELED) {
         log_warn("task \"%s\": signal: %s", t->pt->task, err->msg);
         if (t->stopping && t->state == ST_RUNNING && !t->exited) {
@@ -804,15 +819,25 @@ static void on_signal_sent(task *t, int rc, long status, const buf *body, const 
              * report; try to remove the container (bounded) and go */
             remove_container(t);
         }
-    } else if (rc == 0 && !ok(status) && status != 304 && status != 404 && status != 409) {
+    } else if (rc == 0 && !answer(t, op, rc, status, body).done) {
         log_warn("task \"%s\": signal: docker: HTTP %ld: %s", t->pt->task, status, buf_str(body));
     }
+}
+
+static void on_kill_sent(task *t, int rc, long status, const buf *body, const drv_err *err)
+{
+    on_signal_sent(t, DOCKER_OP_CONTAINER_KILL, rc, status, body, err);
+}
+
+static void on_stop_sent(task *t, int rc, long status, const buf *body, const drv_err *err)
+{
+    on_signal_sent(t, DOCKER_OP_CONTAINER_STOP, rc, status, body, err);
 }
 
 static void send_signal(task *t, const char *sig)
 {
     /* 409 (not running) and 404 (gone) mean it already stopped: ignore */
-    call_ctx *c = call_new(t, NULL, NULL, NULL, on_signal_sent, STOP_REQ_MS);
+    call_ctx *c = call_new(t, NULL, NULL, NULL, on_kill_sent, STOP_REQ_MS);
     if (c != NULL) {
         (void)call_end(c, docker_container_kill(t->ctx.docker, t->id, sig, &c->cb, &c->r, &c->err));
     }
@@ -852,7 +877,7 @@ static void signal_running(task *t)
     long secs = (t->pt->kill_timeout_ms + 999) / 1000;
     log_info("task \"%s\": stopping with the image's stop signal (kill_timeout %ld ms)",
              t->pt->task, t->pt->kill_timeout_ms);
-    call_ctx *c = call_new(t, NULL, NULL, NULL, on_signal_sent, secs * 1000 + STOP_REQ_MS);
+    call_ctx *c = call_new(t, NULL, NULL, NULL, on_stop_sent, secs * 1000 + STOP_REQ_MS);
     if (c != NULL) {
         (void)call_end(c, docker_container_stop(t->ctx.docker, t->id, secs, &c->cb, &c->r, &c->err));
     }
@@ -861,7 +886,7 @@ static void signal_running(task *t)
 
 static void on_start(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
-    if (rc < 0 || !(ok(status) || status == 304)) {
+    if (!done(t, DOCKER_OP_CONTAINER_START, rc, status, body)) {   /* 304: running already */
         if (!(t->stopping && rc == DRV_ECANCELED)) {
             docker_failure(t, DRV_ETASK, "start container", rc, status, body, err);
         }
@@ -889,7 +914,7 @@ static void on_container_inspect(task *t, int rc, long status, const buf *body, 
     if (t->state != ST_RUNNING) {
         return;
     }
-    if (rc == 0 && ok(status)) {
+    if (done(t, DOCKER_OP_CONTAINER_INSPECT, rc, status, body)) {
         decoded d;
         if (script_decode(t->ctx.script, "container_inspect", status, buf_str(body), &d, NULL) == 0) {
             t->oom_killed = d.oom_killed;
@@ -907,7 +932,7 @@ static void on_wait(task *t, int rc, long status, const buf *body, const drv_err
         return;              /* removing already (stop with Docker unresponsive) */
     }
     uv_timer_stop(&t->kill_timer);
-    if (rc == 0 && ok(status)) {
+    if (done(t, DOCKER_OP_CONTAINER_WAIT, rc, status, body)) {
         decoded d;
         if (script_decode(t->ctx.script, "wait", status, buf_str(body), &d, NULL) == 0) {
             t->exit_code = d.exit_code;
@@ -962,12 +987,13 @@ static void left_behind(task *t, const char *why)
 
 static void on_remove(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
+    docker_answer a = answer(t, DOCKER_OP_CONTAINER_REMOVE, rc, status, body);
     if (rc < 0) {
         left_behind(t, rc == DRV_ECANCELED ? "removal cancelled" : err->msg);
-    } else if (status == 404 && t->id == NULL && t->create_cut) {
+    } else if (a.cls == DOCKER_NOT_FOUND && t->id == NULL && t->create_cut) {
         /* a create we stopped waiting for may still complete after this */
         left_behind(t, "docker did not answer the create in time");
-    } else if (!(ok(status) || status == 404)) {
+    } else if (!a.done) {           /* done: removed, or gone already (404) */
         buf why = BUF_INIT;
         buf_appendf(&why, "docker: HTTP %ld: %s", status, buf_str(body));
         left_behind(t, buf_str(&why));
@@ -1019,15 +1045,16 @@ static void on_recover_inspect(task *t, int rc, long status, const buf *body, co
 {
     drv_err e;
     decoded d;
+    docker_answer a = answer(t, DOCKER_OP_CONTAINER_INSPECT, rc, status, body);
 
-    if (rc == 0 && status == 404) {
+    if (rc == 0 && a.cls == DOCKER_NOT_FOUND) {
         drv_err_set(&e, DRV_ETASK, "task \"%s\": recover: container %s no longer exists",
                     t->pt->task, t->recover_id);
         fail(t, &e);
         finish(t);
         return;
     }
-    if (rc < 0 || !ok(status)) {
+    if (rc < 0 || !a.done) {
         /* not known to be gone: it may still exist */
         docker_failure(t, DRV_ETASK, "recover: inspect container", rc, status, body, err);
         t->leftover = 1;
