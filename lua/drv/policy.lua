@@ -502,7 +502,7 @@ end
 -- ctx view handed to one policy call: a deep copy of everything, made
 -- lazily (only the fields the policy reads are copied).
 local function view(base, spec, settings)
-  return sandbox.lazy_copy(base, { spec = copy_tree(spec), settings = copy_tree(settings) })
+  return sandbox.lazy_copy(base, { spec = sandbox.view(spec), settings = copy_tree(settings) })
 end
 
 local function interpret_check(n, r1, r2)

@@ -172,6 +172,59 @@ local function copy_lib(lib, skip)
   return c
 end
 
+-- Lazy deep copies: view(src) returns a table that behaves as a deep copy
+-- of `src` but copies each field only when it is first read (a table field
+-- becomes another view), so a policy pays only for the context it looks at
+-- instead of a full copy of the spec per policy call. Iterating a view
+-- (pairs, `#`, the sandbox's next and rawlen) copies that level's remaining
+-- fields first. A policy never sees or changes `src` itself: what it writes
+-- stays in its view.
+local lazy_base = setmetatable({}, { __mode = "k" })
+local lazy_mt
+
+local function view(src)
+  local t = {}
+  lazy_base[t] = src
+  return setmetatable(t, lazy_mt)
+end
+
+local function materialize(t)
+  local base = lazy_base[t]
+  if base == nil then
+    return
+  end
+  lazy_base[t] = nil
+  setmetatable(t, nil)
+  for k, x in next, base do
+    if rawget(t, k) == nil then
+      rawset(t, k, type(x) == "table" and view(x) or x)
+    end
+  end
+end
+
+lazy_mt = {
+  __index = function(t, k)
+    local base = lazy_base[t]
+    local x = base and base[k]
+    if type(x) == "table" then
+      x = view(x)
+      rawset(t, k, x)
+    end
+    return x
+  end,
+  __pairs = function(t)
+    materialize(t)
+    return next, t, nil
+  end,
+  __len = function(t)
+    materialize(t)
+    return rawlen(t)
+  end,
+}
+
+M.view = view
+M.materialize = materialize
+
 -- Deep copy of plain data. Tables are copied (cycles preserved); with `plain`
 -- set, functions, userdata and threads raise an error. Depth is limited so a
 -- hostile structure cannot exhaust the C stack.
@@ -186,6 +239,9 @@ local function deepcopy(v, plain, seen, depth)
   seen = seen or {}
   if seen[v] then
     return seen[v]
+  end
+  if lazy_base[v] ~= nil then
+    materialize(v)
   end
   depth = (depth or 0) + 1
   if depth > 64 then
@@ -220,56 +276,26 @@ end
 
 M.copy_tree = copy_tree
 
--- Lazy deep copies: lazy_copy(base, own) returns a table that holds `own`'s
--- fields and copies any other field of `base` (deeply) the first time it is
--- read, so a policy pays only for the context it looks at. Iterating it
--- (pairs, or the sandbox's next) copies every remaining field first. A
--- policy still never sees or changes `base` itself.
-local lazy_base = setmetatable({}, { __mode = "k" })
-
-local function materialize(t)
-  local base = lazy_base[t]
-  if base == nil then
-    return
-  end
-  lazy_base[t] = nil
-  setmetatable(t, nil)
-  for k, x in next, base do
-    if rawget(t, k) == nil then
-      rawset(t, k, copy_tree(x))
-    end
-  end
-end
-
-local lazy_mt = {
-  __index = function(t, k)
-    local base = lazy_base[t]
-    local x = base and base[k]
-    if x == nil then
-      return nil
-    end
-    local c = copy_tree(x)
-    rawset(t, k, c)
-    return c
-  end,
-  __pairs = function(t)
-    materialize(t)
-    return next, t, nil
-  end,
-}
-
+-- lazy_copy(base, own): a view of `base` whose fields from `own` are set
+-- already (they hide base's fields of the same name).
 function M.lazy_copy(base, own)
-  local t = {}
+  local t = view(base)
   for k, x in next, own do
-    t[k] = x
+    rawset(t, k, x)
   end
-  lazy_base[t] = base
-  return setmetatable(t, lazy_mt)
+  return t
 end
 
 local function sandbox_next(t, k)
   materialize(t)
   return next(t, k)
+end
+
+local function sandbox_rawlen(t)
+  if type(t) == "table" then
+    materialize(t)
+  end
+  return rawlen(t)
 end
 
 -- drv.path: lua/drv/path.lua
@@ -356,7 +382,7 @@ function M.env()
   return {
     pairs = pairs, ipairs = ipairs, next = sandbox_next, type = type,
     tostring = tostring, tonumber = tonumber, select = select,
-    error = error, assert = assert, rawequal = rawequal, rawlen = rawlen,
+    error = error, assert = assert, rawequal = rawequal, rawlen = sandbox_rawlen,
     string = str,
     table = tbl,
     math = copy_lib(math, { random = true, randomseed = true }),

@@ -189,6 +189,42 @@ describe("policy sandbox", function()
     assert.is_nil(r.spec.HostConfig.Privileged)
   end)
 
+  it("copies the context lazily but completely: pairs, #, next, rawlen and returned values see every field", function()
+    local ctx = kit.ctx({ cap_add = { "CHOWN", "KILL" }, labels = { a = "1", b = "2" } })
+    local r = evaluate({
+      checking("a.lua", [[
+        local hc = ctx.spec.HostConfig
+        if #hc.CapAdd ~= 2 or rawlen(hc.CapAdd) ~= 2 then return nil, "len" end
+        local n = 0
+        for _ in pairs(ctx.spec.Labels) do n = n + 1 end
+        local m, k = 0, next(hc)
+        while k ~= nil do m = m + 1; k = next(hc, k) end
+        if n < 2 or m < 2 then return nil, "iteration missed fields" end
+        if table.concat(hc.CapAdd, ",") ~= "CHOWN,KILL" then return nil, "concat" end
+        hc.CapAdd[1] = "SYS_ADMIN"
+        table.insert(hc.CapAdd, "NET_ADMIN")
+        ctx.spec.Labels = nil
+        return true]]),
+      checking("b.lua", [[
+        local c = ctx.spec.HostConfig.CapAdd
+        if #c ~= 2 or c[1] ~= "CHOWN" or ctx.spec.Labels == nil then return nil, "ctx leaked" end
+        return true]]),
+    }, ctx)
+    assert.is_true(r.allowed, r.problems[1] and r.problems[1].message)
+    assert.same({ "CHOWN", "KILL" }, r.spec.HostConfig.CapAdd)
+  end)
+
+  it("copies a mutation value taken from the context in full", function()
+    local ctx = kit.ctx({ labels = { a = "1", b = "2" } })
+    local r = evaluate({
+      src("m.lua", "return { policy_format = 1, name = 'm', mutate = function(ctx) "
+        .. "return { { op = 'set', path = 'Labels', value = ctx.spec.Labels } } end }"),
+    }, ctx)
+    assert.is_true(r.allowed, r.problems[1] and r.problems[1].message)
+    assert.equal("1", r.spec.Labels.a)
+    assert.equal("2", r.spec.Labels.b)
+  end)
+
   it("does not let a policy change the caller's context", function()
     local ctx = kit.ctx()
     evaluate({ checking("a.lua", "ctx.spec.Image = 'evil' return true") }, ctx)
