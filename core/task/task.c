@@ -945,7 +945,11 @@ static void on_wait(task *t, int rc, long status, const buf *body, const drv_err
     } else if (!(t->stopping && rc == DRV_ECANCELED)) {
         docker_failure(t, DRV_ETASK, "wait for container", rc, status, body, err);
     }
-    call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_container_inspect, 0);
+    /* a task that exited 0 was not ended by the OOM killer: only a failure
+     * needs the inspect that says whether it was (one round trip less) */
+    call_ctx *c = t->ran && t->exit_code == 0
+                      ? NULL
+                      : call_new(t, &t->main_req, NULL, NULL, on_container_inspect, 0);
     if (c == NULL || call_end(c, docker_container_inspect(t->ctx.docker, t->id, &c->cb, &c->r, &c->err)) < 0) {
         t->state = ST_EXITED;
         advance(t);
