@@ -1,6 +1,6 @@
 -- bench/policy_eval.lua N: average time of one default-policy evaluation
--- (admission of one planned container), over N tasks, in Lua 5.4 with the
--- shipped policies and a count hook every 1000 instructions, as the binary's
+-- (admission of one planned container), over N tasks, in Lua 5.4 with every
+-- shipped policy and a count hook every 1000 instructions, as the binary's
 -- guard (drv.core.sandbox_call) installs. Prints one markdown table row.
 package.path = "lua/?.lua;spec/?.lua;" .. package.path
 local policy = require("drv.policy")
@@ -21,14 +21,8 @@ local function guard(fn, ...)
   return table.unpack(res, 1, res.n)
 end
 
-local sources = {}
-for _, name in ipairs({ "capabilities", "hardening", "privileged", "registries",
-                        "resources", "runtimes", "volumes" }) do
-  local path = "policies/" .. name .. ".lua"
-  local f = assert(io.open(path, "rb"))
-  sources[#sources + 1] = { path = path, source = f:read("a") }
-  f:close()
-end
+-- every shipped policy, as the binary loads them
+local sources = kit.sources({ "policies" })
 local set, problems = policy.load(sources, guard)
 assert(#problems == 0, problems[1] and problems[1].message)
 local ctx = kit.ctx({ image = "drvctl-test/busybox:1", cap_add = { "CHOWN" },
