@@ -198,9 +198,10 @@ end
 ---Encodes a Docker create body: the one place a body becomes JSON, after
 ---admission's mutations (see container.strip).
 ---@param body table
+---@param stripped boolean|nil true when body comes from container.strip already
 ---@return string
-function container.encode(body)
-  return (require("cjson").encode(container.strip(body)))
+function container.encode(body, stripped)
+  return (require("cjson").encode(stripped and body or container.strip(body)))
 end
 
 

@@ -26,56 +26,81 @@ end
 
 local cjson_encode = require("cjson").encode
 
+local s_find, s_format, s_rep = string.find, string.format, string.rep
+
 local function encode_string(s)
   local e = cjson_encode(s)
-  if e:find("/", 1, true) then
+  if s_find(e, "/", 1, true) then
     e = e:gsub("\\/", "/")
   end
   return e
 end
 
 
-local function encode_pretty(v, indent, out)
+local PADS = setmetatable({}, { __index = function(t, n)
+  local p = s_rep("  ", n)
+  t[n] = p
+  return p
+end })
+
+-- Appends v's indented JSON to out (n: its length so far); returns the new n.
+local function encode_pretty(v, indent, out, n)
   local t = type(v)
   if t == "table" then
-    local pad = string.rep("  ", indent + 1)
+    local pad = PADS[indent + 1]
     if v == EMPTY_ARRAY then
-      out[#out + 1] = "[]"
+      n = n + 1
+      out[n] = "[]"
     elseif next(v) == nil then
-      out[#out + 1] = "{}"
+      n = n + 1
+      out[n] = "{}"
     elseif v[1] ~= nil then
-      out[#out + 1] = "[\n"
-      for i, item in ipairs(v) do
-        out[#out + 1] = pad
-        encode_pretty(item, indent + 1, out)
-        out[#out + 1] = (i < #v) and ",\n" or "\n"
+      n = n + 1
+      out[n] = "[\n"
+      local len = #v
+      for i = 1, len do
+        n = n + 1
+        out[n] = pad
+        n = encode_pretty(v[i], indent + 1, out, n)
+        n = n + 1
+        out[n] = (i < len) and ",\n" or "\n"
       end
-      out[#out + 1] = string.rep("  ", indent) .. "]"
+      n = n + 1
+      out[n] = PADS[indent] .. "]"
     else
       local keys = {}
       for k in pairs(v) do
         keys[#keys + 1] = tostring(k)
       end
       table.sort(keys)
-      out[#out + 1] = "{\n"
-      for i, k in ipairs(keys) do
-        out[#out + 1] = pad .. encode_string(k) .. ": "
-        encode_pretty(v[k], indent + 1, out)
-        out[#out + 1] = (i < #keys) and ",\n" or "\n"
+      n = n + 1
+      out[n] = "{\n"
+      local len = #keys
+      for i = 1, len do
+        local name = keys[i]
+        n = n + 1
+        out[n] = pad .. encode_string(name) .. ": "
+        n = encode_pretty(v[name], indent + 1, out, n)
+        n = n + 1
+        out[n] = (i < len) and ",\n" or "\n"
       end
-      out[#out + 1] = string.rep("  ", indent) .. "}"
+      n = n + 1
+      out[n] = PADS[indent] .. "}"
     end
   elseif t == "string" then
-    out[#out + 1] = encode_string(v)
+    n = n + 1
+    out[n] = encode_string(v)
   elseif t == "number" then
-    out[#out + 1] = math.type(v) == "integer" and string.format("%d", v)
-      or require("cjson").encode(v)
+    n = n + 1
+    out[n] = math.type(v) == "integer" and s_format("%d", v) or cjson_encode(v)
   elseif t == "boolean" then
-    out[#out + 1] = tostring(v)
+    n = n + 1
+    out[n] = tostring(v)
   else
-    out[#out + 1] = "null"
+    n = n + 1
+    out[n] = "null"
   end
-  return out
+  return n
 end
 
 
@@ -83,7 +108,9 @@ end
 ---@param v any
 ---@return string
 function driver.pretty(v)
-  return table.concat(encode_pretty(v, 0, {})) .. "\n"
+  local out = {}
+  encode_pretty(v, 0, out, 0)
+  return table.concat(out) .. "\n"
 end
 
 
@@ -379,10 +406,10 @@ local function plan_task(st, group, task, task_index, index, alloc_id, alloc_nam
   end
   -- the one place a create body becomes JSON (after every mutation); C's
   -- first pass never reads it
-  if not st.validate_only then
-    entry.body = container.encode(body)
-  end
   body = container.strip(body)
+  if not st.validate_only then
+    entry.body = container.encode(body, true)
+  end
   entry.ports = assigned.host_ports
   tasks[#tasks + 1] = entry
   local show = export(entry)
