@@ -2,10 +2,13 @@
 #include "fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int fs_read_file(const char *path, const char *what, buf *out, drv_err *err)
@@ -92,4 +95,18 @@ const char *fs_exe_dir(void)
         }
     }
     return dir;
+}
+
+int fs_openat2(int dirfd, const char *name, int flags, mode_t mode)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(unsigned)(flags | O_CLOEXEC);
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    long fd;
+    do {
+        fd = syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+    } while (fd < 0 && errno == EAGAIN);
+    return (int)fd;
 }

@@ -1,7 +1,7 @@
 /*
  * fs.h: small file-system helpers every command shares: read a whole text
- * file (refusing a NUL byte), mkdir -p with a mode, and the directory the
- * running binary lives in.
+ * file (refusing a NUL byte), mkdir -p with a mode, openat2 beneath a
+ * directory without symlinks, and the directory the running binary lives in.
  */
 #ifndef DRV_FS_H
 #define DRV_FS_H
@@ -26,5 +26,12 @@ int fs_is_dir(const char *path);
 
 /// Directory of the running binary, or "" if unknown.
 const char *fs_exe_dir(void);
+
+/// openat2(dirfd, name) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS and O_CLOEXEC added to `flags` (retried on EAGAIN):
+/// a symlink anywhere gives ELOOP, leaving dirfd gives EXDEV. Returns the fd
+/// or -1 with errno set. glibc 2.36 has no wrapper: this is the one caller
+/// of the raw system call.
+int fs_openat2(int dirfd, const char *name, int flags, mode_t mode);
 
 #endif

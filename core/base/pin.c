@@ -4,12 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -18,16 +16,6 @@
 #ifndef UMOUNT_NOFOLLOW
 #define UMOUNT_NOFOLLOW 0x00000008
 #endif
-
-/* glibc 2.36 has no openat2 wrapper */
-static int openat2_fd(int dirfd, const char *name, unsigned long long flags)
-{
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = flags | O_PATH | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
-}
 
 /* The message for a component that could not be opened: the first `ulen`
  * bytes of `upto` are the relative path up to and including it. */
@@ -99,8 +87,8 @@ int pin_open_as(const char *what, const char *root, const char *rel, int create,
         int last = *rest == '\0';
         /* O_DIRECTORY on the way down; no O_NOFOLLOW: with O_PATH it would
          * open a trailing symlink itself instead of refusing it (ELOOP) */
-        unsigned long long flags = last ? 0 : O_DIRECTORY;
-        int fd = openat2_fd(cur, name, flags);
+        int flags = last ? 0 : O_DIRECTORY;
+        int fd = fs_openat2(cur, name, flags | O_PATH, 0);
         if (fd < 0 && errno == ENOENT && create) {
             if (mkdirat(cur, name, 0755) < 0 && errno != EEXIST) {
                 int e = errno;
@@ -108,7 +96,7 @@ int pin_open_as(const char *what, const char *root, const char *rel, int create,
                 return drv_err_set(err, DRV_EIO, "cannot create %s: %s: \"%s/%.*s\"",
                                    what, strerror(e), root, ulen, rel);
             }
-            fd = openat2_fd(cur, name, flags);
+            fd = fs_openat2(cur, name, flags | O_PATH, 0);
         }
         if (fd < 0) {
             int e = errno;

@@ -19,7 +19,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -31,11 +30,11 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "fs.h"
 
 #define CHILD_ERR_MAX 900       /* bytes of the unpacker's message kept */
 #define READ_CHUNK (256 * 1024) /* local sources are copied in these steps */
@@ -194,20 +193,6 @@ static int parse_checksum(artifact *a, const char *spec, drv_err *err)
                        "followed by \":\" and the hex digest: \"%s\"", a->source, spec);
 }
 
-static int sys_openat2(int dirfd, const char *path, int flags, mode_t mode)
-{
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = (uint64_t)(flags | O_CLOEXEC);
-    how.mode = (flags & O_CREAT) ? mode : 0;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    long fd;
-    do {
-        fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-    } while (fd < 0 && errno == EAGAIN);
-    return (int)fd;
-}
-
 static const char *why_open(int e)
 {
     if (e == ELOOP) {
@@ -291,7 +276,7 @@ static int open_dest(artifact *a)
             free(rel);
             return -1;
         }
-        int next = sys_openat2(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+        int next = fs_openat2(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
         int e = errno;
         struct stat st;
         if (next < 0 && e == ENOTDIR && fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -1050,7 +1035,7 @@ static int open_local(artifact *a, drv_err *err)
         return drv_err_set(err, DRV_EARTIFACT, "artifact \"%s\": cannot open the local "
                            "directory \"%s\": %s", a->source, root, strerror(errno));
     }
-    int fd = sys_openat2(rfd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+    int fd = fs_openat2(rfd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
     int e = errno;
     close(rfd);
     if (fd < 0) {
