@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
+
 #define STATE_MAX_FILE (16u << 20)
 #define TMP_PREFIX ".tmp-"
 
@@ -43,26 +45,6 @@ static int bad_name(const state *st, const char *name, drv_err *err)
 {
     return drv_err_set(err, DRV_EINTERNAL, "state: invalid name in \"%s\": \"%s\"",
                        st ? st->path : "", name ? name : "");
-}
-
-/* mkdir -p of the parents of `path` (0755). */
-static int make_parents(const char *path, drv_err *err)
-{
-    char p[PATH_MAX];
-    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) {
-        return drv_err_set(err, DRV_EIO, "state: path too long: \"%s\"", path);
-    }
-    for (char *s = p + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-                return drv_err_set(err, DRV_EIO, "state: cannot create \"%s\": %s", p,
-                                   strerror(errno));
-            }
-            *s = '/';
-        }
-    }
-    return 0;
 }
 
 /* Removes the temp files of writers that are gone (crashed mid-write). */
@@ -102,9 +84,16 @@ static int open_state(const char *data_dir, int create, state **out, drv_err *er
         return drv_err_set(err, DRV_EIO, "state: path too long: \"%s\"", data_dir);
     }
     if (create) {
-        int rc = make_parents(data_dir, err);
-        if (rc < 0) {
-            return rc;
+        /* its parents as mkdir -p makes them (0755); itself private */
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof parent, "%s", data_dir);
+        char *slash = strrchr(parent, '/');
+        if (slash != NULL && slash != parent) {
+            *slash = '\0';
+            int rc = fs_mkdir_p(parent, 0755, err);
+            if (rc < 0) {
+                return rc;
+            }
         }
         if (mkdir(data_dir, 0700) < 0 && errno != EEXIST) {
             return drv_err_set(err, DRV_EIO, "state: cannot create \"%s\": %s", data_dir,
