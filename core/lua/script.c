@@ -359,6 +359,12 @@ int script_agent(script *s, const script_source *agent, const host_facts *h,
             if (lua_istable(L, -1)) {
                 out->volumes_enabled = get_bool(L, lua_gettop(L), "volumes_enabled");
                 out->privileged_enabled = get_bool(L, lua_gettop(L), "privileged_enabled");
+                out->auth_config = get_str(L, lua_gettop(L), "auth_config");
+                out->auth_helper = get_str(L, lua_gettop(L), "auth_helper");
+                out->cleanup_image = get_bool(L, lua_gettop(L), "cleanup_image");
+                out->cleanup_image_delay_ms =
+                    (long)get_int(L, lua_gettop(L), "cleanup_image_delay_ms", 180000);
+                out->cleanup_container = get_bool(L, lua_gettop(L), "cleanup_container");
             }
             lua_pop(L, 1);
         } else {
@@ -389,6 +395,7 @@ static void read_artifact(lua_State *L, int t, plan_artifact *x)
 static void read_task(lua_State *L, int t, plan_task *x)
 {
     PLAN_TASK_FIELDS(READ_S, READ_I, READ_B, READ_V)
+    PLAN_TASK_SECRETS(READ_S)
     lua_getfield(L, t, "pins");
     if (lua_istable(L, -1)) {
         int a = lua_gettop(L);

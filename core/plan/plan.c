@@ -14,6 +14,18 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
+/* Credentials: overwritten before the memory goes back. */
+static void free_secret(char *s)
+{
+    if (s != NULL) {
+        volatile char *v = s;
+        while (*v != '\0') {
+            *v++ = '\0';
+        }
+        free(s);
+    }
+}
+
 static char *dup_or_null(const char *s)
 {
     return s != NULL ? drv_xstrdup(s) : NULL;
@@ -56,6 +68,7 @@ static void json_str(buf *out, const char *s)
 #define FREE_I(n, type, d)
 #define FREE_B(n)
 #define FREE_V(n, count) free_strv(x->n, x->count);
+#define FREE_SECRET(n) free_secret(x->n);
 
 #define COPY_S(n) d->n = dup_or_null(s->n);
 #define COPY_I(n, type, dflt) d->n = s->n;
@@ -104,6 +117,7 @@ void plan_task_free(plan_task *x)
         return;
     }
     PLAN_TASK_FIELDS(FREE_S, FREE_I, FREE_B, FREE_V)
+    PLAN_TASK_SECRETS(FREE_SECRET)
     for (size_t j = 0; j < x->npins; j++) {
         pin_free(&x->pins[j]);
     }
@@ -119,6 +133,7 @@ void plan_task_copy(plan_task *d, const plan_task *s)
 {
     memset(d, 0, sizeof *d);
     PLAN_TASK_FIELDS(COPY_S, COPY_I, COPY_B, COPY_V)
+    PLAN_TASK_SECRETS(COPY_S)
     d->pins = drv_xcalloc(s->npins + 1, sizeof *d->pins);
     for (size_t j = 0; j < s->npins; j++) {
         pin_copy(&d->pins[j], &s->pins[j]);
@@ -186,6 +201,8 @@ void agent_conf_free(agent_conf *a)
     free(a->tls_key);
     free(a->policy_dir);
     free(a->network_interface);
+    free(a->auth_config);
+    free(a->auth_helper);
     memset(a, 0, sizeof *a);
 }
 

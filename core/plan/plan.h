@@ -23,6 +23,7 @@ typedef struct plan_pin {
 
 typedef struct plan_task {
     SPEC_MEMBERS(PLAN_TASK_FIELDS)
+    PLAN_TASK_SECRETS(SPEC_MEMBER_S)   /* never in JSON (spec.h) */
     plan_pin *pins;          /* bind sources to pin before create */
     size_t npins;
     plan_artifact *artifacts;
@@ -59,6 +60,11 @@ typedef struct agent_conf {
     long cpu_total_compute;  /* MHz override; 0: fingerprinted */
     int volumes_enabled;     /* docker.volumes.enabled */
     int privileged_enabled;  /* docker.privileged.enabled */
+    char *auth_config;       /* docker.auth.config: absolute path, or NULL */
+    char *auth_helper;       /* docker.auth.helper: helper suffix, or NULL */
+    int cleanup_image;       /* docker.cleanup.image (default 1) */
+    long cleanup_image_delay_ms; /* docker.cleanup.image.delay (default 3m) */
+    int cleanup_container;   /* docker.cleanup.container (default 1) */
 } agent_conf;
 
 /* Problems reported by Lua ("kind" picks the exit code of the first one). */

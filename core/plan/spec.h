@@ -49,6 +49,12 @@
     S(image)                                                                 \
     S(load)                  /* absolute tar path, or NULL */                \
     S(pull)                  /* "missing" or "always" */                     \
+    S(image_repo)            /* normalised: "docker.io/library/redis" */     \
+    S(image_tag)             /* the tag, or "sha256:<hex>" for a digest */   \
+    S(image_registry)        /* index name: "docker.io" or "host[:port]" */  \
+    I(image_pull_timeout_ms, long, 300000)                                   \
+    I(pull_activity_timeout_ms, long, 120000)                                \
+    B(auth_soft_fail)                                                        \
     S(body)                  /* Docker create body, JSON */                  \
     S(kill_signal)           /* NULL: image STOPSIGNAL, else SIGTERM */      \
     I(kill_timeout_ms, long, 5000)                                           \
@@ -59,6 +65,12 @@
     I(log_max_file_size, long long, 10LL * 1024 * 1024)                      \
     V(dirs, ndirs)           /* directories to create before the container */\
     S(binds_dir)             /* <data_dir>/binds: where staging paths live */
+
+/* The task's registry credentials (config { auth { ... } }): read from
+ * Lua, copied and freed (zeroed first) like S fields, but never encoded:
+ * no state file, plan output or message carries them. */
+#define PLAN_TASK_SECRETS(X) \
+    X(auth_username) X(auth_password) X(auth_email) X(auth_server)
 
 /* Struct members (plan.h). */
 #define SPEC_MEMBER_S(n) char *n;

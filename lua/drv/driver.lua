@@ -184,6 +184,17 @@ driver.PLAN_FIELDS = {
   { "image", "string", core = true, shown = true },
   { "load", "string", core = true, shown = true },
   { "pull", "string", core = true, shown = true },
+  { "image_repo", "string", core = true, shown = true },      -- drv.imageref
+  { "image_tag", "string", core = true, shown = true },       -- tag or digest
+  { "image_registry", "string", core = true, shown = true },
+  { "image_pull_timeout_ms", "number", core = true, shown = true },
+  { "pull_activity_timeout_ms", "number", core = true, shown = true },
+  { "auth_soft_fail", "boolean", core = true },
+  -- config { auth {} }: read by C, never shown, never in state files
+  { "auth_username", "string", core = true },
+  { "auth_password", "string", core = true },
+  { "auth_email", "string", core = true },
+  { "auth_server", "string", core = true },
   { "body", "string", core = true },                    -- create body, JSON
   { "kill_signal", "string", core = true, shown = true },
   { "kill_timeout_ms", "number", core = true, shown = true },
