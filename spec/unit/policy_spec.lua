@@ -225,6 +225,24 @@ describe("policy sandbox", function()
     assert.equal("2", r.spec.Labels.b)
   end)
 
+  it("never hands a function in the context to a policy, however deep", function()
+    local ctx = kit.ctx()
+    ctx.task.config.hook = function() return "host code" end
+    local r = evaluate({ checking("a.lua", [[
+      local ok = ctx.task.config.hook == nil
+      return ok, "a function reached the policy"]]) }, ctx)
+    assert.matches("not plain data: a function value", only_message(r), 1, true)
+    r = evaluate({ checking("a.lua", [[
+      for _, v in pairs(ctx.task.config) do
+        if type(v) == "function" then return nil, "a function reached the policy" end
+      end
+      return true]]) }, ctx)
+    assert.matches("not plain data: a function value", only_message(r), 1, true)
+    ctx.hook = print
+    r = evaluate({ checking("a.lua", "return true") }, ctx)
+    assert.matches("context is not plain data", only_message(r), 1, true)
+  end)
+
   it("does not let a policy change the caller's context", function()
     local ctx = kit.ctx()
     evaluate({ checking("a.lua", "ctx.spec.Image = 'evil' return true") }, ctx)
