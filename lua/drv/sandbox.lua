@@ -376,9 +376,10 @@ end
 
 local function helper_lib()
   local c = copy_lib(caps)
-  c.DOCKER_DEFAULTS = deepcopy(caps.DOCKER_DEFAULTS)
-  c.DEFAULT_WHITELIST = deepcopy(caps.DEFAULT_WHITELIST)
-  c.KNOWN = deepcopy(caps.KNOWN)
+  -- lazy copies: most policies never read these lists
+  c.DOCKER_DEFAULTS = view(caps.DOCKER_DEFAULTS)
+  c.DEFAULT_WHITELIST = view(caps.DEFAULT_WHITELIST)
+  c.KNOWN = view(caps.KNOWN)
   return {
     caps = c,
     path = copy_lib(path),
