@@ -222,6 +222,8 @@ static void push_host(lua_State *L, const host_facts *h)
     lua_setfield(L, -2, "docker_facts");
     lua_pushboolean(L, h->skip_policies);
     lua_setfield(L, -2, "skip_policies");
+    lua_pushboolean(L, h->skip_json);
+    lua_setfield(L, -2, "skip_json");
 }
 
 /* Copies t[key] (a string) or NULL. */

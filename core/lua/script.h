@@ -49,6 +49,7 @@ typedef struct host_facts {
     size_t nports;
     int docker_facts;            /* node holds driver.docker.* answers */
     int skip_policies;           /* pass 1: validate only; pass 2 judges */
+    int skip_json;               /* `run`: nobody prints the plan JSON */
 } host_facts;
 
 /* One decoded Docker response (driver.decode); absent fields are NULL/0. */

@@ -544,8 +544,9 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
       end
     end
   end
-  local json = ""   -- C wants a string; pass 1's is never printed
-  if not validate_only or (#problems > 0 and st.denials) then
+  -- C wants a string; pass 1's is never printed, nor `run`'s (skip_json)
+  local json = ""
+  if not host.skip_json and (not validate_only or (#problems > 0 and st.denials)) then
     json = driver.pretty({
       job = job.name,
       warnings = (#warnings > 0) and warnings or EMPTY_ARRAY,
