@@ -19,6 +19,8 @@ typedef struct script_source {
     const char *path;        /* shown in messages */
     const char *text;
     size_t len;              /* bytes in text: pushed whole, NUL bytes included */
+    const char *bc;          /* policies only: precompiled `text` (policyset.h), or NULL */
+    size_t bclen;
 } script_source;
 
 typedef struct script_kv {

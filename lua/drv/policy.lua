@@ -261,7 +261,8 @@ function M.load(sources, guard)
   for i, src in ipairs(sources) do
     local path = type(src) == "table" and type(src.path) == "string"
       and src.path or ("policy #" .. i)
-    list[#list + 1] = { path = path, source = type(src) == "table" and src.source }
+    list[#list + 1] = { path = path, source = type(src) == "table" and src.source,
+      bytecode = type(src) == "table" and src.bytecode or nil }
   end
   sort(list, function(a, b) return a.path < b.path end)
   local names = {}
@@ -271,7 +272,16 @@ function M.load(sources, guard)
       fail(at(path, "policy source is not text"))
     else
       local env = sandbox.env()
-      local chunk, err = load(src.source, "@" .. path, "t", env)
+      local chunk, err
+      if type(src.bytecode) == "string" then
+        -- the shipped policy precompiled by the build for exactly this path
+        -- and text (core/plan/policyset.c checked both); compiled from text
+        -- when it does not load
+        chunk = load(src.bytecode, "@" .. path, "b", env)
+      end
+      if not chunk then
+        chunk, err = load(src.source, "@" .. path, "t", env)
+      end
       if not chunk then
         fail(at(path, err))
       else
