@@ -105,7 +105,16 @@ void lcore_entry_begin(lua_State *L, long long max_instr, long long max_ms)
 {
     lcore_alloc *a = state_of(L);
     budget_start(&a->entry, max_instr, max_ms);
+    a->entry.hooked = 1;
     lua_sethook(L, on_entry_count, LUA_MASKCOUNT, HOOK_STEP);
+}
+
+void lcore_entry_begin_policies(lua_State *L, long long max_instr, long long max_ms)
+{
+    lcore_alloc *a = state_of(L);
+    budget_start(&a->entry, max_instr, max_ms);
+    a->entry.hooked = 0;
+    lua_sethook(L, NULL, 0, 0);
 }
 
 void lcore_entry_end(lua_State *L)
@@ -146,7 +155,11 @@ static int core_sandbox_call(lua_State *L)
     if (a->entry.active) {
         const char *what;
         a->entry.left -= start_left - a->call.left;
-        lua_sethook(L, on_entry_count, LUA_MASKCOUNT, HOOK_STEP);
+        if (a->entry.hooked) {
+            lua_sethook(L, on_entry_count, LUA_MASKCOUNT, HOOK_STEP);
+        } else {
+            lua_sethook(L, NULL, 0, 0);
+        }
         if (budget_spent(&a->entry, &what)) {
             return luaL_error(L, LCORE_ENTRY_BUDGET ": %s", what);
         }

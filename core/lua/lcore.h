@@ -15,6 +15,7 @@ typedef struct lcore_budget {
     long long left;
     long long deadline_ms;   /* CLOCK_MONOTONIC, milliseconds */
     int active;
+    int hooked;              /* entry: a count hook outside policy calls too */
 } lcore_budget;
 
 /* Per-VM state, the allocator's userdata: every VM (the main one and each
@@ -37,5 +38,12 @@ int luaopen_drv_core(lua_State *L);
  * the call raises an error starting with LCORE_ENTRY_BUDGET. */
 void lcore_entry_begin(lua_State *L, long long max_instr, long long max_ms);
 void lcore_entry_end(lua_State *L);
+
+/* Like lcore_entry_begin, but only the policies' instructions are counted
+ * (core.sandbox_call charges them) and no hook runs outside policy calls:
+ * a count hook makes Lua stop at every instruction (about a fifth of a
+ * plan's time). For a call whose own code is bounded otherwise: plan pass 2,
+ * which repeats the budgeted pass 1 on the same parsed job. */
+void lcore_entry_begin_policies(lua_State *L, long long max_instr, long long max_ms);
 
 #endif

@@ -127,18 +127,23 @@ end
 ---Returns the keys of t sorted by their string form.
 ---@param t table
 ---@return table
-function util.sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do
-    keys[#keys + 1] = k
+local function by_string_form(a, b)
+  local ta, tb = type(a), type(b)
+  if ta == tb and (ta == "string" or ta == "number") then
+    return a < b
   end
-  table.sort(keys, function(a, b)
-    local ta, tb = type(a), type(b)
-    if ta == tb and (ta == "string" or ta == "number") then
-      return a < b
-    end
-    return tostring(a) < tostring(b)
-  end)
+  return tostring(a) < tostring(b)
+end
+
+function util.sorted_keys(t)
+  local keys, n, strings = {}, 0, true
+  for k in pairs(t) do
+    n = n + 1
+    keys[n] = k
+    strings = strings and type(k) == "string"
+  end
+  -- all strings (the usual case): the same order, compared in C
+  table.sort(keys, not strings and by_string_form or nil)
   return keys
 end
 
