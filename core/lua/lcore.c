@@ -155,13 +155,17 @@ static int core_sandbox_call(lua_State *L)
     if (a->entry.active) {
         const char *what;
         a->entry.left -= start_left - a->call.left;
+        if (budget_spent(&a->entry, &what)) {
+            /* raised here, this error may be caught (sandbox.call's pcall);
+             * the hook on every instruction raises it again until it has
+             * left every protected call, as in the hooked entry */
+            lua_sethook(L, on_entry_count, LUA_MASKCOUNT, a->entry.hooked ? HOOK_STEP : 1);
+            return luaL_error(L, LCORE_ENTRY_BUDGET ": %s", what);
+        }
         if (a->entry.hooked) {
             lua_sethook(L, on_entry_count, LUA_MASKCOUNT, HOOK_STEP);
         } else {
             lua_sethook(L, NULL, 0, 0);
-        }
-        if (budget_spent(&a->entry, &what)) {
-            return luaL_error(L, LCORE_ENTRY_BUDGET ": %s", what);
         }
     } else {
         lua_sethook(L, NULL, 0, 0);
