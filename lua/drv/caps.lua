@@ -46,9 +46,16 @@ M.KNOWN = {
 
 -- normalize(" cap_sys_admin ") -> "SYS_ADMIN"; nil, err for a non-string or
 -- an empty name.
+local NORMAL, normal_count = {}, 0   -- name -> normalised, for valid names
+local NORMAL_MAX = 512                 -- names remembered (policies call this per task)
+
 function M.normalize(name)
   if type(name) ~= "string" then
     return nil, "capability must be a string, got " .. type(name)
+  end
+  local known = NORMAL[name]
+  if known then
+    return known
   end
   local s = upper(trim(name))
   if sub(s, 1, 4) == "CAP_" then
@@ -59,6 +66,10 @@ function M.normalize(name)
   end
   if find(s, "[^A-Z0-9_]") then
     return nil, "invalid capability name: \"" .. name .. "\""
+  end
+  if normal_count < NORMAL_MAX then
+    normal_count = normal_count + 1
+    NORMAL[name] = s
   end
   return s
 end
