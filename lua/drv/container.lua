@@ -1278,7 +1278,7 @@ function container.build(inst)
     auth_soft_fail = config.auth_soft_fail == true,
     image_pull_timeout_ms = pull_timeout,
     container_exists_attempts = config.container_exists_attempts,
-    body = container.encode(body),
+    body = not inst.skip_body_json and container.encode(body) or nil,
     kill_signal = task.kill_signal,
     kill_timeout_ms = kill_ms,
     tty = body.Tty,

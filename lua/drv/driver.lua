@@ -409,6 +409,7 @@ local function plan_task(st, group, task, task_index, index, alloc_id, alloc_nam
     job = job, group = group, task = task, agent = a,
     alloc_id = alloc_id, alloc_index = index, alloc_name = alloc_name,
     ports = assigned, node = copy(attrs), job_path = job_path, where = where,
+    skip_body_json = true,   -- the body becomes JSON below, after admission
   })
   if entry == nil then
     st.denials = false
