@@ -33,7 +33,7 @@ M.MAX_STRING = 1024 * 1024
 local s_rep, s_gsub, s_find, s_sub, s_lower, s_gmatch, s_match =
   string.rep, string.gsub, string.find, string.sub, string.lower, string.gmatch,
   string.match
-local t_concat, t_pack, t_unpack = table.concat, table.pack, table.unpack
+local t_concat = table.concat
 
 local function too_large(what)
   error("budget exceeded: " .. what .. " result larger than "
@@ -421,6 +421,21 @@ local function errmsg(e)
   return "error object is a " .. type(e) .. " value"
 end
 
+-- Restores the string methods, then turns pcall(guard, fn, ...)'s results
+-- into call's: true, results... | false, message.
+local function finish(saved, ok, first, ...)
+  if string_mt then
+    string_mt.__index = saved
+  end
+  if not ok then
+    return false, errmsg(first)
+  end
+  if first ~= true then
+    return false, errmsg((...))
+  end
+  return true, ...
+end
+
 -- call(env, guard, fn, ...) -> true, results... | false, message.
 -- Runs fn under the guard with string methods pointing at env.string.
 -- Refuses to run anything without a guard (fail closed).
@@ -432,17 +447,7 @@ function M.call(env, guard, fn, ...)
   if string_mt then
     string_mt.__index = env.string
   end
-  local ok, res = pcall(function(...) return t_pack(guard(fn, ...)) end, ...)
-  if string_mt then
-    string_mt.__index = saved
-  end
-  if not ok then
-    return false, errmsg(res)
-  end
-  if res[1] ~= true then
-    return false, errmsg(res[2])
-  end
-  return t_unpack(res, 1, res.n)
+  return finish(saved, pcall(guard, fn, ...))
 end
 
 return M
