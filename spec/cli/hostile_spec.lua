@@ -84,11 +84,11 @@ describe("drvctl plan on hostile job files", function()
   end)
 
   it("stops a plan that would need more than its instruction budget (exit 68, not a hang)", function()
-    -- 500 instances is within the cap, but each maps a 600-entry env map:
+    -- 500 instances is within the cap, but each maps a 1500-entry env map:
     -- the plan stops at the budget with a clear error (pass 1, which counts
     -- every instruction; 60 entries, the old size, now plan in time)
     local env = {}
-    for i = 1, 600 do
+    for i = 1, 1500 do
       env[i] = string.format('      K%d = "v%d"', i, i)
     end
     local r = plan_text("heavy.hcl", (task_job("web"):gsub('group "g" {', 'group "g" {\n    count = 500')
