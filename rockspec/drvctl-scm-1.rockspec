@@ -29,6 +29,7 @@ build = {
     ["drv.container"] = "lua/drv/container.lua",
     ["drv.driver"] = "lua/drv/driver.lua",
     ["drv.hcl"] = "lua/drv/hcl.lua",
+    ["drv.imageref"] = "lua/drv/imageref.lua",
     ["drv.imagetar"] = "lua/drv/imagetar.lua",
     ["drv.interp"] = "lua/drv/interp.lua",
     ["drv.jobspec"] = "lua/drv/jobspec.lua",

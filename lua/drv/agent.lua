@@ -63,6 +63,8 @@ local PLUGIN_CONFIG = {
   allow_security_opt = { list = "string" },
   auth = { object = { config = "string", helper = "string" } },
   gc = { object = { image = "bool", image_delay = "string", container = "bool" } },
+  -- an image pull that reports no progress this long is cancelled
+  pull_activity_timeout = "string",
   -- per policy: enabled and declared settings (policies/*.lua)
   policy_options = { map = { map = "any" } },
 }
@@ -141,6 +143,11 @@ local BOOLS = {
 }
 
 local DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+
+--- plugin config pull_activity_timeout: default and range (ms).
+agent.PULL_ACTIVITY_TIMEOUT_MS = 120000
+agent.PULL_ACTIVITY_TIMEOUT_MIN_MS = 1000
+agent.PULL_ACTIVITY_TIMEOUT_MAX_MS = 24 * 3600 * 1000
 
 local GIB = 1024 * 1024 * 1024
 --- client.artifact defaults (README "Security defaults"; core/task/artifact.h).
@@ -262,6 +269,7 @@ function agent.build(s, host)
     cleanup_container = s.cleanup_container ~= false,
     auth_config = s.auth_config and agent.absolute(s.auth_config, host.cwd) or nil,
     auth_helper = s.auth_helper,
+    pull_activity_timeout_ms = s.pull_activity_timeout_ms or agent.PULL_ACTIVITY_TIMEOUT_MS,
   }
   return a
 end
@@ -459,6 +467,17 @@ local function read_docker_plugin(s, c, r)
   if c.auth then
     s.auth_config = c.auth.config or s.auth_config
     s.auth_helper = c.auth.helper or s.auth_helper
+  end
+  if c.pull_activity_timeout ~= nil then
+    local ms = schema.duration_ms(c.pull_activity_timeout)
+    if not ms or ms < agent.PULL_ACTIVITY_TIMEOUT_MIN_MS
+        or ms > agent.PULL_ACTIVITY_TIMEOUT_MAX_MS then
+      r.add(r.where(r.origin[c] or c, "pull_activity_timeout"), util.format(
+        'plugin "docker" "pull_activity_timeout" must be a duration from 1s to 24h, found %q',
+        c.pull_activity_timeout))
+    else
+      s.pull_activity_timeout_ms = ms
+    end
   end
   if c.gc then
     if c.gc.image ~= nil then
