@@ -634,14 +634,37 @@ container.DEFAULT_PULL_ACTIVITY_TIMEOUT_MS = 120000
 --- (these would change the Engine API URL the image goes into).
 container.IMAGE_CHARS = "letters, digits and . _ - / : @ only"
 
+local image_refs, image_refs_n = {}, 0
+
 ---Parses the image of a task config (drv.imageref). Images are not
 ---interpolated, so "${" is refused like any other character no reference
 ---may hold; characters outside the reference alphabet get IMAGE_CHARS as
 ---the reason (the old message, which the attack corpus expects).
+---A job of many tasks names the same image again and again: the answers
+---are remembered (at most 256), so the returned table is shared by every
+---caller: read it, never change it.
 ---@param image string
 ---@return table|nil ref
 ---@return string|nil reason
 function container.image_ref(image)
+  local hit = image_refs[image]
+  if hit then
+    return hit[1], hit[2]
+  end
+  local ref, why = container.parse_image(image)
+  if image_refs_n >= 256 then
+    image_refs, image_refs_n = {}, 0
+  end
+  image_refs[image] = { ref, why }
+  image_refs_n = image_refs_n + 1
+  return ref, why
+end
+
+---container.image_ref without the memo.
+---@param image string
+---@return table|nil ref
+---@return string|nil reason
+function container.parse_image(image)
   if image:find("${", 1, true) then
     return nil, "image references are not interpolated: \"${\" is not allowed"
   end
