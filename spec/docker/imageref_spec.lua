@@ -1,0 +1,70 @@
+-- Image references end to end on the real daemon: the container is created
+-- with the image as the job wrote it (https:// dropped), spellings Docker
+-- normalises find the same local image, and a reference Docker would refuse
+-- creates nothing.
+local drv = require("support.drv")
+
+-- Starts `drvctl run` of a one-task job whose task prints "ready" and
+-- sleeps; returns proc and the running container's inspect document.
+local function start(t)
+  local dir = drv.tmpdir()
+  t.task = t.task or "web"
+  t.script = "echo ready; while :; do sleep 0.1; done"
+  local job = drv.write_job(dir, t)
+  local proc = drv.spawn({ "run", "-data-dir", dir .. "/data", job })
+  local ready = drv.wait_until(function()
+    return proc:stdout():find(t.task .. " | ready", 1, true) or proc:exited()
+  end, 60)
+  assert.is_truthy(ready, "task never printed ready\n" .. proc:stdout() .. proc:stderr())
+  assert.is_false(proc:exited(), "drvctl exited early\n" .. proc:stdout() .. proc:stderr())
+  local ids = drv.containers({ "status=running" })
+  assert.equal(1, #ids, proc:stderr())
+  return proc, assert(drv.inspect(ids[1], "container"))
+end
+
+local function stop(proc)
+  proc:signal("INT")
+  assert.equal(130, proc:wait(60), proc:stderr())
+  assert.same({}, drv.containers())
+end
+
+local function image_id(ref)
+  return assert(drv.inspect(ref, "image")).Id
+end
+
+describe("image references", function()
+  before_each(function()
+    drv.require_binary()
+    drv.require_docker()
+  end)
+  after_each(drv.cleanup)
+
+  it("drops a leading https:// and creates the container with the image as written", function()
+    local proc, c = start({ image = "https://" .. drv.IMAGE })
+    assert.equal(drv.IMAGE, c.Config.Image)
+    assert.equal(image_id(drv.IMAGE), c.Image)
+    stop(proc)
+  end)
+
+  it("finds the local image under Docker's normalised spellings", function()
+    for _, spelling in ipairs({ "docker.io/" .. drv.IMAGE, "index.docker.io/" .. drv.IMAGE }) do
+      local proc, c = start({ image = spelling })
+      assert.equal(spelling, c.Config.Image)
+      assert.equal(image_id(drv.IMAGE), c.Image)
+      stop(proc)
+    end
+  end)
+
+  it("refuses a reference Docker would refuse before anything is created (exit 68)", function()
+    for _, bad in ipairs({ drv.IMAGE:upper(), "http://" .. drv.IMAGE, drv.IMAGE .. "@sha256:abc",
+        drv.IMAGE:gsub(":.*", "") .. ":" }) do
+      local dir = drv.tmpdir()
+      local job = drv.write_job(dir, { image = bad, script = "true" })
+      local r = drv.drvctl({ "run", "-data-dir", dir .. "/data", job }, { timeout = 30 })
+      assert.equal(68, r.code, r.output)
+      assert.truthy(r.stderr:find("invalid image reference", 1, true), r.stderr)
+      assert.same({}, drv.containers())
+      assert.same({}, drv.alloc_ids(dir .. "/data"), bad)
+    end
+  end)
+end)
