@@ -3,6 +3,7 @@
 -- normalises find the same local image, and a reference Docker would refuse
 -- creates nothing.
 local drv = require("support.drv")
+local registry = require("support.registry")
 
 -- Starts `drvctl run` of a one-task job whose task prints "ready" and
 -- sleeps; returns proc and the running container's inspect document.
@@ -65,6 +66,36 @@ describe("image references", function()
       assert.truthy(r.stderr:find("invalid image reference", 1, true), r.stderr)
       assert.same({}, drv.containers())
       assert.same({}, drv.alloc_ids(dir .. "/data"), bad)
+    end
+  end)
+
+end)
+
+
+describe("image references to a registry", function()
+  before_each(function()
+    drv.require_binary()
+    drv.require_docker()
+  end)
+  after_each(drv.cleanup)
+
+  -- A pushed image keeps its tag and gains its digest locally: references by
+  -- digest, by tag and digest, and by a non-latest tag behind https:// are
+  -- present, so nothing is asked of the registry.
+  it("uses a present digest or non-latest tag without asking the registry", function()
+    local reg = registry.start()
+    local img = registry.image{ marker = "ref-" .. drv.run_id }
+    local ref, digest = reg:push(img, "rsx/ref:1")
+    assert.matches("^sha256:%x+$", digest)
+    local repo = reg.host .. "/rsx/ref"
+    local id = image_id(ref)
+    for _, image in ipairs({ repo .. "@" .. digest, repo .. ":1@" .. digest, "https://" .. ref }) do
+      local mark = reg:mark()
+      local proc, c = start({ image = image })
+      assert.equal((image:gsub("^https://", "")), c.Config.Image)
+      assert.equal(id, c.Image)
+      stop(proc)
+      assert.equal(0, reg:requests("/v2/rsx/ref/", mark, true), image)
     end
   end)
 end)
