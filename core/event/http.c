@@ -391,7 +391,6 @@ static void check_done(http_client *c)
                         os_errno ? strerror((int)os_errno) : "connection refused");
         } else if (res != CURLE_OK) {
             rc = DRV_EHTTP;
-            rc = DRV_EHTTP;
             set_transport_error(r, res, &err);
         } else if (r->status == 0) {
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
