@@ -546,7 +546,7 @@ function M.image(opts)
   return build(ctx, name)
 end
 
--- A FROM scratch image with busybox-static (/bin/sh works) and
+-- A FROM scratch image with busybox-static (all applets linked) and
 -- opts.layers (default 5) layers of random data, opts.size_mb (default 50)
 -- in total. Returns name, id.
 function M.big_image(opts)
@@ -555,8 +555,11 @@ function M.big_image(opts)
   local layers = opts.layers or 5
   local total = math.floor((opts.size_mb or 50) * 1024 * 1024)
   local ctx = mktemp_dir("/tmp/drvctl-image.")
+  -- busybox and every applet as a symlink at its usual path (as bootstrap does)
   must(string.format("mkdir -p %s/rootfs/bin && cp /bin/busybox %s/rootfs/bin/busybox"
-    .. " && ln -s busybox %s/rootfs/bin/sh", q(ctx), q(ctx), q(ctx)))
+    .. " && cd %s/rootfs && for a in $(/bin/busybox --list-full); do"
+    .. " [ \"$a\" = bin/busybox ] || { mkdir -p \"${a%%/*}\"; ln -sf /bin/busybox \"$a\"; }; done",
+    q(ctx), q(ctx), q(ctx)))
   local df = { "FROM scratch", "COPY rootfs/ /" }
   for i = 1, layers do
     local bytes = total // layers
