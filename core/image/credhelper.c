@@ -85,7 +85,16 @@ static void close_handle(uv_handle_t *handle)
  * reused, but a live member keeps the group id from being reused. */
 static void kill_group(credhelper *h)
 {
-    if (h->proc.pid > 0) {
+    if (h->proc.pid > 0 && !h->exited) {
+        kill(-h->proc.pid, SIGKILL);
+    }
+}
+
+/* After the leader exited: what is left of its group (children holding
+ * our pipes). Only while a pipe is open, i.e. some process holds it. */
+static void kill_leftovers(credhelper *h)
+{
+    if (h->proc.pid > 0 && (!h->out_eof || !h->err_eof)) {
         kill(-h->proc.pid, SIGKILL);
     }
 }
@@ -109,6 +118,19 @@ static void append_stderr(credhelper *h, buf *b)
     esc_append(b, s, n > STDERR_SHOWN ? STDERR_SHOWN : n);
     if (n > STDERR_SHOWN || h->res.err_truncated) {
         buf_puts(b, "...");
+    }
+}
+
+/* Stops reading stdout and stderr (what came so far is kept). */
+static void close_pipes(credhelper *h)
+{
+    if (!h->out_eof) {
+        h->out_eof = 1;
+        close_handle((uv_handle_t *)&h->out);
+    }
+    if (!h->err_eof) {
+        h->err_eof = 1;
+        close_handle((uv_handle_t *)&h->err);
     }
 }
 
@@ -156,10 +178,11 @@ static void on_exit_cb(uv_process_t *proc, int64_t status, int term_signal)
     h->res.exit_status = (long)status;
     h->term_signal = term_signal;
     /* children it left behind holding our pipes would keep us waiting */
-    if (!h->out_eof || !h->err_eof) {
-        kill_group(h);
-    }
+    kill_leftovers(h);
     close_handle((uv_handle_t *)proc);
+    if (h->timed_out) {
+        close_pipes(h);   /* else the pending timeout does it */
+    }
     maybe_finish(h);
 }
 
@@ -219,7 +242,13 @@ static void on_timeout(uv_timer_t *timer)
 {
     credhelper *h = timer->data;
     h->timed_out = 1;
-    kill_group(h);
+    if (!h->exited) {
+        kill_group(h);
+        return;
+    }
+    /* exited, but something outside its group still holds a pipe */
+    close_pipes(h);
+    maybe_finish(h);
 }
 
 int credhelper_run(uv_loop_t *loop, const char *name, const char *input, long timeout_ms,
@@ -315,13 +344,6 @@ void credhelper_cancel(credhelper *h)
     }
     /* the output is of no use now; the process handle stays open until
      * the helper is reaped (closing it earlier would leave a zombie) */
-    if (!h->out_eof) {
-        h->out_eof = 1;
-        close_handle((uv_handle_t *)&h->out);
-    }
-    if (!h->err_eof) {
-        h->err_eof = 1;
-        close_handle((uv_handle_t *)&h->err);
-    }
+    close_pipes(h);
     maybe_finish(h);
 }

@@ -38,6 +38,11 @@ static const struct { const char *name, *body; } STUBS[] = {
     { "empty", "printf '{\"ServerURL\":\"\",\"Username\":\"\",\"Secret\":\"\"}'\n" },
     { "noread", "printf '{\"Username\":\"u\",\"Secret\":\"p\"}'\n" },
     { "orphan", "cat >/dev/null; (sleep 1000 &); printf '{\"Username\":\"u\",\"Secret\":\"p\"}'\n" },
+    { "escape", "cat >/dev/null; setsid sh -c 'echo $$ > \"$D/escape.pid\"; exec sleep 1000' &\n"
+                "while [ ! -s \"$D/escape.pid\" ]; do sleep 0.01; done\n"
+                "printf '{\"Username\":\"u\",\"Secret\":\"p\"}'\n" },
+    { "escape2", "setsid sh -c 'echo $$ > \"$D/escape2.pid\"; exec sleep 1000' &\n"
+                 "while [ ! -s \"$D/escape2.pid\" ]; do sleep 0.01; done; sleep 1000\n" },
     { "garbage", "cat >/dev/null; echo 's3cret not json'\n" },
 };
 
@@ -54,7 +59,7 @@ static void setup_stubs(void)
     char path[256];
     for (size_t i = 0; i < sizeof STUBS / sizeof STUBS[0]; i++) {
         buf b = BUF_INIT;
-        buf_appendf(&b, "#!/bin/sh\nD='%s'\n%s", tmpdir, STUBS[i].body);
+        buf_appendf(&b, "#!/bin/sh\nD='%s'; export D\n%s", tmpdir, STUBS[i].body);
         snprintf(path, sizeof path, "%s/docker-credential-%s", tmpdir, STUBS[i].name);
         write_file(path, buf_str(&b), 0755);
         buf_free(&b);
@@ -230,6 +235,34 @@ TEST(helper_children_holding_the_pipes_do_not_stall_it)
     ASSERT_INT_EQ(0, h.rc);
     ASSERT_STR_EQ("{\"Username\":\"u\",\"Secret\":\"p\"}", h.out);
     ASSERT((uv_hrtime() - t0) / 1000000 < 10000);   /* not the timeout */
+}
+
+TEST(helper_descendant_in_another_session_is_cut_off_at_the_timeout)
+{
+    hres h;
+    unlink_in("escape.pid");
+    int rc = run_helper("escape", REG, 500, &h);
+    char *s = slurp("escape.pid");
+    if (s != NULL) {
+        kill((pid_t)atoi(s), SIGKILL);
+        free(s);
+    }
+    ASSERT_INT_EQ(0, rc);
+    ASSERT_INT_EQ(1, h.called);
+    ASSERT_INT_EQ(DRV_EIMAGE, h.rc);
+    ASSERT_CONTAINS(h.err, "timed out after 500 ms");
+    /* the same while the helper itself hangs: killed, then cut off */
+    unlink_in("escape2.pid");
+    rc = run_helper("escape2", REG, 500, &h);
+    s = slurp("escape2.pid");
+    if (s != NULL) {
+        kill((pid_t)atoi(s), SIGKILL);
+        free(s);
+    }
+    ASSERT_INT_EQ(0, rc);
+    ASSERT_INT_EQ(1, h.called);
+    ASSERT_INT_EQ(DRV_EIMAGE, h.rc);
+    ASSERT_CONTAINS(h.err, "timed out after 500 ms");
 }
 
 TEST(helper_missing_or_badly_named_is_refused_at_start)
@@ -645,6 +678,7 @@ int main(void)
     RUN(helper_stdout_over_the_cap_is_killed_and_not_shown);
     RUN(helper_stderr_is_capped);
     RUN(helper_children_holding_the_pipes_do_not_stall_it);
+    RUN(helper_descendant_in_another_session_is_cut_off_at_the_timeout);
     RUN(helper_missing_or_badly_named_is_refused_at_start);
     RUN(helper_cancel_kills_without_calling_back);
     RUN(auth_task_credentials_come_from_the_loop);
