@@ -237,6 +237,10 @@ describe("registryauth malformed config files", function()
                       PATH)
     assert.equal('registry auth for "' .. REG .. '" from docker.auth.config "' .. PATH
       .. '": cannot read: No such file or directory', err)
+    -- an error stops the search: docker.auth.helper is not asked
+    fails({ registry = REG, config_path = PATH, config_error = "cannot read: x", helper = "h" },
+          "cannot read: x")
+    fails({ registry = REG, config_path = PATH, config = "{", helper = "h" }, "not valid JSON")
     -- the task's auth answers first: the file is not consulted
     assert.is_string(ra.resolve({ registry = REG, username = "u", config_path = PATH,
                                   config_error = "cannot read: x" }).header)
