@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "esc.h"
 
@@ -251,6 +254,35 @@ static void on_timeout(uv_timer_t *timer)
     maybe_finish(h);
 }
 
+/* Marks every descriptor above stderr close-on-exec, so the helper gets
+ * only its three pipes: libcurl's sockets (to dockerd, root-equivalent),
+ * lock and state files are not created with O_CLOEXEC everywhere. Harmless
+ * for this process: the flag only acts on exec, and libuv dup2()s the
+ * stdio it hands a child. */
+static void cloexec_all(void)
+{
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) {
+        return;
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) {
+        return;
+    }
+    int self = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end == '\0' && end != e->d_name && fd > 2 && fd != self) {
+            int fl = fcntl((int)fd, F_GETFD);
+            if (fl >= 0 && !(fl & FD_CLOEXEC)) {
+                fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+            }
+        }
+    }
+    closedir(d);
+}
+
 int credhelper_run(uv_loop_t *loop, const char *name, const char *input, long timeout_ms,
                    credhelper_cb cb, void *ud, credhelper **out, drv_err *err)
 {
@@ -299,6 +331,7 @@ int credhelper_run(uv_loop_t *loop, const char *name, const char *input, long ti
     opts.stdio = stdio;
     opts.flags = UV_PROCESS_DETACHED;   /* setsid: its own process group */
 
+    cloexec_all();
     int r = uv_spawn(loop, &h->proc, &opts);
     if (r < 0) {
         if (r == UV_ENOENT) {

@@ -43,6 +43,9 @@ static const struct { const char *name, *body; } STUBS[] = {
                 "printf '{\"Username\":\"u\",\"Secret\":\"p\"}'\n" },
     { "escape2", "setsid sh -c 'echo $$ > \"$D/escape2.pid\"; exec sleep 1000' &\n"
                  "while [ ! -s \"$D/escape2.pid\" ]; do sleep 0.01; done; sleep 1000\n" },
+    { "fds", "cat >/dev/null; if [ -e /proc/$$/fd/77 ]; then echo leaked; else echo closed; fi"
+             " > \"$D/fds\"; ls /proc/$$/fd > \"$D/fdlist\"\n"
+             "printf '{\"Username\":\"u\",\"Secret\":\"p\"}'\n" },
     { "garbage", "cat >/dev/null; echo 's3cret not json'\n" },
 };
 
@@ -263,6 +266,23 @@ TEST(helper_descendant_in_another_session_is_cut_off_at_the_timeout)
     ASSERT_INT_EQ(1, h.called);
     ASSERT_INT_EQ(DRV_EIMAGE, h.rc);
     ASSERT_CONTAINS(h.err, "timed out after 500 ms");
+}
+
+TEST(helper_inherits_no_descriptor_but_its_pipes)
+{
+    /* like a libcurl socket to dockerd: open without O_CLOEXEC */
+    int fd = open("/dev/null", O_RDONLY);
+    ASSERT(fd >= 0);
+    ASSERT_INT_EQ(77, dup2(fd, 77));
+    close(fd);
+    hres h;
+    unlink_in("fds");
+    ASSERT_INT_EQ(0, run_helper("fds", REG, 0, &h));
+    close(77);
+    ASSERT_INT_EQ(0, h.rc);
+    char *s = slurp("fds");
+    ASSERT_STR_EQ("closed\n", s);
+    free(s);
 }
 
 TEST(helper_missing_or_badly_named_is_refused_at_start)
@@ -679,6 +699,7 @@ int main(void)
     RUN(helper_stderr_is_capped);
     RUN(helper_children_holding_the_pipes_do_not_stall_it);
     RUN(helper_descendant_in_another_session_is_cut_off_at_the_timeout);
+    RUN(helper_inherits_no_descriptor_but_its_pipes);
     RUN(helper_missing_or_badly_named_is_refused_at_start);
     RUN(helper_cancel_kills_without_calling_back);
     RUN(auth_task_credentials_come_from_the_loop);
