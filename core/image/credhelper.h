@@ -3,7 +3,8 @@
  * get`, through libuv: never a shell; the name is checked (no '/', so only
  * PATH can supply the program); the input is written on stdin, which is
  * then closed; stdout and stderr are captured up to a cap; a timeout kills
- * the helper's whole process group (it runs in a session of its own).
+ * the helper's whole process group (it runs in a session of its own). It
+ * inherits the environment but no descriptor besides its three pipes.
  *
  * stdout may hold secrets: it is handed to the caller only, never put into
  * a message. Errors name the helper and quote its stderr (escaped, cut).
