@@ -37,6 +37,7 @@ build = {
     ["drv.path"] = "lua/drv/path.lua",
     ["drv.policy"] = "lua/drv/policy.lua",
     ["drv.ports"] = "lua/drv/ports.lua",
+    ["drv.registryauth"] = "lua/drv/registryauth.lua",
     ["drv.sandbox"] = "lua/drv/sandbox.lua",
     ["drv.schema"] = "lua/drv/schema.lua",
     ["drv.util"] = "lua/drv/util.lua",
