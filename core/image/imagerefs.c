@@ -751,11 +751,18 @@ static const char *rec_key(const rec *e)
 static void prune(imagerefs *r, table *t)
 {
     long long now = now_ms();
+    owner last;              /* most holders share a few owners: one /proc read each */
+    int last_alive = 0;
+    memset(&last, 0, sizeof last);
     for (size_t i = 0; i < t->n;) {
         rec *e = &t->v[i];
         size_t before = e->nh;
         for (size_t k = 0; k < e->nh;) {
-            if (!owner_alive(&e->h[k].by, &r->self)) {
+            if (last.pid == 0 || !owner_same(&last, &e->h[k].by)) {
+                last = e->h[k].by;
+                last_alive = owner_alive(&last, &r->self);
+            }
+            if (!last_alive) {
                 log_debug("image cleanup: holder \"%s\" of \"%s\" ended without releasing it",
                           e->h[k].name, rec_key(e));
                 holder_del(e, k);

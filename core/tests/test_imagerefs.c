@@ -46,6 +46,7 @@ typedef struct fx {
 
 static void new_data_dir(fx *f)
 {
+    memset(f, 0, sizeof *f);
     snprintf(f->data, sizeof f->data, "%s/d%d", tmpdir, ndirs++);
     snprintf(f->state, sizeof f->state, "%s/state", f->data);
 }
