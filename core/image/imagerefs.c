@@ -603,11 +603,12 @@ static int table_parse(const char *s, size_t n, table *t)
         jfree(&root);
         return 0;
     }
-    for (size_t i = 0; i < images->n; i++) {
-        const jval *e = &images->v[i];
+    const jval *items = images->v;
+    for (size_t i = 0; items != NULL && i < images->n; i++) {
+        const jval *e = items + i;
         const jval *refs = jget(e, "refs");
         const jval *holders = jget(e, "holders");
-        if (e->t != J_OBJ || refs == NULL || refs->t != J_ARR) {
+        if (refs == NULL || refs->t != J_ARR) {
             continue;
         }
         rec *r = table_add(t);
@@ -1091,9 +1092,13 @@ static void on_answer(void *ud, http_req *req, int rc, long status, const buf *b
             free(m->id);
             free(m->target);
             m->id = drv_xstrdup(id);
+            const jval *digests = jget(&j, "RepoDigests");
+            size_t ndigests = digests != NULL && digests->t == J_ARR ? digests->n : 0;
             /* several tags: by id, forced (Nomad GH-15962); one: by that
-             * reference; none left (the name moved on): by id */
-            m->force = ntags > 1;
+             * reference (its digests go with it); none (pulled by digest,
+             * or the name moved on): by id, forced only to drop several
+             * digest references, as no tag is left to lose */
+            m->force = ntags > 1 || (ntags == 0 && ndigests > 1);
             m->target = drv_xstrdup(ntags == 1 ? tag : id);
             jfree(&j);
         }

@@ -19,6 +19,7 @@
 #include "fake_dockerd.h"
 #include "http.h"
 #include "imagerefs.h"
+#include "log.h"
 #include "test.h"
 
 static char tmpdir[64];
@@ -390,6 +391,37 @@ TEST(several_tags_are_removed_by_id_forced)
     buf_free(&b);
 }
 
+TEST(digest_only_images_are_removed_by_id)
+{
+    static const fd_step s[] = {
+        FD("GET", "/images/sha256:aaaa/json", 200,
+           "{\"Id\":\"sha256:aaaa\",\"RepoTags\":[],\"RepoDigests\":[\"reg/x@sha256:dd\"]}"),
+        LIST_NONE,
+        FD("DELETE", "/images/sha256:aaaa", 200, "[{\"Deleted\":\"sha256:aaaa\"}]"),
+        FD("GET", "/images/sha256:bbbb/json", 200,
+           "{\"Id\":\"sha256:bbbb\",\"RepoTags\":null,"
+           "\"RepoDigests\":[\"reg/x@sha256:dd\",\"reg/y@sha256:dd\"]}"),
+        LIST_NONE,
+        FD("DELETE", "/images/sha256:bbbb?force=1", 200, "[{\"Deleted\":\"sha256:bbbb\"}]"),
+        END,
+    };
+    fx f;
+    buf b = BUF_INIT;
+    new_data_dir(&f);
+    ASSERT_INT_EQ(0, fx_open(&f, s, 0, 1));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a1/web", "reg/x@sha256:dd", ID, 1, NULL));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a2/web", "reg/y@sha256:dd", "sha256:bbbb", 1, NULL));
+    imagerefs_release(f.r, "a1/web");
+    imagerefs_release(f.r, "a2/web");
+    fx_close(&f, 1000);
+    ASSERT_INT_EQ(0, f.fd.unexpected);
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&f.fd));
+    ASSERT(strstr(buf_str(&f.fd.log), "DELETE /images/sha256:aaaa?") == NULL);
+    ASSERT_STR_EQ("", record(&f, &b));
+    fx_free(&f);
+    buf_free(&b);
+}
+
 TEST(unknown_id_is_looked_up_by_reference)
 {
     static const fd_step s[] = {
@@ -614,6 +646,47 @@ TEST(an_unreadable_record_starts_over)
     buf_free(&b);
 }
 
+/* Every truncation and a byte flipped at every offset of a valid record:
+ * read without a crash (ASan build), the take still recorded. */
+TEST(damaged_records_are_survived)
+{
+    static const char good[] =
+        "{\"version\":1,\"images\":[\n{\"refs\":[\"reg/x:1\",\"r\\u00e9g\\ud83d\\ude00\"],"
+        "\"id\":\"sha256:aaaa\",\"acquired\":true,\"holders\":[{\"holder\":\"a0/web\","
+        "\"pid\":1,\"start\":2,\"boot\":\"x\"}],\"released\":-5,\"claim\":{\"pid\":99999999,"
+        "\"start\":1e3,\"boot\":\"\"}}]}\n";
+    fx f;
+    buf b = BUF_INIT;
+    char path[256];
+    int level = log_get_level();
+    new_data_dir(&f);
+    ASSERT_INT_EQ(0, fx_open(&f, (const fd_step[]){ END }, 3600000, 1));
+    snprintf(path, sizeof path, "%s/images.json", f.state);
+    log_set_level(LOG_ERROR);
+    size_t n = strlen(good);
+    for (size_t i = 0; i <= 2 * n; i++) {
+        char text[sizeof good];
+        memcpy(text, good, n + 1);
+        size_t len = n;
+        if (i < n) {
+            len = i;                     /* truncated */
+        } else if (i - n < n) {
+            text[i - n] ^= 0x5a;         /* one byte changed */
+        }
+        FILE *fp = fopen(path, "w");
+        ASSERT(fp != NULL);
+        fwrite(text, 1, len, fp);
+        fclose(fp);
+        ASSERT_INT_EQ(0, imagerefs_take(f.r, "a1/web", "reg/x:1", ID, 1, NULL));
+        ASSERT_CONTAINS(record(&f, &b), "\"holder\":\"a1/web\"");
+    }
+    log_set_level(level);
+    fx_close(&f, 0);
+    ASSERT_INT_EQ(0, f.fd.requests);
+    fx_free(&f);
+    buf_free(&b);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/drvctl-test-imagerefs-XXXXXX");
@@ -631,6 +704,7 @@ int main(void)
     RUN(conflict_409_keeps_it_for_later);
     RUN(other_errors_are_retried_three_times);
     RUN(several_tags_are_removed_by_id_forced);
+    RUN(digest_only_images_are_removed_by_id);
     RUN(unknown_id_is_looked_up_by_reference);
     RUN(cleanup_disabled_counts_nothing);
     RUN(due_removal_is_carried_to_the_next_open);
@@ -638,6 +712,7 @@ int main(void)
     RUN(a_live_holder_with_a_reused_pid_looks_dead);
     RUN(two_processes_lose_no_reference);
     RUN(an_unreadable_record_starts_over);
+    RUN(damaged_records_are_survived);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) {
