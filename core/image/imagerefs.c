@@ -604,7 +604,7 @@ static int table_parse(const char *s, size_t n, table *t)
         return 0;
     }
     const jval *items = images->v;
-    for (size_t i = 0; items != NULL && i < images->n; i++) {
+    for (size_t i = 0; i < images->n; i++) {
         const jval *e = items + i;
         const jval *refs = jget(e, "refs");
         const jval *holders = jget(e, "holders");
