@@ -250,12 +250,10 @@ static void lines_event(progress *p, const progress_who *who, const pull_event *
         }
         break;
     case PULL_EV_RETRY:
-        buf_puts(&b, "pull of ");
-        esc_cat(&b, ev->ref);
-        buf_puts(&b, " failed, retrying in ");
+        esc_cat(&b, ev->err != NULL ? ev->err->msg : "pull failed");
+        buf_puts(&b, "; retrying in ");
         pull_duration(&b, ev->delay_ms);
-        buf_appendf(&b, " (attempt %d of %d): ", ev->attempt, PULL_MAX_ATTEMPTS);
-        esc_cat(&b, ev->err != NULL ? ev->err->msg : "");
+        buf_appendf(&b, " (attempt %d of %d)", ev->attempt, PULL_MAX_ATTEMPTS);
         break;
     case PULL_EV_DONE:
         if (ev->rc < 0) {

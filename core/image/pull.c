@@ -902,8 +902,8 @@ static void attempt_failed(pull_entry *e, int transient, const drv_err *why)
         complete(e, why->code, NULL, why);
         return;
     }
-    log_info("%s; retrying in %ld ms (attempt %d of %d)", why->msg, delay, e->attempt + 1,
-             PULL_MAX_ATTEMPTS);
+    log_debug("%s; retrying in %ld ms (attempt %d of %d)", why->msg, delay, e->attempt + 1,
+              PULL_MAX_ATTEMPTS);
     e->ph = PH_BACKOFF;
     pull_event ev;
     memset(&ev, 0, sizeof ev);
