@@ -119,7 +119,7 @@ static int arun_go(arun *r, const fd_step *steps)
     if (r->count > 0) {
         n = (size_t)r->count;
         for (size_t i = 0; i < n; i++) {
-            char name[32], alloc_id[8];
+            char name[32], alloc_id[32];
             snprintf(name, sizeof name, "drv-web-%zu", i);
             snprintf(alloc_id, sizeof alloc_id, "000%zu", i);
             spec_init(&r->specs[i], "web", name);
