@@ -91,8 +91,9 @@ pull_layer_state pull_layer_state_of(const char *status)
 /* --- the line scanner ----------------------------------------------------------------
  * A purpose-built JSON reader for the pull stream's objects: it decodes the
  * few members it needs (status, id, error, errorDetail.message,
- * progressDetail.current/total) and skips the rest. Measured against the
- * Lua decoder: a few hundred ns a line instead of several us. */
+ * progressDetail.current/total) and skips the rest. Measured on a
+ * "Downloading" line (with its progress bar): 0.5 us a line, against 4 us
+ * through the Lua decoder (driver.decode "stream_line"). */
 
 typedef struct jscan {
     const char *s;
