@@ -23,6 +23,9 @@ typedef struct row {
     char *ref;                 /* the image */
     char layer[PULL_ID_MAX];   /* "" for the image's header row */
     buf text;
+    buf who;                   /* header: the first waiter's label */
+    int nwho;                  /* header: waiters since the pull began */
+    int waiting;               /* header: waiters not done */
 } row;
 
 struct progress {
@@ -58,6 +61,7 @@ static void rows_clear(progress *p)
     for (size_t i = 0; i < p->nrows; i++) {
         free(p->rows[i].ref);
         buf_free(&p->rows[i].text);
+        buf_free(&p->rows[i].who);
     }
     free(p->rows);
     p->rows = NULL;
@@ -422,27 +426,42 @@ static void bar(buf *b, long long cur, long long total)
     progress_bytes(b, total);
 }
 
+/* The header row of an image: who waits for it ("web[0]", "web[0] +4"). */
+static void header(buf *t, const row *h, const char *what, const char *ref)
+{
+    buf_reset(t);
+    buf_append(t, h->who.data != NULL ? h->who.data : "", h->who.len);
+    if (h->nwho > 1) {
+        buf_appendf(t, " +%d", h->nwho - 1);
+    }
+    buf_puts(t, " | ");
+    buf_puts(t, what);
+    esc_cat(t, ref);
+}
+
 static void tty_event(progress *p, const progress_who *who, const pull_event *ev)
 {
     const char *ref = ev->ref != NULL ? ev->ref : "";
     row *h = row_for(p, ref, "");
-    buf *t = &h->text;
+    row *r = h;
+    buf old = BUF_INIT;
     int force = 0;
     switch (ev->kind) {
     case PULL_EV_START:
-        if (t->len == 0) {
+        if (h->waiting == 0) {
             p->active++;
-        } else if (strstr(buf_str(t), "pulling ") == NULL) {
-            p->active++;       /* a new pull of an image done earlier */
+            h->nwho = 0;
+            buf_reset(&h->who);
+            label(&h->who, who);
         }
-        buf_reset(t);
-        label(t, who);
-        buf_puts(t, " | pulling ");
-        esc_cat(t, ref);
+        h->waiting++;
+        h->nwho++;
+        header(&h->text, h, "pulling ", ref);
         force = 1;
         break;
-    case PULL_EV_LAYER: {
-        row *r = row_for(p, ref, ev->layer->id);
+    case PULL_EV_LAYER:
+        r = row_for(p, ref, ev->layer->id);
+        buf_append(&old, r->text.data != NULL ? r->text.data : "", r->text.len);
         buf_reset(&r->text);
         buf_puts(&r->text, "  ");
         esc_cat(&r->text, ev->layer->id);
@@ -454,39 +473,42 @@ static void tty_event(progress *p, const progress_who *who, const pull_event *ev
             bar(&r->text, ev->layer->current, ev->layer->total);
         }
         force = ev->changed;
+        if (strcmp(buf_str(&old), buf_str(&r->text)) == 0) {
+            buf_free(&old);
+            return;     /* the same news from another waiter of this pull */
+        }
         break;
-    }
-    case PULL_EV_STATUS:
-        return;
     case PULL_EV_RETRY:
-        buf_reset(t);
-        label(t, who);
-        buf_puts(t, " | pulling ");
-        esc_cat(t, ref);
-        buf_puts(t, ": retrying in ");
-        pull_duration(t, ev->delay_ms);
-        buf_appendf(t, " (attempt %d of %d): ", ev->attempt, PULL_MAX_ATTEMPTS);
-        esc_cat(t, ev->err != NULL ? ev->err->msg : "");
+        buf_append(&old, h->text.data != NULL ? h->text.data : "", h->text.len);
+        header(&h->text, h, "pulling ", ref);
+        buf_puts(&h->text, ": ");
+        esc_cat(&h->text, ev->err != NULL ? ev->err->msg : "");
+        buf_puts(&h->text, "; retrying in ");
+        pull_duration(&h->text, ev->delay_ms);
+        buf_appendf(&h->text, " (attempt %d of %d)", ev->attempt, PULL_MAX_ATTEMPTS);
+        if (strcmp(buf_str(&old), buf_str(&h->text)) == 0) {
+            buf_free(&old);
+            return;
+        }
         force = 1;
         break;
     case PULL_EV_DONE:
-        if (strstr(buf_str(t), " | pull") != NULL && strstr(buf_str(t), " | pulled ") == NULL &&
-            strstr(buf_str(t), " | pull failed") == NULL) {
+        if (h->waiting > 0 && --h->waiting == 0) {
             p->active--;
+            if (ev->rc == 0) {
+                header(&h->text, h, "pulled ", ref);
+                summary(&h->text, ev);
+            } else {
+                header(&h->text, h, "pull failed: ", ref);
+            }
+            force = 1;
+            break;
         }
-        buf_reset(t);
-        label(t, who);
-        if (ev->rc == 0) {
-            buf_puts(t, " | pulled ");
-            esc_cat(t, ref);
-            summary(t, ev);
-        } else {
-            buf_puts(t, " | pull failed: ");
-            esc_cat(t, ref);
-        }
-        force = 1;
-        break;
+        return;
+    default:
+        return;
     }
+    buf_free(&old);
     redraw(p, force);
     if (p->active <= 0) {
         /* every pull ended: the block stays as it is on screen */

@@ -652,6 +652,46 @@ TEST(progress_tty_redraws_in_place)
     }
 }
 
+TEST(progress_tty_one_block_per_image_for_all_its_waiters)
+{
+    static char out[8192];
+    FILE *f = fmemopen(out, sizeof out - 1, "w");
+    progress *p = progress_new(f, PROGRESS_TTY, 80);
+    progress_who a = { .task = "web", .index = 0, .alloc_id = "a0" };
+    progress_who b = { .task = "web", .index = 1, .alloc_id = "a1" };
+    pull_stats st = { .nlayers = 1, .ndone = 1 };
+    pull_layer ly = { .id = "cccccccccccc", .state = PULL_LAYER_COMPLETE };
+    pull_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.ref = "img:1";
+    ev.stats = &st;
+    ev.kind = PULL_EV_START;
+    progress_event(p, &a, &ev);
+    progress_event(p, &b, &ev);
+    ev.kind = PULL_EV_LAYER;
+    ev.layer = &ly;
+    ev.changed = 1;
+    progress_event(p, &a, &ev);
+    progress_event(p, &b, &ev);       /* the same news: no redraw */
+    ev.kind = PULL_EV_DONE;
+    progress_event(p, &a, &ev);
+    progress_event(p, &b, &ev);
+    progress_free(p);
+    fclose(f);
+    ASSERT_CONTAINS(out, "web[0] +1 | pulling img:1\n");
+    ASSERT_CONTAINS(out, "web[0] +1 | pulled img:1 (1 layer) in 0.0 s\n");
+    /* one pulled line, and the layer row drawn twice: with the layer, and with the result */
+    int pulled = 0, rows = 0;
+    for (const char *c = out; (c = strstr(c, "| pulled ")) != NULL; c++) {
+        pulled++;
+    }
+    for (const char *c = out; (c = strstr(c, "cccccccccccc: Pull complete")) != NULL; c++) {
+        rows++;
+    }
+    ASSERT_INT_EQ(1, pulled);
+    ASSERT_INT_EQ(2, rows);
+}
+
 int main(void)
 {
     drv_err err;
@@ -677,6 +717,7 @@ int main(void)
     RUN(progress_lines_one_per_phase);
     RUN(progress_json_events);
     RUN(progress_tty_redraws_in_place);
+    RUN(progress_tty_one_block_per_image_for_all_its_waiters);
     script_close(lua);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -93,6 +93,23 @@ describe("pull progress", function()
     assert.same({}, drv.containers(), r.output)
   end)
 
+  it("draws per-layer rows in place on a terminal (script -qfec)", function()
+    local dir = drv.tmpdir()
+    local jobfile = job(dir, { image = ref })
+    local cmd = drv.quote(drv.bin) .. " run -data-dir " .. drv.quote(dir .. "/data") .. " "
+      .. drv.quote(jobfile)
+    local r = drv.sh("script -qfec " .. drv.quote(cmd) .. " " .. drv.quote(dir .. "/typescript"),
+      { timeout = 120 })
+    assert.equal(0, r.code, r.output)
+    local tty = assert(drv.read(dir .. "/typescript")):gsub("\r\n", "\n")
+    assert.is_truthy(tty:find("\27[2Kweb[0] | pulling " .. ref, 1, true), tty)
+    -- a row per layer, redrawn: the cursor goes back up over the block
+    assert.matches("\27%[2K  %x+: [%a ]+", tty)
+    assert.matches("\27%[%d+A", tty)
+    assert.is_truthy(tty:find("\27[2Kweb[0] | pulled " .. ref, 1, true), tty)
+    assert.is_truthy(tty:find("ran-0", 1, true), tty)
+  end)
+
   it("prints JSON events with -json: start, layers, done with the image id", function()
     local dir = drv.tmpdir()
     local r = drv.drvctl({ "run", "-json", "-data-dir", dir .. "/data",
