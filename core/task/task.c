@@ -645,8 +645,10 @@ static int pin_all(task *t, drv_err *err)
  * (a task with `load` never pulls: the archive is its source). */
 static int can_pull(const task *t)
 {
-    return t->ctx.puller != NULL && t->pt->load == NULL && t->pt->image_repo != NULL &&
-           t->pt->image_repo[0] != '\0' && t->pt->image_tag != NULL && t->pt->image_tag[0] != '\0';
+    const plan_task *pt = t->pt;
+    return t->ctx.puller != NULL && pt->load == NULL && pt->image_repo != NULL &&
+           pt->image_repo[0] != '\0' && pt->image_tag != NULL && pt->image_tag[0] != '\0' &&
+           pt->image_registry != NULL && pt->image_registry[0] != '\0';
 }
 
 static void pull_event_out(task *t, pull_event *ev)
