@@ -194,11 +194,15 @@ static void push_host(lua_State *L, const host_facts *h)
     lua_setfield(L, -2, "cwd");
     lua_createtable(L, (int)h->npolicies, 0);
     for (size_t i = 0; i < h->npolicies; i++) {
-        lua_createtable(L, 0, 2);
+        lua_createtable(L, 0, 3);
         lua_pushstring(L, h->policies[i].path);
         lua_setfield(L, -2, "path");
         lua_pushlstring(L, h->policies[i].text, h->policies[i].len);
         lua_setfield(L, -2, "source");
+        if (h->policies[i].bc != NULL) {
+            lua_pushlstring(L, h->policies[i].bc, h->policies[i].bclen);
+            lua_setfield(L, -2, "bytecode");
+        }
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_setfield(L, -2, "policies");
@@ -222,6 +226,8 @@ static void push_host(lua_State *L, const host_facts *h)
     lua_setfield(L, -2, "docker_facts");
     lua_pushboolean(L, h->skip_policies);
     lua_setfield(L, -2, "skip_policies");
+    lua_pushboolean(L, h->skip_json);
+    lua_setfield(L, -2, "skip_json");
 }
 
 /* Copies t[key] (a string) or NULL. */

@@ -19,6 +19,8 @@ typedef struct script_source {
     const char *path;        /* shown in messages */
     const char *text;
     size_t len;              /* bytes in text: pushed whole, NUL bytes included */
+    const char *bc;          /* policies only: precompiled `text` (policyset.h), or NULL */
+    size_t bclen;
 } script_source;
 
 typedef struct script_kv {
@@ -49,6 +51,7 @@ typedef struct host_facts {
     size_t nports;
     int docker_facts;            /* node holds driver.docker.* answers */
     int skip_policies;           /* pass 1: validate only; pass 2 judges */
+    int skip_json;               /* `run`: nobody prints the plan JSON */
 } host_facts;
 
 /* One decoded Docker response (driver.decode); absent fields are NULL/0. */

@@ -193,6 +193,7 @@ static void step_pass2(planner_run *r)
     h.ports = sp;
     h.nports = n;
     h.network_ip = p->node.network_ip;
+    h.skip_json = r->a.mode == PLANNER_RUN;   /* `run` prints no plan */
     set_node(&h, &p->node, &kv);
     plan first = p->plan;
     memset(&p->plan, 0, sizeof p->plan);

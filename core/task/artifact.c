@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "archive_dl.h"
 #include "buf.h"
 #include "fs.h"
 
@@ -731,7 +732,14 @@ static void start_unpack(artifact *a)
     int p[2] = { -1, -1 };
     int in = -1;
     buf t = BUF_INIT;
+    drv_err lib_err;
 
+    /* libarchive is loaded lazily (archive_dl.h): here, not in the child */
+    if (archive_dl_load(&lib_err) < 0) {
+        fail(a, DRV_EARTIFACT, "unpack failed: %s", lib_err.msg);
+        complete(a);
+        return;
+    }
     buf_appendf(&t, "%s.unpack", a->tmp_name);
     a->stage_name = t.data;
     if (mkdirat(a->dest_fd, a->stage_name, 0700) != 0) {

@@ -57,16 +57,22 @@ local function byte_set_of(pred)
   return set
 end
 
-local NAMED_SETS = {
-  d = byte_set_of(function(c) return c:match("%d") ~= nil end),
-  w = byte_set_of(function(c) return c:match("[%w_]") ~= nil end),
-  s = byte_set_of(function(c) return c:match("[ \t\n\r\f\v]") ~= nil end),
-}
-for _, k in ipairs({ "d", "w", "s" }) do
-  local inner = NAMED_SETS[k]
-  NAMED_SETS[k:upper()] = byte_set_of(function(c) return not inner[c:byte()] end)
+-- Built on first use: loading the module (every plan) should not pay for
+-- the seven 256-entry sets that only regexp constraints need.
+local NAMED_SETS, ANY_BUT_NEWLINE
+
+local function build_sets()
+  NAMED_SETS = {
+    d = byte_set_of(function(c) return c:match("%d") ~= nil end),
+    w = byte_set_of(function(c) return c:match("[%w_]") ~= nil end),
+    s = byte_set_of(function(c) return c:match("[ \t\n\r\f\v]") ~= nil end),
+  }
+  for _, k in ipairs({ "d", "w", "s" }) do
+    local inner = NAMED_SETS[k]
+    NAMED_SETS[k:upper()] = byte_set_of(function(c) return not inner[c:byte()] end)
+  end
+  ANY_BUT_NEWLINE = byte_set_of(function(c) return c ~= "\n" end)
 end
-local ANY_BUT_NEWLINE = byte_set_of(function(c) return c ~= "\n" end)
 
 -- Patterns nest at most this deep (parentheses).
 local MAX_NESTING = 100
@@ -96,6 +102,7 @@ local function re_parse(src)
     end
     pos = pos + 1
     if c:match("[dDwWsS]") then
+      if not NAMED_SETS then build_sets() end
       return { set = NAMED_SETS[c] }
     elseif ESCAPED[c] then
       return { lit = ESCAPED[c] }
@@ -221,6 +228,7 @@ local function re_parse(src)
     elseif c == "[" then
       return parse_class()
     elseif c == "." then
+      if not ANY_BUT_NEWLINE then build_sets() end
       return { set = ANY_BUT_NEWLINE }
     elseif c == "^" then
       return { bol = true }

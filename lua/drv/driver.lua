@@ -26,12 +26,19 @@ end
 
 local cjson_encode = require("cjson").encode
 
-local s_find, s_format, s_rep = string.find, string.format, string.rep
+local s_find, s_format, s_gsub, s_rep = string.find, string.format, string.gsub, string.rep
+local m_type = math.type
 
-local function encode_string(s)
-  local e = cjson_encode(s)
-  if s_find(e, "/", 1, true) then
-    e = e:gsub("\\/", "/")
+-- cjson escapes "/" as "\/"; plan output keeps it plain. `strs` caches the
+-- encoding of each string for one driver.pretty call (keys repeat a lot).
+local function encode_string(s, strs)
+  local e = strs[s]
+  if e == nil then
+    e = cjson_encode(s)
+    if s_find(e, "/", 1, true) then
+      e = s_gsub(e, "\\/", "/")
+    end
+    strs[s] = e
   end
   return e
 end
@@ -44,58 +51,64 @@ local PADS = setmetatable({}, { __index = function(t, n)
 end })
 
 -- Appends v's indented JSON to out (n: its length so far); returns the new n.
-local function encode_pretty(v, indent, out, n)
+local function encode_pretty(v, indent, out, n, strs)
   local t = type(v)
-  if t == "table" then
-    local pad = PADS[indent + 1]
+  if t == "string" then
+    n = n + 1
+    out[n] = encode_string(v, strs)
+  elseif t == "table" then
     if v == EMPTY_ARRAY then
       n = n + 1
       out[n] = "[]"
+      return n
     elseif next(v) == nil then
       n = n + 1
       out[n] = "{}"
-    elseif v[1] ~= nil then
+      return n
+    end
+    local pad = PADS[indent + 1]
+    local close
+    if v[1] ~= nil then
       n = n + 1
       out[n] = "[\n"
       local len = #v
       for i = 1, len do
         n = n + 1
         out[n] = pad
-        n = encode_pretty(v[i], indent + 1, out, n)
+        n = encode_pretty(v[i], indent + 1, out, n, strs)
         n = n + 1
         out[n] = (i < len) and ",\n" or "\n"
       end
-      n = n + 1
-      out[n] = PADS[indent] .. "]"
+      close = "]"
     else
-      local keys = {}
-      for k in pairs(v) do
-        keys[#keys + 1] = tostring(k)
+      local keys, len = {}, 0
+      for k in next, v do
+        len = len + 1
+        keys[len] = type(k) == "string" and k or tostring(k)
       end
       table.sort(keys)
       n = n + 1
       out[n] = "{\n"
-      local len = #keys
       for i = 1, len do
         local name = keys[i]
-        n = n + 1
-        out[n] = pad .. encode_string(name) .. ": "
-        n = encode_pretty(v[name], indent + 1, out, n)
+        out[n + 1] = pad
+        out[n + 2] = encode_string(name, strs)
+        out[n + 3] = ": "
+        n = encode_pretty(v[name], indent + 1, out, n + 3, strs)
         n = n + 1
         out[n] = (i < len) and ",\n" or "\n"
       end
-      n = n + 1
-      out[n] = PADS[indent] .. "}"
+      close = "}"
     end
-  elseif t == "string" then
-    n = n + 1
-    out[n] = encode_string(v)
+    out[n + 1] = PADS[indent]
+    out[n + 2] = close
+    n = n + 2
   elseif t == "number" then
     n = n + 1
-    out[n] = math.type(v) == "integer" and s_format("%d", v) or cjson_encode(v)
+    out[n] = m_type(v) == "integer" and s_format("%d", v) or cjson_encode(v)
   elseif t == "boolean" then
     n = n + 1
-    out[n] = tostring(v)
+    out[n] = v and "true" or "false"
   else
     n = n + 1
     out[n] = "null"
@@ -109,7 +122,7 @@ end
 ---@return string
 function driver.pretty(v)
   local out = {}
-  encode_pretty(v, 0, out, 0)
+  encode_pretty(v, 0, out, 0, {})
   return table.concat(out) .. "\n"
 end
 
@@ -417,10 +430,11 @@ local function plan_task(st, group, task, task_index, index, alloc_id, alloc_nam
   end
   -- the one place a create body becomes JSON (after every mutation); C's
   -- first pass never reads it
-  body = container.strip(body)
-  if not st.validate_only then
-    entry.body = container.encode(body, true)
+  if st.validate_only then
+    return   -- C's first pass reads only the port requests and the problems
   end
+  body = container.strip(body)
+  entry.body = container.encode(body, true)
   entry.ports = assigned.host_ports
   tasks[#tasks + 1] = entry
   local show = export(entry)
@@ -530,8 +544,9 @@ function driver.plan(job_src, job_path, agent_src, agent_path, host)
       end
     end
   end
-  local json = ""   -- C wants a string; pass 1's is never printed
-  if not validate_only or (#problems > 0 and st.denials) then
+  -- C wants a string; pass 1's is never printed, nor `run`'s (skip_json)
+  local json = ""
+  if not host.skip_json and (not validate_only or (#problems > 0 and st.denials)) then
     json = driver.pretty({
       job = job.name,
       warnings = (#warnings > 0) and warnings or EMPTY_ARRAY,

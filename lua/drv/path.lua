@@ -17,6 +17,10 @@ function path.clean(p)
     return "."
   end
   local abs = s_sub(p, 1, 1) == "/"
+  if abs and not s_find(p, "//", 1, true) and not s_find(p, "/.", 1, true)
+    and (p == "/" or s_sub(p, -1) ~= "/") then
+    return p   -- already clean: no empty, "." or ".." segment, no trailing "/"
+  end
   local out = {}
   for part in s_gmatch(p, "[^/]+") do
     if part == ".." then
@@ -84,6 +88,9 @@ function path.resolve(p, realpath)
     end
   end
   local cur = path.clean(p)
+  if next(map) == nil then
+    return cur   -- nothing to substitute (the usual case: no symlinks known)
+  end
   for _ = 1, 40 do
     local prefix, rest = cur, ""
     local target

@@ -261,7 +261,8 @@ function M.load(sources, guard)
   for i, src in ipairs(sources) do
     local path = type(src) == "table" and type(src.path) == "string"
       and src.path or ("policy #" .. i)
-    list[#list + 1] = { path = path, source = type(src) == "table" and src.source }
+    list[#list + 1] = { path = path, source = type(src) == "table" and src.source,
+      bytecode = type(src) == "table" and src.bytecode or nil }
   end
   sort(list, function(a, b) return a.path < b.path end)
   local names = {}
@@ -271,7 +272,16 @@ function M.load(sources, guard)
       fail(at(path, "policy source is not text"))
     else
       local env = sandbox.env()
-      local chunk, err = load(src.source, "@" .. path, "t", env)
+      local chunk, err
+      if type(src.bytecode) == "string" then
+        -- the shipped policy precompiled by the build for exactly this path
+        -- and text (core/plan/policyset.c checked both); compiled from text
+        -- when it does not load
+        chunk = load(src.bytecode, "@" .. path, "b", env)
+      end
+      if not chunk then
+        chunk, err = load(src.source, "@" .. path, "t", env)
+      end
       if not chunk then
         fail(at(path, err))
       else
@@ -437,12 +447,15 @@ end
 
 -- evaluate -------------------------------------------------------------------
 
+-- The settings returned are shared (p.settings itself without an override):
+-- policies only ever see them through a view.
 local function options_for(p, all)
-  local enabled, settings = p.enabled, copy_tree(p.settings)
+  local enabled, settings = p.enabled, p.settings
   local opt = type(all) == "table" and all[p.name] or nil
   if opt == nil then
     return enabled, settings
   end
+  settings = copy_tree(settings)
   if type(opt) ~= "table" then
     return nil, nil, "policy_options for this policy must be an object"
   end
@@ -502,8 +515,10 @@ end
 -- ctx view handed to one policy call: a deep copy of everything, made
 -- lazily (only the fields the policy reads are copied).
 local function view(base, spec, settings)
-  return sandbox.lazy_copy(base, { spec = sandbox.view(spec), settings = copy_tree(settings) })
+  return sandbox.lazy_copy(base, { spec = sandbox.view(spec), settings = sandbox.view(settings) })
 end
+
+local NON_PLAIN = { ["function"] = true, userdata = true, thread = true }
 
 local function interpret_check(n, r1, r2)
   if r1 == true then
@@ -537,15 +552,30 @@ function M.evaluate(set, ctx, guard)
   local function add(msg)
     result.problems[#result.problems + 1] = problem(msg)
   end
-  local okc, base = pcall(deepcopy, type(ctx) == "table" and ctx or {}, true)
-  if not okc then
-    add("policies: context is not plain data: " .. tostring(base))
-    return result
+  -- The spec is copied (mutations change the copy, which becomes
+  -- result.spec); the rest of the context only reaches policies through
+  -- views (sandbox.view), which copy what a policy reads and refuse values
+  -- that are not plain data, so it is not copied up front.
+  local base = {}
+  for k, v in next, type(ctx) == "table" and ctx or {} do
+    if NON_PLAIN[type(v)] then
+      add("policies: context is not plain data: not plain data: a " .. type(v) .. " value")
+      return result
+    end
+    base[k] = v
   end
   for _, k in ipairs({ "task", "agent", "node", "realpath", "artifacts" }) do
     if type(base[k]) ~= "table" then base[k] = {} end
   end
-  local spec = type(base.spec) == "table" and base.spec or {}
+  local spec = {}
+  if type(base.spec) == "table" then
+    local okc, copy = pcall(deepcopy, base.spec, true)
+    if not okc then
+      add("policies: context is not plain data: " .. tostring(copy))
+      return result
+    end
+    spec = copy
+  end
   base.spec = spec
   result.spec = spec
   if type(guard) ~= "function" then

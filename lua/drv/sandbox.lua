@@ -178,7 +178,8 @@ end
 -- instead of a full copy of the spec per policy call. Iterating a view
 -- (pairs, `#`, the sandbox's next and rawlen) copies that level's remaining
 -- fields first. A policy never sees or changes `src` itself: what it writes
--- stays in its view.
+-- stays in its view. `src` must not change while a view of it is in use
+-- (policy.evaluate views data that only changes between policy calls).
 local lazy_base = setmetatable({}, { __mode = "k" })
 local lazy_mt
 
@@ -186,6 +187,14 @@ local function view(src)
   local t = {}
   lazy_base[t] = src
   return setmetatable(t, lazy_mt)
+end
+
+-- A view hands out plain data only: a table becomes another view; a
+-- function, userdata or thread (never in a context drvctl builds) raises,
+-- so such a value cannot reach policy code even through a view of data
+-- that was not copied.
+local function not_plain(tx)
+  error("not plain data: a " .. tx .. " value", 0)
 end
 
 local function materialize(t)
@@ -197,7 +206,13 @@ local function materialize(t)
   setmetatable(t, nil)
   for k, x in next, base do
     if rawget(t, k) == nil then
-      rawset(t, k, type(x) == "table" and view(x) or x)
+      local tx = type(x)
+      if tx == "table" then
+        x = view(x)
+      elseif tx == "function" or tx == "userdata" or tx == "thread" then
+        not_plain(tx)
+      end
+      rawset(t, k, x)
     end
   end
 end
@@ -206,9 +221,12 @@ lazy_mt = {
   __index = function(t, k)
     local base = lazy_base[t]
     local x = base and base[k]
-    if type(x) == "table" then
+    local tx = type(x)
+    if tx == "table" then
       x = view(x)
       rawset(t, k, x)
+    elseif tx == "function" or tx == "userdata" or tx == "thread" then
+      not_plain(tx)
     end
     return x
   end,
@@ -360,9 +378,10 @@ end
 
 local function helper_lib()
   local c = copy_lib(caps)
-  c.DOCKER_DEFAULTS = deepcopy(caps.DOCKER_DEFAULTS)
-  c.DEFAULT_WHITELIST = deepcopy(caps.DEFAULT_WHITELIST)
-  c.KNOWN = deepcopy(caps.KNOWN)
+  -- lazy copies: most policies never read these lists
+  c.DOCKER_DEFAULTS = view(caps.DOCKER_DEFAULTS)
+  c.DEFAULT_WHITELIST = view(caps.DEFAULT_WHITELIST)
+  c.KNOWN = view(caps.KNOWN)
   return {
     caps = c,
     path = copy_lib(path),

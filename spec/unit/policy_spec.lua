@@ -77,6 +77,32 @@ describe("policy.load", function()
     assert.matches("^policies/bin%.lua: .*binary chunk", problems[1].message)
   end)
 
+  it("loads the precompiled bytecode C attached, sandboxed like the text", function()
+    local entry = checking("pre.lua", "return true")
+    -- compiled as the build does (scripts/policy-bytecode.lua): same chunk name
+    entry.bytecode = string.dump(assert(load(
+      "return { policy_format = 1, name = 'pre', check = function(ctx) return os == nil and io == nil, 'escaped' end }",
+      "@" .. entry.path, "t", {})))
+    local set = load_ok({ entry })
+    assert.equal("pre", set.policies[1].name)
+    local r = policy.evaluate(set, kit.ctx(), guard)
+    assert.is_true(r.allowed, r.problems[1] and r.problems[1].message)
+  end)
+
+  it("compiles the text when the attached bytecode does not load", function()
+    local entry = checking("pre.lua", "return true")
+    entry.bytecode = "\27Lua not really bytecode"
+    local set = load_ok({ entry })
+    assert.equal("pre", set.policies[1].name)
+  end)
+
+  it("names the policy file and line of an error in precompiled code", function()
+    local entry = checking("pre.lua", "return true")
+    entry.bytecode = string.dump(assert(load("local x = nil\nreturn x.y", "@" .. entry.path, "t", {})))
+    local _, problems = policy.load({ entry }, guard)
+    assert.matches("^policies/pre%.lua:2: attempt to index", problems[1].message)
+  end)
+
   it("reports an error raised while loading with file and line", function()
     local _, problems = policy.load({ fixture("load_error.lua") }, guard)
     assert.matches("^spec/fixtures/policies/load_error%.lua:3: attempt to index a nil value",
@@ -223,6 +249,24 @@ describe("policy sandbox", function()
     assert.is_true(r.allowed, r.problems[1] and r.problems[1].message)
     assert.equal("1", r.spec.Labels.a)
     assert.equal("2", r.spec.Labels.b)
+  end)
+
+  it("never hands a function in the context to a policy, however deep", function()
+    local ctx = kit.ctx()
+    ctx.task.config.hook = function() return "host code" end
+    local r = evaluate({ checking("a.lua", [[
+      local ok = ctx.task.config.hook == nil
+      return ok, "a function reached the policy"]]) }, ctx)
+    assert.matches("not plain data: a function value", only_message(r), 1, true)
+    r = evaluate({ checking("a.lua", [[
+      for _, v in pairs(ctx.task.config) do
+        if type(v) == "function" then return nil, "a function reached the policy" end
+      end
+      return true]]) }, ctx)
+    assert.matches("not plain data: a function value", only_message(r), 1, true)
+    ctx.hook = print
+    r = evaluate({ checking("a.lua", "return true") }, ctx)
+    assert.matches("context is not plain data", only_message(r), 1, true)
   end)
 
   it("does not let a policy change the caller's context", function()
