@@ -1252,10 +1252,14 @@ int imagerefs_take(imagerefs *r, const char *holder, const char *ref, const char
     }
     if (e == NULL) {
         e = table_add(&t);
-        e->acquired = acquired != 0;   /* the first holder tells; kept while held */
+        e->acquired = acquired != 0;   /* the first holder with the id tells */
     }
     if (e->id == NULL && id != NULL) {
+        /* held so far without a known id (a create that found the image
+         * missing, say, before the pull that this taker brought it with):
+         * the image is now the one this taker names, and its answer counts */
         e->id = drv_xstrdup(id);
+        e->acquired = e->acquired || acquired != 0;
     }
     rec_add_ref(e, ref);
     size_t k = 0;

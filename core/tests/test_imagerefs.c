@@ -227,6 +227,32 @@ TEST(not_acquired_is_never_removed)
     buf_free(&b);
 }
 
+TEST(the_first_holder_with_the_id_tells_whether_drvctl_acquired_it)
+{
+    static const fd_step s[] = { END };
+    fx f;
+    buf b = BUF_INIT;
+    new_data_dir(&f);
+    ASSERT_INT_EQ(0, fx_open(&f, s, 3600000, 1));
+    /* count = 2: one instance took the name before its create found the
+     * image missing, the other took it after the pull that brought it */
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a1/web", "reg/x:1", NULL, 0, NULL));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a2/web", "reg/x:1", ID, 1, NULL));
+    const char *rec = record(&f, &b);
+    ASSERT_INT_EQ(1, count(rec, "\"refs\""));
+    ASSERT_CONTAINS(rec, "\"acquired\":true");
+    ASSERT_CONTAINS(rec, "\"id\":\"sha256:aaaa\"");
+    /* but an image known to be there before stays the operator's */
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a3/web", "op/y:2", "sha256:cccc", 0, NULL));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a4/web", "op/y:2", "sha256:cccc", 1, NULL));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a5/web", "op/y:2", NULL, 1, NULL));
+    rec = record(&f, &b);
+    ASSERT_CONTAINS(rec, "\"refs\":[\"op/y:2\"],\"id\":\"sha256:cccc\",\"acquired\":false");
+    fx_close(&f, 0);
+    fx_free(&f);
+    buf_free(&b);
+}
+
 TEST(in_use_is_kept)
 {
     static const fd_step s[] = {
@@ -698,6 +724,7 @@ int main(void)
     RUN(reuse_within_the_delay_cancels);
     RUN(counted_once_per_holder);
     RUN(not_acquired_is_never_removed);
+    RUN(the_first_holder_with_the_id_tells_whether_drvctl_acquired_it);
     RUN(in_use_is_kept);
     RUN(already_gone_is_done);
     RUN(delete_404_is_done);

@@ -32,8 +32,8 @@ local function agent_config(dir, options)
     table.concat(lines, "\n") .. "\n")
 end
 
-local function run(dir, data_dir, cfg, image, script)
-  local job = drv.write_job(dir, { image = image, script = script or "cat /marker" },
+local function run(dir, data_dir, cfg, image, script, count)
+  local job = drv.write_job(dir, { image = image, script = script or "cat /marker", count = count },
     "job-" .. tostring(#drv.ls(dir)) .. ".hcl")
   return drv.drvctl({ "run", "-config", cfg, "-data-dir", data_dir, job }, { timeout = 120 })
 end
@@ -93,6 +93,21 @@ describe("image cleanup", function()
     assert.is_false(present(ref), r.output)
     assert.is_nil(entry(data, ref))
     assert.equal(0, #drv.containers())
+  end)
+
+  it("counts every instance of a count = 3 group and removes the image after the last", function()
+    local dir = drv.tmpdir()
+    local data = dir .. "/data"
+    local ref = remote_only(reg, "rsx/three:1")
+    local cfg = agent_config(dir, { ["docker.cleanup.image.delay"] = "1s" })
+    local mark = reg:mark()
+    local r = run(dir, data, cfg, ref, "cat /marker; sleep 1", 3)
+    assert.equal(0, r.code, r.output)
+    assert.equal(1, reg:manifest_requests("rsx/three", "1", mark))   -- one pull for three
+    local _, n = r.stdout:gsub("rsx/three:1%-" .. drv.run_id:gsub("%-", "%%-"), "")
+    assert.equal(3, n, r.output)
+    assert.is_false(present(ref), r.output)
+    assert.is_nil(record(data))
   end)
 
   it("keeps a pulled image when docker.cleanup.image is false", function()
