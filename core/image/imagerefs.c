@@ -57,8 +57,7 @@
 #define RETRY_MS 3000L
 #define INUSE_RETRY_MIN_MS 3000L /* an image in use is looked at again no sooner */
 #define CALL_TIMEOUT_MS 30000L
-#define CLOSE_SLACK_MS 200L
-#define CLOSE_GRACE_MS 30000L    /* a removal under way may finish this long after max_wait */
+#define CLOSE_GRACE_MS 30000L    /* close: removals due by max_wait may take this much longer */
 
 /* --- a small JSON reader -------------------------------------------------- */
 
@@ -701,7 +700,7 @@ struct imagerefs {
     char **tried;              /* keys this process gave up on or found in use */
     size_t ntried;
     int closing;
-    int cutoff;                /* past max_wait: start nothing new */
+    int cutoff;                /* past max_wait + CLOSE_GRACE_MS: stop */
     long long close_until;     /* wall ms: removals due by then are waited for */
     void (*cb)(void *ud);
     void *ud;
@@ -1348,16 +1347,11 @@ static void finish_close(imagerefs *r)
 static void on_deadline(uv_timer_t *h)
 {
     imagerefs *r = h->data;
-    if (!r->cutoff) {
-        /* max_wait is over: start nothing new; one under way may finish */
-        r->cutoff = 1;
-        if (r->rm == NULL) {
-            finish_close(r);
-            return;
-        }
-        uv_timer_start(&r->deadline, on_deadline, CLOSE_GRACE_MS, 0);
-        return;
-    }
+    /* the removals due by max_wait took too long (Docker hangs?): what is
+     * left stays recorded for the next drvctl process */
+    r->cutoff = 1;
+    log_warn("image cleanup: giving up for now; due removals stay recorded for the next "
+             "drvctl run or gc");
     if (r->req != NULL) {
         http_cancel(r->req);          /* on_answer ends it (OUT_STOP) */
     } else if (r->rm != NULL) {
@@ -1382,8 +1376,9 @@ void imagerefs_close(imagerefs *r, long max_wait_ms, void (*cb)(void *ud), void 
         finish_close(r);
         return;
     }
-    /* a little after the last removal waited for is due */
-    uv_timer_start(&r->deadline, on_deadline, (uint64_t)max_wait_ms + CLOSE_SLACK_MS, 0);
+    /* the removals due by then are carried out one after the other; a
+     * hard stop bounds them (each Docker call has its own timeout too) */
+    uv_timer_start(&r->deadline, on_deadline, (uint64_t)max_wait_ms + CLOSE_GRACE_MS, 0);
     if (r->rm == NULL) {
         uv_timer_stop(&r->timer);
         schedule(r);

@@ -162,6 +162,38 @@ TEST(take_release_removes_after_the_delay)
     buf_free(&b);
 }
 
+TEST(close_carries_out_every_removal_due_by_then)
+{
+    static const fd_step s[] = {
+        FD("GET", "/images/sha256:a1/json", 200, "{\"Id\":\"sha256:a1\",\"RepoTags\":[\"r/a:1\"]}"),
+        FD("GET", "/images/sha256:a2/json", 200, "{\"Id\":\"sha256:a2\",\"RepoTags\":[\"r/a:2\"]}"),
+        FD("GET", "/images/sha256:a3/json", 200, "{\"Id\":\"sha256:a3\",\"RepoTags\":[\"r/a:3\"]}"),
+        LIST_NONE, LIST_NONE, LIST_NONE,
+        FD("DELETE", "/images/r/a:1", 200, "[]", .delay_ms = 300),
+        FD("DELETE", "/images/r/a:2", 200, "[]", .delay_ms = 300),
+        FD("DELETE", "/images/r/a:3", 200, "[]", .delay_ms = 300),
+        END,
+    };
+    fx f;
+    buf b = BUF_INIT;
+    new_data_dir(&f);
+    ASSERT_INT_EQ(0, fx_open(&f, s, 0, 1));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a1/web", "r/a:1", "sha256:a1", 1, NULL));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a2/web", "r/a:2", "sha256:a2", 1, NULL));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a3/web", "r/a:3", "sha256:a3", 1, NULL));
+    imagerefs_release(f.r, "a1/web");
+    imagerefs_release(f.r, "a2/web");
+    imagerefs_release(f.r, "a3/web");
+    /* as `drvctl gc` does: what is due now, one after the other, however
+     * long each takes (within the hard stop) */
+    fx_close(&f, 0);
+    ASSERT_INT_EQ(0, f.fd.unexpected);
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&f.fd));
+    ASSERT_STR_EQ("", record(&f, &b));
+    fx_free(&f);
+    buf_free(&b);
+}
+
 TEST(reuse_within_the_delay_cancels)
 {
     static const fd_step s[] = { END };
@@ -721,6 +753,7 @@ int main(void)
         return 2;
     }
     RUN(take_release_removes_after_the_delay);
+    RUN(close_carries_out_every_removal_due_by_then);
     RUN(reuse_within_the_delay_cancels);
     RUN(counted_once_per_holder);
     RUN(not_acquired_is_never_removed);
