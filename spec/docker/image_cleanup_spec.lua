@@ -3,7 +3,9 @@
 -- (the foreground run waits for a delay of up to 10 s), kept with cleanup
 -- off, never removed when it was there before; a longer delay is recorded
 -- in <data_dir>/state/images.json and carried out by `drvctl gc` once due,
--- and a task using the image within the delay cancels the removal.
+-- a task using the image within the delay cancels the removal, several tags
+-- are removed by id (forced), an image a container uses is kept, and the
+-- references of a run killed with -9 count as released.
 local drv = require("support.drv")
 local registry = require("support.registry")
 local cjson = require("cjson.safe")
@@ -210,6 +212,34 @@ describe("image cleanup", function()
     assert.is_false(present(ref), r.output)
     assert.is_false(present(alias), r.output)
     assert.is_false(present(id))
+    assert.is_nil(record(data))
+  end)
+
+  it("releases the references of a run killed with -9 (gc removes the image)", function()
+    local dir = drv.tmpdir()
+    local data = dir .. "/data"
+    local ref = remote_only(reg, "rsx/killed:1")
+    local cfg = agent_config(dir, { ["docker.cleanup.image.delay"] = "0s" })
+    local job = drv.write_job(dir, { image = ref, script = "echo up; sleep 300" }, "killed.hcl")
+    local p = drv.spawn({ "run", "-config", cfg, "-data-dir", data, job })
+    assert.is_true(drv.wait_until(function() return p:stdout():find("up", 1, true) ~= nil end, 60),
+      p:stderr())
+    local e = entry(data, ref)
+    assert.is_table(e)
+    assert.equal(1, #e.holders)
+    assert.equal(p.pid, e.holders[1].pid)
+    assert.is_true(p:signal("KILL"))
+    assert.equal(137, p:wait(10))
+    -- the record still names the dead run as holder: nothing is due
+    assert.equal(1, #entry(data, ref).holders)
+    -- remove the container it left behind (else the image counts as used)
+    local left = drv.containers()
+    assert.equal(1, #left)
+    drv.docker({ "rm", "-f", "-v", left[1] })
+    -- gc finds the holder's process gone: released, due (delay 0), removed
+    local r = gc(cfg, data)
+    assert.equal(0, r.code, r.output)
+    assert.is_false(present(ref), r.output)
     assert.is_nil(record(data))
   end)
 
