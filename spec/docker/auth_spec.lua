@@ -110,6 +110,16 @@ describe("registry auth", function()
       script = "true", config = task_auth(PASS) }, "plan.hcl") })
     assert.equal(0, p.code, p.output)
     assert.is_nil(p.output:find(PASS, 1, true), p.output)
+    -- pulled again (force_pull), with debug logging and -json events
+    local job = drv.write_job(dir, { task = "web", image = ref, script = "cat /marker",
+      config = task_auth(PASS) .. "\nforce_pull = true" }, "again.hcl")
+    local mark = reg:mark()
+    local j = drv.drvctl({ "run", "-json", "-data-dir", dir .. "/data", job },
+      { env = { DRVCTL_LOG = "debug" }, timeout = 180 })
+    assert.equal(0, j.code, j.output)
+    assert.is_true(reg:manifest_requests(ref:match("/(rsx/[^:]+):"), "1", mark) >= 1)
+    assert.is_truthy(j.stderr:find("from the task's auth block: credentials", 1, true), j.output)
+    assert_no_secret(j, dir)
   end)
 
   it("fails clearly with a wrong password (exit 73, nothing created)", function()
