@@ -176,6 +176,11 @@ describe("registry auth", function()
     ran(r, ref)
     assert.equal(reg.host .. "\n", drv.read(dir .. "/helper.log"))
     assert_no_secret(r, dir)
+    -- the tag is present now: no pull, so the helper is not asked again
+    local again = run(dir, ref, { options = { ["docker.auth.helper"] = "drvtest" },
+      env = helper_env(dir, { DRVTEST_CRED_USER = USER, DRVTEST_CRED_SECRET = PASS }) })
+    ran(again, ref)
+    assert.equal(reg.host .. "\n", drv.read(dir .. "/helper.log"))
   end)
 
   it("fails a task whose helper fails (exit 73, its stderr, never its stdout)", function()
