@@ -98,4 +98,54 @@ describe("image references to a registry", function()
       assert.equal(0, reg:requests("/v2/rsx/ref/", mark, true), image)
     end
   end)
+
+  it("pulls an absent image named with https://, by digest, and by tag and digest", function()
+    local reg = registry.start()
+    local img = registry.image{ marker = "pull-" .. drv.run_id }
+    local ref, digest = reg:push(img, "rsx/pull:1")
+    local repo = reg.host .. "/rsx/pull"
+    local id = image_id(ref)
+    registry.remove_image(img)
+    -- every local name of the image (localhost:PORT/... included)
+    local function remove()
+      drv.docker({ "rmi", "-f", id }, { may_fail = true })
+    end
+    drv.on_cleanup(remove)
+    local cases = {
+      -- image, the manifest reference the pull must ask for
+      { "https://" .. ref, "1" },
+      { repo .. "@" .. digest, digest },
+      { repo .. ":1@" .. digest, digest },
+      { "localhost:" .. reg.port .. "/rsx/pull:1", "1" },
+    }
+    for _, c in ipairs(cases) do
+      remove()
+      assert.is_nil(drv.inspect(id, "image"), c[1])
+      local mark = reg:mark()
+      local proc, ctr = start({ image = c[1] })
+      assert.equal((c[1]:gsub("^https://", "")), ctr.Config.Image)
+      assert.equal(id, ctr.Image, c[1])
+      stop(proc)
+      assert.is_true(reg:manifest_requests("rsx/pull", c[2], mark) >= 1, c[1])
+      if c[2] ~= "1" then
+        assert.equal(0, reg:manifest_requests("rsx/pull", "1", mark), c[1])
+      end
+    end
+  end)
+
+  it("fails fast with exit 73 for a well-formed digest the registry does not have", function()
+    local reg = registry.start()
+    local img = registry.image{ marker = "nodigest-" .. drv.run_id }
+    reg:push(img, "rsx/nd:1", { untag = true })
+    local missing = "sha256:" .. string.rep("0", 64)
+    local dir = drv.tmpdir()
+    local job = drv.write_job(dir, { image = reg.host .. "/rsx/nd@" .. missing, script = "true" })
+    local mark = reg:mark()
+    local r = drv.drvctl({ "run", "-data-dir", dir .. "/data", job }, { timeout = 120 })
+    assert.equal(73, r.code, r.output)
+    assert.truthy(r.stderr:find(reg.host .. "/rsx/nd@" .. missing, 1, true), r.stderr)
+    assert.same({}, drv.containers())
+    -- not found is not retried: one manifest request per attempt of dockerd
+    assert.is_true(reg:manifest_requests("rsx/nd", missing, mark) <= 2, reg:log())
+  end)
 end)
