@@ -148,4 +148,36 @@ describe("image references to a registry", function()
     -- not found is not retried: one manifest request per attempt of dockerd
     assert.is_true(reg:manifest_requests("rsx/nd", missing, mark) <= 2, reg:log())
   end)
+
+  it("pulls with the task's auth block (server_address with a scheme and a path); "
+    .. "the password shows nowhere", function()
+    local password = "pw-" .. drv.run_id:gsub("%-", "")
+    local reg = registry.start{ tls = true, users = { robot = password } }
+    local img = registry.image{ marker = "auth-" .. drv.run_id }
+    local ref = reg:push(img, "rsx/auth:1")
+    local id = image_id(ref)
+    registry.remove_image(img)
+    reg:delete_local(ref)
+    drv.on_cleanup(function()
+      drv.docker({ "rmi", "-f", id }, { may_fail = true })
+    end)
+    assert.is_nil(drv.inspect(id, "image"))
+    local dir = drv.tmpdir()
+    local data = dir .. "/data"
+    local job = drv.write_job(dir, { image = "https://" .. ref, script = "echo pulled",
+      config = string.format('auth {\n  username = "robot"\n  password = "%s"\n'
+        .. '  server_address = "https://%s/v2/"\n}', password, reg.host) })
+    local mark = reg:mark()
+    local r = drv.drvctl({ "run", "-data-dir", data, job }, { timeout = 120 })
+    assert.equal(0, r.code, r.output)
+    assert.truthy(r.stdout:find("t | pulled", 1, true), r.output)
+    assert.equal(1, reg:manifest_requests("rsx/auth", "1", mark))
+    assert.is_nil(r.output:find(password, 1, true))
+    local grep = drv.sh("grep -rlF " .. drv.quote(password) .. " " .. drv.quote(data),
+      { shell = true })
+    assert.equal("", grep.stdout, "password found in " .. grep.stdout)
+    local plan = drv.drvctl({ "plan", "-data-dir", data, job })
+    assert.equal(0, plan.code, plan.output)
+    assert.is_nil(plan.output:find(password, 1, true))
+  end)
 end)
