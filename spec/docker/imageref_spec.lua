@@ -98,4 +98,86 @@ describe("image references to a registry", function()
       assert.equal(0, reg:requests("/v2/rsx/ref/", mark, true), image)
     end
   end)
+
+  it("pulls an absent image named with https://, by digest, and by tag and digest", function()
+    local reg = registry.start()
+    local img = registry.image{ marker = "pull-" .. drv.run_id }
+    local ref, digest = reg:push(img, "rsx/pull:1")
+    local repo = reg.host .. "/rsx/pull"
+    local id = image_id(ref)
+    registry.remove_image(img)
+    -- every local name of the image (localhost:PORT/... included)
+    local function remove()
+      drv.docker({ "rmi", "-f", id }, { may_fail = true })
+    end
+    drv.on_cleanup(remove)
+    local cases = {
+      -- image, the manifest reference the pull must ask for
+      { "https://" .. ref, "1" },
+      { repo .. "@" .. digest, digest },
+      { repo .. ":1@" .. digest, digest },
+      { "localhost:" .. reg.port .. "/rsx/pull:1", "1" },
+    }
+    for _, c in ipairs(cases) do
+      remove()
+      assert.is_nil(drv.inspect(id, "image"), c[1])
+      local mark = reg:mark()
+      local proc, ctr = start({ image = c[1] })
+      assert.equal((c[1]:gsub("^https://", "")), ctr.Config.Image)
+      assert.equal(id, ctr.Image, c[1])
+      stop(proc)
+      assert.is_true(reg:manifest_requests("rsx/pull", c[2], mark) >= 1, c[1])
+      if c[2] ~= "1" then
+        assert.equal(0, reg:manifest_requests("rsx/pull", "1", mark), c[1])
+      end
+    end
+  end)
+
+  it("fails fast with exit 73 for a well-formed digest the registry does not have", function()
+    local reg = registry.start()
+    local img = registry.image{ marker = "nodigest-" .. drv.run_id }
+    reg:push(img, "rsx/nd:1", { untag = true })
+    local missing = "sha256:" .. string.rep("0", 64)
+    local dir = drv.tmpdir()
+    local job = drv.write_job(dir, { image = reg.host .. "/rsx/nd@" .. missing, script = "true" })
+    local mark = reg:mark()
+    local r = drv.drvctl({ "run", "-data-dir", dir .. "/data", job }, { timeout = 120 })
+    assert.equal(73, r.code, r.output)
+    assert.truthy(r.stderr:find(reg.host .. "/rsx/nd@" .. missing, 1, true), r.stderr)
+    assert.same({}, drv.containers())
+    -- not found is not retried: one manifest request per attempt of dockerd
+    assert.is_true(reg:manifest_requests("rsx/nd", missing, mark) <= 2, reg:log())
+  end)
+
+  it("pulls with the task's auth block (server_address with a scheme and a path); "
+    .. "the password shows nowhere", function()
+    local password = "pw-" .. drv.run_id:gsub("%-", "")
+    local reg = registry.start{ tls = true, users = { robot = password } }
+    local img = registry.image{ marker = "auth-" .. drv.run_id }
+    local ref = reg:push(img, "rsx/auth:1")
+    local id = image_id(ref)
+    registry.remove_image(img)
+    reg:delete_local(ref)
+    drv.on_cleanup(function()
+      drv.docker({ "rmi", "-f", id }, { may_fail = true })
+    end)
+    assert.is_nil(drv.inspect(id, "image"))
+    local dir = drv.tmpdir()
+    local data = dir .. "/data"
+    local job = drv.write_job(dir, { image = "https://" .. ref, script = "echo pulled",
+      config = string.format('auth {\n  username = "robot"\n  password = "%s"\n'
+        .. '  server_address = "https://%s/v2/"\n}', password, reg.host) })
+    local mark = reg:mark()
+    local r = drv.drvctl({ "run", "-data-dir", data, job }, { timeout = 120 })
+    assert.equal(0, r.code, r.output)
+    assert.truthy(r.stdout:find("t | pulled", 1, true), r.output)
+    assert.equal(1, reg:manifest_requests("rsx/auth", "1", mark))
+    assert.is_nil(r.output:find(password, 1, true))
+    local grep = drv.sh("grep -rlF " .. drv.quote(password) .. " " .. drv.quote(data),
+      { shell = true })
+    assert.equal("", grep.stdout, "password found in " .. grep.stdout)
+    local plan = drv.drvctl({ "plan", "-data-dir", data, job })
+    assert.equal(0, plan.code, plan.output)
+    assert.is_nil(plan.output:find(password, 1, true))
+  end)
 end)

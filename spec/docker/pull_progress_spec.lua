@@ -28,6 +28,31 @@ local function stall_server()
   return "127.0.0.1:" .. port
 end
 
+-- A proxy in front of a registry that passes each connection's first
+-- `bytes` bytes of answer and then goes silent (the connection stays
+-- open): small answers (/v2/, manifests, configs) get through, a layer
+-- download stalls midway. (dd, not head: head's stdio buffer would hold
+-- the bytes until it exits.)
+local function stalling_proxy(target, bytes)
+  local port = registry.free_port()
+  local h = assert(io.popen(string.format(
+    "echo $$ && exec setsid timeout -k 5 600 socat TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr "
+      .. "SYSTEM:'socat - TCP\\:%s | { dd iflag=count_bytes count=%d bs=4096 status=none; "
+      .. "sleep 600; }' </dev/null >/dev/null 2>&1",
+    port, (target:gsub(":", "\\:")), bytes), "r"))
+  local pid = tonumber(h:read("l") or "")
+  assert(pid, "stalling proxy: no pid")
+  drv.on_cleanup(function()
+    os.execute(string.format("kill -KILL -%d 2>/dev/null", pid))
+    pcall(h.close, h)
+  end)
+  assert(drv.wait_until(function()
+    return drv.sh(string.format("curl -s -o /dev/null -w '%%{http_code}' --max-time 2 "
+      .. "http://127.0.0.1:%d/v2/", port), { shell = true, timeout = 5 }).stdout == "200"
+  end, 10, 0.1), "stalling proxy did not start")
+  return "127.0.0.1:" .. port
+end
+
 local function job(dir, opts)
   return drv.write_job(dir, {
     task = "web",
@@ -168,6 +193,27 @@ describe("a pull that stalls", function()
     assert.is_falsy(proc:stderr():find("create container", 1, true), proc.output)
   end)
 
+  it("stops on Ctrl-C in the middle of a layer download: 130, nothing created or left", function()
+    local reg = registry.start()
+    local img = registry.big_image({ layers = 2, size_mb = 8 })
+    reg:push(img, "rsx/midway:1", { untag = true })
+    registry.remove_image(img)
+    local host = stalling_proxy(reg.host, 256 * 1024)
+    local image = host .. "/rsx/midway:1"
+    local dir = drv.tmpdir()
+    local proc = drv.spawn({ "run", "-data-dir", dir .. "/data", job(dir, { image = image, count = 2 }) })
+    assert.is_truthy(drv.wait_until(function()
+      return proc:stderr():find("| downloading " .. image, 1, true) or proc:exited()
+    end, 30), proc:stderr())
+    assert.is_false(proc:exited(), proc:stderr())
+    proc:signal("INT")
+    local code = proc:wait(20)
+    assert.equal(130, code, proc.output)
+    assert.same({}, drv.containers(), proc.output)
+    assert.same({}, local_images(host), proc.output)
+    assert.is_falsy(proc:stderr():find("| pulled ", 1, true), proc.output)
+  end)
+
   it("gives up after pull_activity_timeout without progress", function()
     local host = stall_server()
     local image = host .. "/rsx/stalled:1"
@@ -181,6 +227,33 @@ describe("a pull that stalls", function()
       .. '": image pull aborted: no progress for 1s', 1, true), r.output)
     assert.is_true(drv.now() - t0 < 20, r.output)
     assert.same({}, drv.containers(), r.output)
+  end)
+
+  it("gives up after pull_activity_timeout when a layer download stalls midway", function()
+    local reg = registry.start()
+    local img = registry.big_image({ layers = 2, size_mb = 8 })
+    reg:push(img, "rsx/halfway:1", { untag = true })
+    registry.remove_image(img)
+    local host = stalling_proxy(reg.host, 256 * 1024)
+    local image = host .. "/rsx/halfway:1"
+    local dir = drv.tmpdir()
+    local conf = agent_config(dir, 'plugin "docker" { config { pull_activity_timeout = "2s" } }\n')
+    local r = drv.drvctl({ "run", "-json", "-config", conf, "-data-dir", dir .. "/data",
+      job(dir, { image = image }) }, { timeout = 90 })
+    assert.equal(73, r.code, r.output)
+    -- bytes came before the silence
+    local downloading = false
+    for line in r.stderr:gmatch("[^\n]+") do
+      if line:sub(1, 1) == "{" then
+        local ev = cjson.decode(line)
+        downloading = downloading or (ev.phase == "layer" and ev.status == "Downloading")
+      end
+    end
+    assert.is_true(downloading, r.output)
+    assert.is_truthy(r.stderr:find('task "web": pull "' .. image
+      .. '": image pull aborted: no progress for 2s', 1, true), r.output)
+    assert.same({}, drv.containers(), r.output)
+    assert.same({}, local_images(host), r.output)
   end)
 
   it("gives up after image_pull_timeout in total", function()

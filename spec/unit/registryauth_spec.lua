@@ -101,6 +101,16 @@ describe("registryauth.resolve order", function()
     assert.same({ username = "", password = "", serveraddress = "reg.example" }, unheader(r.header))
   end)
 
+  it("keeps a hostile task auth inside the header value (no CR, LF or space)", function()
+    local user = "u\r\nX-Evil: 1\0\"}"
+    local pass = string.rep("\255p\n", 5000)
+    local r = ra.resolve({ registry = REG, username = user, password = pass, server = "a\r\nb" })
+    assert.truthy(r.header:find("^[A-Za-z0-9_=-]+$"))
+    local t = unheader(r.header)
+    assert.equal(user, t.username)
+    assert.equal("a\r\nb", t.serveraddress)
+  end)
+
   it("ignores a task auth block holding only an email or empty strings", function()
     local r = ra.resolve({ registry = REG, email = "a@b", username = "", password = "", server = "",
                            helper = "rsx" })
