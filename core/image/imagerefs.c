@@ -682,6 +682,9 @@ typedef struct removal {
     char *key;                 /* id when known, else the reference */
     char *id;                  /* from the inspect */
     char *target;              /* what DELETE names */
+    char *refs[MAX_REFS];      /* the record's references (drvctl's names) */
+    size_t nrefs;
+    int again;                 /* after this untag, inspect again */
     int force;
     int attempts;
     enum { RM_INSPECT, RM_LIST, RM_DELETE } step;
@@ -853,6 +856,7 @@ static rec *find_key(table *t, const char *key, size_t *idx)
 }
 
 static void schedule(imagerefs *r);
+static void rm_free(removal *m);
 static void next_step(imagerefs *r);
 static void finish_close(imagerefs *r);
 static void on_timer(uv_timer_t *h);
@@ -906,12 +910,14 @@ static void schedule(imagerefs *r)
         t.dirty = 1;
         r->rm = drv_xcalloc(1, sizeof *r->rm);
         r->rm->key = drv_xstrdup(rec_key(pick));
+        for (size_t i = 0; i < pick->nrefs; i++) {
+            r->rm->refs[r->rm->nrefs++] = drv_xstrdup(pick->refs[i]);
+        }
     }
     if (tx_end(r, &t, lock, &err) < 0) {
         log_warn("image cleanup: %s", err.msg);
         if (r->rm != NULL) {
-            free(r->rm->key);
-            free(r->rm);
+            rm_free(r->rm);
             r->rm = NULL;
         }
         if (r->closing) {
@@ -940,6 +946,40 @@ static void schedule(imagerefs *r)
 
 /* --- removing one image ---------------------------------------------------- */
 
+/* `ref` as Docker lists it in RepoTags ("redis:3.2", "bitnami/x:1",
+ * "127.0.0.1:5000/a/b:1"): docker.io's domain and "library/" dropped, an
+ * implied ":latest" added. Refs with a digest stay as they are. */
+static void familiar(const char *ref, char *out, size_t len)
+{
+    const char *p = ref;
+    if (strncmp(p, "docker.io/", 10) == 0) {
+        p += 10;
+    } else if (strncmp(p, "index.docker.io/", 16) == 0) {
+        p += 16;
+    }
+    if (strncmp(p, "library/", 8) == 0 && strchr(p + 8, '/') == NULL) {
+        p += 8;
+    }
+    const char *last = strrchr(p, '/');
+    last = last != NULL ? last : p;
+    int tagged = strchr(last, ':') != NULL || strchr(p, '@') != NULL;
+    snprintf(out, len, "%s%s", p, tagged ? "" : ":latest");
+}
+
+/* 1 when `tag` (from RepoTags) is one of the names drvctl recorded. */
+static int is_ours(const removal *m, const char *tag)
+{
+    char a[600], b[600];
+    familiar(tag, a, sizeof a);
+    for (size_t i = 0; i < m->nrefs; i++) {
+        familiar(m->refs[i], b, sizeof b);
+        if (strcmp(a, b) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 typedef enum { OUT_GONE, OUT_INUSE, OUT_FAIL, OUT_STOP, OUT_TAKEN } outcome;
 
 static void rm_free(removal *m)
@@ -948,6 +988,9 @@ static void rm_free(removal *m)
         free(m->key);
         free(m->id);
         free(m->target);
+        for (size_t i = 0; i < m->nrefs; i++) {
+            free(m->refs[i]);
+        }
         free(m);
     }
 }
@@ -1075,12 +1118,16 @@ static void on_answer(void *ud, http_req *req, int rc, long status, const buf *b
         } else {
             const char *id = jstr(&j, "Id");
             const jval *tags = jget(&j, "RepoTags");
-            size_t ntags = 0;
-            const char *tag = NULL;
+            size_t ntags = 0, nours = 0;
+            const char *tag = NULL, *ours = NULL;
             for (size_t i = 0; tags != NULL && tags->t == J_ARR && i < tags->n; i++) {
                 if (tags->v[i].t == J_STR && tags->v[i].s[0] != '\0') {
                     ntags++;
                     tag = tags->v[i].s;
+                    if (is_ours(m, tag)) {
+                        nours++;
+                        ours = tag;
+                    }
                 }
             }
             if (id == NULL || id[0] == '\0') {
@@ -1093,12 +1140,28 @@ static void on_answer(void *ud, http_req *req, int rc, long status, const buf *b
             m->id = drv_xstrdup(id);
             const jval *digests = jget(&j, "RepoDigests");
             size_t ndigests = digests != NULL && digests->t == J_ARR ? digests->n : 0;
-            /* several tags: by id, forced (Nomad GH-15962); one: by that
-             * reference (its digests go with it); none (pulled by digest,
-             * or the name moved on): by id, forced only to drop several
-             * digest references, as no tag is left to lose */
-            m->force = ntags > 1 || (ntags == 0 && ndigests > 1);
-            m->target = drv_xstrdup(ntags == 1 ? tag : id);
+            m->again = 0;
+            if (nours < ntags) {
+                /* the image also carries names drvctl did not give it (an
+                 * image that was here, tagged again by a pull): untag only
+                 * drvctl's, one at a time; the image stays theirs */
+                if (nours == 0) {
+                    jfree(&j);
+                    rm_end(r, OUT_GONE, "only names drvctl did not pull are left");
+                    return;
+                }
+                m->force = 0;
+                m->target = drv_xstrdup(ours);
+                m->again = nours > 1;
+            } else {
+                /* every tag is drvctl's. Several: by id, forced (Nomad
+                 * GH-15962); one: by that reference (its digests go with
+                 * it); none (pulled by digest, or the name moved on): by id,
+                 * forced only to drop several digest references, as no tag
+                 * is left to lose */
+                m->force = ntags > 1 || (ntags == 0 && ndigests > 1);
+                m->target = drv_xstrdup(ntags == 1 ? tag : id);
+            }
             jfree(&j);
         }
         m->step = RM_LIST;
@@ -1124,7 +1187,10 @@ static void on_answer(void *ud, http_req *req, int rc, long status, const buf *b
         next_step(r);
         return;
     case RM_DELETE:
-        if ((status >= 200 && status < 300) || status == 404) {
+        if (((status >= 200 && status < 300) || status == 404) && m->again) {
+            m->step = RM_INSPECT;
+            next_step(r);
+        } else if ((status >= 200 && status < 300) || status == 404) {
             rm_end(r, OUT_GONE, "removed");
         } else if (status == 409) {
             rm_end(r, OUT_INUSE, why);

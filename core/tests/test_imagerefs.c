@@ -428,6 +428,7 @@ TEST(other_errors_are_retried_three_times)
 
 TEST(several_tags_are_removed_by_id_forced)
 {
+    /* every tag of the image is one drvctl recorded */
     static const fd_step s[] = {
         FD("GET", "/images/sha256:aaaa/json", 200,
            "{\"Id\":\"sha256:aaaa\",\"RepoTags\":[\"reg/x:1\",\"reg/x:latest\"]}"),
@@ -440,7 +441,65 @@ TEST(several_tags_are_removed_by_id_forced)
     new_data_dir(&f);
     ASSERT_INT_EQ(0, fx_open(&f, s, 0, 1));
     ASSERT_INT_EQ(0, imagerefs_take(f.r, "a1/web", "reg/x:1", ID, 1, NULL));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a1/api", "reg/x", ID, 1, NULL));
     imagerefs_release(f.r, "a1/web");
+    imagerefs_release(f.r, "a1/api");
+    fx_close(&f, 1000);
+    ASSERT_INT_EQ(0, f.fd.unexpected);
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&f.fd));
+    ASSERT_STR_EQ("", record(&f, &b));
+    fx_free(&f);
+    buf_free(&b);
+}
+
+TEST(a_tag_drvctl_did_not_pull_keeps_the_image)
+{
+    /* a pull gave an image that was already here (as other/y:2 and
+     * docker.io/library/busybox:1) a second name: only that name goes */
+    static const fd_step s[] = {
+        FD("GET", "/images/sha256:aaaa/json", 200,
+           "{\"Id\":\"sha256:aaaa\",\"RepoTags\":[\"other/y:2\",\"reg/x:1\",\"busybox:1\"]}"),
+        LIST_NONE,
+        DELETE_TAG,
+        END,
+    };
+    fx f;
+    buf b = BUF_INIT;
+    new_data_dir(&f);
+    ASSERT_INT_EQ(0, fx_open(&f, s, 0, 1));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a1/web", "reg/x:1", ID, 1, NULL));
+    imagerefs_release(f.r, "a1/web");
+    fx_close(&f, 1000);
+    ASSERT_INT_EQ(0, f.fd.unexpected);
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&f.fd));
+    ASSERT_STR_EQ("", record(&f, &b));
+    fx_free(&f);
+    buf_free(&b);
+}
+
+TEST(untags_each_of_drvctl_s_names_when_another_remains)
+{
+    /* "redis" and "docker.io/library/redis:latest" are the RepoTag
+     * "redis:latest"; "reg/x:1" too is drvctl's; "mine:1" is not */
+    static const fd_step s[] = {
+        FD("GET", "/images/sha256:aaaa/json", 200,
+           "{\"Id\":\"sha256:aaaa\",\"RepoTags\":[\"mine:1\",\"reg/x:1\",\"redis:latest\"]}"),
+        LIST_NONE,
+        FD("DELETE", "/images/redis:latest", 200, "[{\"Untagged\":\"redis:latest\"}]"),
+        FD("GET", "/images/sha256:aaaa/json", 200,
+           "{\"Id\":\"sha256:aaaa\",\"RepoTags\":[\"mine:1\",\"reg/x:1\"]}"),
+        LIST_NONE,
+        DELETE_TAG,
+        END,
+    };
+    fx f;
+    buf b = BUF_INIT;
+    new_data_dir(&f);
+    ASSERT_INT_EQ(0, fx_open(&f, s, 0, 1));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a1/web", "reg/x:1", ID, 1, NULL));
+    ASSERT_INT_EQ(0, imagerefs_take(f.r, "a1/db", "docker.io/library/redis", ID, 1, NULL));
+    imagerefs_release(f.r, "a1/web");
+    imagerefs_release(f.r, "a1/db");
     fx_close(&f, 1000);
     ASSERT_INT_EQ(0, f.fd.unexpected);
     ASSERT_INT_EQ(0, fake_dockerd_unused(&f.fd));
@@ -764,6 +823,8 @@ int main(void)
     RUN(conflict_409_keeps_it_for_later);
     RUN(other_errors_are_retried_three_times);
     RUN(several_tags_are_removed_by_id_forced);
+    RUN(a_tag_drvctl_did_not_pull_keeps_the_image);
+    RUN(untags_each_of_drvctl_s_names_when_another_remains);
     RUN(digest_only_images_are_removed_by_id);
     RUN(unknown_id_is_looked_up_by_reference);
     RUN(cleanup_disabled_counts_nothing);
