@@ -407,6 +407,19 @@ local function read_artifact(art, r)
 end
 
 
+-- A credential helper is run as docker-credential-<name> from PATH: a
+-- plain name only, so that no config can name a path (drv.registryauth
+-- checks the names a docker config.json gives the same way).
+local function check_helper(v, origin, add)
+  if type(v) == "string" and not v:match("^[a-z0-9][a-z0-9._-]*$") then
+    add(origin, util.format("credential helper name not allowed (a-z 0-9 . _ - only, "
+      .. "run as docker-credential-<name> from PATH): %q", v))
+    return nil
+  end
+  return v
+end
+
+
 -- client { options { "docker.*" = "..." } } -> s, in sorted key order.
 local function read_options(s, opts, r)
   local add, where = r.add, r.where
@@ -425,6 +438,8 @@ local function read_options(s, opts, r)
         s[field .. "_ms"] = r.duration(v, opts, k)
       elseif kind == "list" then
         s[field] = util.split_list(v)
+      elseif field == "auth_helper" then
+        s[field] = check_helper(v, where(opts, k), add)
       else
         s[field] = v
       end
@@ -466,7 +481,10 @@ local function read_docker_plugin(s, c, r)
   s.policy_options = c.policy_options or s.policy_options
   if c.auth then
     s.auth_config = c.auth.config or s.auth_config
-    s.auth_helper = c.auth.helper or s.auth_helper
+    if c.auth.helper ~= nil then
+      s.auth_helper = check_helper(c.auth.helper, r.where(r.origin[c.auth] or c.auth, "helper"),
+        r.add)
+    end
   end
   if c.pull_activity_timeout ~= nil then
     local ms = schema.duration_ms(c.pull_activity_timeout)

@@ -203,6 +203,31 @@ plugin "docker" {
     }, a.options.policy_options)
   end)
 
+  describe("credential helper names", function()
+    it("accepts a plain name from either spelling", function()
+      local a = assert(load('client {\n  options {\n    "docker.auth.helper" = "ecr-login"\n  }\n}\n'))
+      assert.equal("ecr-login", a.options.auth_helper)
+      a = assert(load('plugin "docker" {\n  config {\n    auth {\n      helper = "pass"\n    }\n  }\n}\n'))
+      assert.equal("pass", a.options.auth_helper)
+    end)
+
+    it("refuses a path or anything docker-credential-<name> would not find on PATH", function()
+      for _, v in ipairs({ "../../tmp/evil", "/bin/sh", "a b", "Ecr", "-x", "", "x\\n" }) do
+        local a, problems = load('client {\n  options {\n    "docker.auth.helper" = "' .. v
+          .. '"\n  }\n}\n')
+        assert.is_nil(a, v)
+        assert.equal("config", problems[1].kind)
+        assert.matches("agent.hcl:3:5: credential helper name not allowed", problems[1].message,
+          1, true)
+      end
+      local a, problems = load('plugin "docker" {\n  config {\n    auth {\n      helper = "/bin/x"\n'
+        .. '    }\n  }\n}\n')
+      assert.is_nil(a)
+      assert.equal('agent.hcl:4:7: credential helper name not allowed (a-z 0-9 . _ - only, run as '
+        .. 'docker-credential-<name> from PATH): "/bin/x"', problems[1].message)
+    end)
+  end)
+
   describe("pull_activity_timeout", function()
     local function plugin(v)
       return load('plugin "docker" {\n  config {\n    pull_activity_timeout = ' .. v .. '\n  }\n}\n')
