@@ -224,7 +224,8 @@ local function config_text(reg)
   return table.concat(lines, "\n") .. "\n"
 end
 
--- HTTP status of GET url (0 when nothing answers); opts.user "u:p".
+-- HTTP status of GET path (default /v2/), 0 when nothing answers; user:
+-- "name:password" for basic auth.
 function Reg:status(path, user)
   local cmd = string.format("curl -s -o /dev/null -w '%%{http_code}' --max-time 5 %s%s %s",
     self.ca and ("--cacert " .. q(self.ca) .. " ") or "",
@@ -466,8 +467,9 @@ function Reg:mark()
   return #self:access_lines()
 end
 
--- Number of access-log lines after `since` (a mark) matching pattern
--- (a Lua pattern; opts plain = true for a plain substring).
+-- Number of access-log lines after `since` (a mark) matching pattern: a
+-- Lua pattern (escape repository names: "-" is a quantifier), or a plain
+-- substring when plain is true.
 function Reg:requests(pattern, since, plain)
   local n = 0
   for i, line in ipairs(self:access_lines()) do
