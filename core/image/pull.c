@@ -871,6 +871,10 @@ static int permanent_message(const char *m)
     static const char *const words[] = {
         "not found", "manifest unknown", "repository does not exist", "unauthorized",
         "authentication required", "denied", "invalid reference format",
+        /* a login-only registry asked anonymously (plain HTTP, and a TLS
+         * registry on loopback that dockerd retried over HTTP), and
+         * certificates dockerd does not accept */
+        "no basic auth credentials", "HTTP request to an HTTPS server", "x509:",
     };
     if (m == NULL) {
         return 0;

@@ -377,6 +377,21 @@ TEST(manifest_unknown_404_fails_at_once)
     ASSERT_CONTAINS(e.w[0].msg, "unauthorized: authentication required");
     ASSERT_INT_EQ(1, count_lines(buf_str(&e.fd.log), "POST /images/create"));
     env_free(&e);
+    /* a TLS registry on loopback asked anonymously: dockerd retried it
+     * over plain HTTP and reports that (docker-api.md §2.3): as final */
+    static const fd_step s3[] = {
+        FD("POST", "/images/create", 500,
+           "{\"message\":\"error parsing HTTP 400 response body: invalid character 'C' looking "
+           "for beginning of value: \\\"Client sent an HTTP request to an HTTPS server.\\\\n\\\"\"}"),
+        END };
+    ASSERT_INT_EQ(0, env_up(&e, s3));
+    e.expect_done = 1;
+    ASSERT_INT_EQ(0, env_pull(&e, 0, 0, 0));
+    uv_run(&e.loop, UV_RUN_DEFAULT);
+    ASSERT_CONTAINS(e.w[0].msg, "HTTP request to an HTTPS server");
+    ASSERT_INT_EQ(0, e.w[0].retries);
+    ASSERT_INT_EQ(1, count_lines(buf_str(&e.fd.log), "POST /images/create"));
+    env_free(&e);
 }
 
 TEST(transient_500_is_retried_then_succeeds)
