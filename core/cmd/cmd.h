@@ -28,5 +28,6 @@ int cmd_run(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_fingerprint(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 #endif

@@ -13,17 +13,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "alloc.h"
+#include "auth.h"
 #include "cmd.h"
 #include "docker.h"
 #include "esc.h"
 #include "http.h"
+#include "imagerefs.h"
 #include "planner.h"
 #include "log.h"
 #include "loop.h"
+#include "progress.h"
+#include "pull.h"
 #include "task.h"
+
+/* A foreground run that held an image's last reference waits this long at
+ * most for its removal; a later removal is left to the next drvctl process. */
+#define REFS_CLOSE_MAX_MS 10000L
 
 typedef struct runner {
     uv_loop_t loop;
@@ -35,15 +45,22 @@ typedef struct runner {
     planned job;
     alloc *alloc;            /* every task of the run (alloc.h: a failure stops the rest) */
     size_t ntasks;
+    int *index;              /* each task's instance index in its group */
+    puller *puller;          /* registry pulls, shared by the tasks */
+    imagerefs *refs;         /* image references (cleanup), or NULL */
+    auth_opts auth;
+    progress *progress;      /* pull progress on stderr */
     int signal;              /* first stop signal received */
     int signals;             /* stop signals received */
 } runner;
 
 static void usage(void)
 {
-    printf("Usage: drvctl run [-config FILE] [-data-dir DIR] [-lua-dir DIR] JOBFILE\n\n"
+    printf("Usage: drvctl run [-config FILE] [-data-dir DIR] [-lua-dir DIR] [-json] JOBFILE\n\n"
            "Runs every docker task of JOBFILE (count instances per group) in the\n"
-           "foreground: makes the image available (local, or `load` from an artifact),\n"
+           "foreground: makes the image available (local, `load` from an artifact, or\n"
+           "pulled from its registry, with progress on stderr: per layer on a terminal,\n"
+           "else one line per phase; -json prints one JSON object per pull event),\n"
            "creates and starts the containers, streams their output prefixed by the\n"
            "task name, and writes it to <data_dir>/alloc/<alloc_id>/alloc/logs/.\n"
            "When every task has ended the containers are removed and drvctl exits with\n"
@@ -142,6 +159,7 @@ static void on_signal(void *ud, int signum, int count)
 
 static void shutdown_loop(runner *r)
 {
+    progress_flush(r->progress);
     drv_loop_stop_signals(&r->lp);
     uv_timer_stop(&r->deadline);
     uv_close((uv_handle_t *)&r->deadline, NULL);
@@ -157,6 +175,9 @@ static void report(const task *t, const plan_task *pt)
     buf b = BUF_INIT;
     if (e != NULL) {
         fprintf(stderr, "drvctl: %s\n", esc_msg(&b, e->msg));
+    } else if (!task_container_exit(t, NULL) && task_container_id(t) == NULL) {
+        fprintf(stderr, "drvctl: task \"%s\" (alloc %s): stopped before it started\n",
+                esc_str(&b, pt->task), pt->alloc_id);
     } else if (task_oom_killed(t)) {
         fprintf(stderr, "drvctl: task \"%s\" (alloc %s): OOM Killed (exit code %d)\n",
                 esc_str(&b, pt->task), pt->alloc_id, task_exit_code(t));
@@ -169,16 +190,115 @@ static void report(const task *t, const plan_task *pt)
 
 static void on_task_done(void *ud, alloc *a, size_t i, task *t)
 {
-    (void)ud;
+    runner *r = ud;
     (void)a;
     (void)i;
+    progress_flush(r->progress);
     report(t, task_spec(t));
 }
 
+static void on_refs_dropped(void *ud)
+{
+    (void)ud;
+}
+
+static void on_refs_closed(void *ud)
+{
+    runner *r = ud;
+    r->refs = NULL;
+    shutdown_loop(r);
+}
+
+/* Every task ended: pulls still running go (none should), then the image
+ * references close (waiting up to 10 s for removals due by then), then the
+ * loop winds down. */
 static void on_alloc_done(void *ud, alloc *a)
 {
+    runner *r = ud;
     (void)a;
-    shutdown_loop(ud);
+    puller_close(r->puller);
+    r->puller = NULL;
+    if (r->refs != NULL) {
+        imagerefs_close(r->refs, REFS_CLOSE_MAX_MS, on_refs_closed, r);
+        return;
+    }
+    shutdown_loop(r);
+}
+
+static void on_pull(void *ud, task *t, const pull_event *ev)
+{
+    runner *r = ud;
+    const plan_task *pt = task_spec(t);
+    progress_who who = { .task = pt->task, .index = 0, .alloc_id = pt->alloc_id };
+    for (size_t i = 0; i < r->ntasks; i++) {
+        if (alloc_task(r->alloc, i) == t) {
+            who.index = r->index[i];
+            break;
+        }
+    }
+    progress_event(r->progress, &who, ev);
+}
+
+/* The instance index of each task: how many earlier tasks share its group
+ * and task name (instances are planned in order). */
+static void index_tasks(runner *r)
+{
+    const plan *pl = &r->job.plan;
+    r->index = drv_xcalloc(pl->ntasks + 1, sizeof *r->index);
+    for (size_t i = 0; i < pl->ntasks; i++) {
+        for (size_t j = 0; j < i; j++) {
+            const plan_task *a = &pl->tasks[i], *b = &pl->tasks[j];
+            if (a->group != NULL && b->group != NULL && a->task != NULL && b->task != NULL &&
+                strcmp(a->group, b->group) == 0 && strcmp(a->task, b->task) == 0) {
+                r->index[i]++;
+            }
+        }
+    }
+}
+
+static progress *open_progress(int json)
+{
+    if (json) {
+        return progress_new(stderr, PROGRESS_JSON, 0);
+    }
+    if (isatty(STDERR_FILENO)) {
+        struct winsize ws;
+        int cols = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 80;
+        return progress_new(stderr, PROGRESS_TTY, cols);
+    }
+    return progress_new(stderr, PROGRESS_LINES, 0);
+}
+
+/* The puller and the image references, shared by every task of the run. */
+static int open_images(runner *r, drv_err *err)
+{
+    const agent_conf *ac = &r->job.agent;
+    puller_opts po = { .loop = &r->loop, .docker = r->docker, .script = r->job.script };
+    int rc = puller_new(&r->puller, &po, err);
+    if (rc < 0) {
+        return rc;
+    }
+    r->auth.loop = &r->loop;
+    r->auth.script = r->job.script;
+    r->auth.config_path = ac->auth_config;
+    r->auth.helper = ac->auth_helper;
+    buf dir = BUF_INIT;
+    buf_appendf(&dir, "%s/state", ac->data_dir != NULL ? ac->data_dir : ".");
+    imagerefs_opts io = {
+        .loop = &r->loop, .docker = r->docker, .state_dir = buf_str(&dir),
+        .enabled = ac->cleanup_image, .delay_ms = ac->cleanup_image_delay_ms,
+    };
+    drv_err e;
+    if (imagerefs_open(&r->refs, &io, &e) < 0) {
+        /* bookkeeping for cleanup, not a reason to keep tasks from running */
+        buf b = BUF_INIT;
+        log_warn("image references are not recorded (images pulled now are not cleaned "
+                 "up): %s", esc_msg(&b, e.msg));
+        buf_free(&b);
+        r->refs = NULL;
+    }
+    buf_free(&dir);
+    return 0;
 }
 
 static int start_tasks(runner *r, drv_err *err)
@@ -186,7 +306,10 @@ static int start_tasks(runner *r, drv_err *err)
     task_ctx ctx = {
         .loop = &r->loop, .http = r->http, .docker = r->docker,
         .script = r->job.script, .echo = 1,
+        .puller = r->puller, .auth = &r->auth, .imagerefs = r->refs,
+        .on_pull = on_pull, .pull_ud = r,
     };
+    index_tasks(r);
     alloc_opts o = { .on_task_done = on_task_done, .on_done = on_alloc_done, .ud = r };
     int rc = alloc_new(&r->alloc, &ctx, r->job.plan.tasks, r->job.plan.ntasks, &o, err);
     if (rc < 0) {
@@ -197,11 +320,19 @@ static int start_tasks(runner *r, drv_err *err)
     return 0;
 }
 
-/* Picks the exit code: a signal wins, then the first non-zero task result. */
+/* Picks the exit code: a signal wins, then the first driver failure (the
+ * reason siblings were stopped: never a sibling's stop), then the first
+ * non-zero task result. */
 static int exit_code(const runner *r)
 {
     if (r->signal != 0) {
         return 128 + r->signal;   /* 130 INT, 143 TERM, 129 HUP, 131 QUIT */
+    }
+    for (size_t i = 0; i < r->ntasks; i++) {
+        const task *t = alloc_task(r->alloc, i);
+        if (task_error(t) != NULL) {
+            return task_exit_code(t);
+        }
     }
     for (size_t i = 0; i < r->ntasks; i++) {
         int c = task_exit_code(alloc_task(r->alloc, i));
@@ -218,7 +349,7 @@ int cmd_run(int argc, char **argv)
     runner r;
     drv_err err;
     int code;
-    int rc = cmd_parse_flags("run", argc, argv, "config,data-dir,lua-dir,detach", &f);
+    int rc = cmd_parse_flags("run", argc, argv, "config,data-dir,lua-dir,detach,json", &f);
 
     if (rc != 0) {
         return rc;
@@ -288,6 +419,10 @@ int cmd_run(int argc, char **argv)
          * negotiated the API version: use it, no second ping */
         rc = docker_set_api_version(r.docker, r.job.api_version, &err);
     }
+    r.progress = open_progress(f.json);
+    if (rc == 0) {
+        rc = open_images(&r, &err);
+    }
     if (rc == 0) {
         log_debug("docker: %s, API %s", docker_endpoint(r.docker), docker_api_version(r.docker));
         rc = start_tasks(&r, &err);
@@ -296,6 +431,12 @@ int cmd_run(int argc, char **argv)
         buf b = BUF_INIT;
         fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
         buf_free(&b);
+        puller_close(r.puller);
+        r.puller = NULL;
+        if (r.refs != NULL) {
+            imagerefs_close(r.refs, 0, on_refs_dropped, NULL);   /* closes as the loop winds down */
+            r.refs = NULL;
+        }
         shutdown_loop(&r);
         code = drv_err_exit_code(rc);
     } else {
@@ -312,6 +453,8 @@ int cmd_run(int argc, char **argv)
     }
     alloc_free(r.alloc);
     drv_loop_close(&r.lp);   /* runs the close callbacks, closes stragglers */
+    progress_free(r.progress);
+    free(r.index);
     docker_free(r.docker);
     planned_free(&r.job);
     return code;

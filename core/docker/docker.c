@@ -263,6 +263,24 @@ static int version_cmp(const char *a, const char *b)
 
 int docker_unreachable(const docker *d, const drv_err *cause, drv_err *err)
 {
+    if (cause != NULL && strncmp(cause->msg, HTTP_TLS_PREFIX, strlen(HTTP_TLS_PREFIX)) == 0) {
+        return drv_err_set(err, DRV_EDOCKER,
+            "docker: TLS with the Docker daemon at \"%s\" failed: %s\n"
+            "  check docker.tls.ca (the CA that signed the daemon's certificate, which must name\n"
+            "  the endpoint's host) and docker.tls.cert/docker.tls.key (a client certificate\n"
+            "  signed by a CA the daemon trusts; with DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem)",
+            d->endpoint, cause->msg + strlen(HTTP_TLS_PREFIX));
+    }
+    if (strncmp(d->base, "https://", 8) != 0 && strncmp(d->endpoint, "tcp://", 6) == 0 &&
+        cause != NULL && (strstr(cause->msg, HTTP_NO_ANSWER) != NULL ||
+                          strstr(cause->msg, "HTTP/0.9") != NULL)) {
+        /* a TLS port spoken to in plain HTTP answers with a TLS alert */
+        return drv_err_set(err, DRV_EDOCKER,
+            "docker: the Docker daemon at \"%s\" did not answer plain HTTP (%s)\n"
+            "  it probably wants TLS: set docker.tls.ca, docker.tls.cert and docker.tls.key\n"
+            "  (or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH)",
+            d->endpoint, cause->msg);
+    }
     return drv_err_set(err, DRV_EDOCKER,
         "docker: cannot reach the Docker daemon at \"%s\": %s\n"
         "  start it with `systemctl start docker` (or `dockerd &`), or run scripts/bootstrap;\n"

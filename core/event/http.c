@@ -300,6 +300,60 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* A failure of the TLS layer (handshake, certificates, an alert from the
+ * peer such as "certificate required" or "unknown ca", which TLS 1.3 sends
+ * after the client thinks the handshake is done): its message starts with
+ * HTTP_TLS_PREFIX so that callers can say which settings to check. */
+static int tls_failure(const http_req *r, CURLcode res)
+{
+    switch (res) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CLIENTCERT:
+        return 1;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        return strncmp(r->o.url, "https://", 8) == 0 && strstr(r->errbuf, "SSL") != NULL;
+    default:
+        return 0;
+    }
+}
+
+/* The message of a failed transfer. A peer that accepted the TCP connection
+ * and then closed it without an HTTP status line (a TLS server refusing the
+ * client certificate after the handshake, or a TLS port spoken to in plain
+ * HTTP) leaves only a generic errbuf ("select/poll returned error" when the
+ * loop saw the reset first): say what happened. */
+static void set_transport_error(http_req *r, CURLcode res, drv_err *err)
+{
+    const char *msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(res);
+    int https = strncmp(r->o.url, "https://", 8) == 0;
+    curl_off_t connected = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected);
+    if (tls_failure(r, res)) {
+        drv_err_set(err, DRV_EHTTP, HTTP_TLS_PREFIX "%s", msg);
+    } else if (r->status == 0 && connected > 0 && r->o.unix_socket == NULL &&
+               (res == CURLE_SEND_ERROR || res == CURLE_RECV_ERROR || res == CURLE_GOT_NOTHING)) {
+        drv_err_set(err, DRV_EHTTP, "%s%s (%s)", https ? HTTP_TLS_PREFIX : "",
+                    https ? "the peer closed the connection during TLS setup, before any HTTP "
+                            "answer: does it accept the client certificate?"
+                          : HTTP_NO_ANSWER, msg);
+    } else {
+        drv_err_set(err, DRV_EHTTP, "%s", msg);
+    }
+}
+
 static void check_done(http_client *c)
 {
     CURLMsg *msg;
@@ -337,7 +391,7 @@ static void check_done(http_client *c)
                         os_errno ? strerror((int)os_errno) : "connection refused");
         } else if (res != CURLE_OK) {
             rc = DRV_EHTTP;
-            drv_err_set(&err, rc, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
+            set_transport_error(r, res, &err);
         } else if (r->status == 0) {
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
             if (r->status == 0) {

@@ -26,6 +26,13 @@
 #define HTTP_KEEPALIVE_IDLE_S 30L
 #define HTTP_KEEPALIVE_INTVL_S 10L
 
+/* Start of the message of a transport failure in the TLS layer (handshake,
+ * certificate verification, the peer refusing the client certificate). */
+#define HTTP_TLS_PREFIX "tls: "
+/* Message of a plain-HTTP transfer whose peer accepted the TCP connection and
+ * closed it without any HTTP answer (e.g. a TLS port). */
+#define HTTP_NO_ANSWER "the peer closed the connection without an HTTP answer"
+
 typedef struct http_client http_client;
 typedef struct http_req http_req;
 

@@ -621,3 +621,51 @@ int script_check_policies(script *s, const script_source *policies, size_t n,
     lua_settop(L, top);
     return rc;
 }
+
+int script_registry_auth(script *s, const char *op, const script_field *fields, size_t n,
+                         script_auth *out, drv_err *err)
+{
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+
+    memset(out, 0, sizeof *out);
+    int rc = push_driver_fn(s, "registry_auth", err);
+    if (rc < 0) {
+        return rc;
+    }
+    lua_pushstring(L, op);
+    lua_createtable(L, 0, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        if (fields[i].data != NULL) {
+            lua_pushlstring(L, fields[i].data, fields[i].len);
+            lua_setfield(L, -2, fields[i].key);
+        }
+    }
+    rc = call(s, 2, 2, err);
+    if (rc == 0) {
+        if (lua_istable(L, -2)) {
+            int t = lua_gettop(L) - 1;
+            out->header = get_str(L, t, "header");
+            out->helper = get_str(L, t, "helper");
+            out->input = get_str(L, t, "input");
+            out->source = get_str(L, t, "source");
+        } else {
+            const char *m = lua_tostring(L, -1);
+            rc = drv_err_set(err, DRV_EIMAGE, "%s", m != NULL ? m : "registry auth failed");
+        }
+    }
+    lua_settop(L, top);
+    return rc;
+}
+
+void script_auth_free(script_auth *a)
+{
+    if (a->header != NULL) {
+        explicit_bzero(a->header, strlen(a->header));
+        free(a->header);
+    }
+    free(a->helper);
+    free(a->input);
+    free(a->source);
+    memset(a, 0, sizeof *a);
+}

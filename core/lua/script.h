@@ -100,4 +100,27 @@ void decoded_free(decoded *d);
 int script_check_policies(script *s, const script_source *policies, size_t n,
                           const script_source *agent, problem_list *probs, drv_err *err);
 
+/* One input field of driver.registry_auth: bytes (NUL bytes included);
+ * data NULL: the field is absent (nil). */
+typedef struct script_field {
+    const char *key;
+    const char *data;
+    size_t len;
+} script_field;
+
+/* What driver.registry_auth answered; absent fields are NULL. */
+typedef struct script_auth {
+    char *header;    /* X-Registry-Auth value: a secret, zeroed by script_auth_free */
+    char *helper;    /* a credential helper to run (the docker-credential- suffix) */
+    char *input;     /* the helper's stdin */
+    char *source;    /* "registry auth for ... from ...": for messages, no secret */
+} script_auth;
+
+/// driver.registry_auth(op, fields) (lua/drv/registryauth.lua): op
+/// "resolve" or "helper_output". Its `nil, message` is DRV_EIMAGE.
+int script_registry_auth(script *s, const char *op, const script_field *fields, size_t n,
+                         script_auth *out, drv_err *err);
+/// Frees the strings (the header zeroed first).
+void script_auth_free(script_auth *a);
+
 #endif

@@ -27,7 +27,7 @@
 #define REMOVE_STOPPING_MS 5000 /* removing it when stopping (signal, failure) */
 
 typedef enum {
-    ST_NEW, ST_RECOVER, ST_ARTIFACTS, ST_LOAD, ST_CREATE, ST_ATTACH, ST_START, ST_RUNNING,
+    ST_NEW, ST_RECOVER, ST_ARTIFACTS, ST_AUTH, ST_PULL, ST_LOAD, ST_CREATE, ST_ATTACH, ST_START, ST_RUNNING,
     ST_EXITED, ST_REMOVE, ST_DONE,
 } task_state;
 
@@ -49,6 +49,16 @@ struct task {
     struct call_ctx *calls;    /* requests in flight */
     char *id;                  /* container id once created */
     int loaded;                /* image came from `load` */
+    auth_req *auth;            /* registry auth in flight */
+    pull_waiter *pull_w;       /* waiting for the image's pull */
+    int pulled;                /* a pull ran for this task (success or not) */
+    int pull_fresh;            /* ... and brought the image */
+    int pull_rc;               /* its result, handled from the loop (step_timer) */
+    int image_cancelled;       /* auth or pull cancelled by a stop */
+    uint64_t pull_started;     /* loop time */
+    char *pull_ref;            /* "repo:tag" for events */
+    char *image_id;            /* "sha256:..." once known (pull, load) */
+    int ref_taken;             /* imagerefs holds this task's reference */
     size_t npinned;            /* pt->pins[0..npinned) are mounted */
 
     size_t next_artifact;
@@ -63,6 +73,7 @@ struct task {
     uv_timer_t kill_timer;     /* kill escalation to SIGKILL */
     uv_timer_t drain_timer;    /* log stream drain after exit */
     uv_timer_t guard_timer;    /* stop with create/start in flight */
+    uv_timer_t step_timer;     /* auth/pull ended: continue from the loop */
     int timers_open;           /* closes still to come before the free */
 
     FILE *load_file;
@@ -511,6 +522,8 @@ static void load_image(task *t)
 }
 
 static void on_create(task *t, int rc, long status, const buf *body, const drv_err *err);
+static void create_container(task *t);
+static void on_image_step(uv_timer_t *timer);
 
 /* The staging path must be `<binds_dir>/<name>` with a name of hex digits
  * and dashes (alloc id and indexes): nothing a job chose. */
@@ -626,6 +639,210 @@ static int pin_all(task *t, drv_err *err)
     return 0;
 }
 
+/* --- the image: registry auth and pull (pull.h, auth.h) ------------------------ */
+
+/* 1 when this task may pull: a puller, a registry reference, and no `load`
+ * (a task with `load` never pulls: the archive is its source). */
+static int can_pull(const task *t)
+{
+    const plan_task *pt = t->pt;
+    return t->ctx.puller != NULL && pt->load == NULL && pt->image_repo != NULL &&
+           pt->image_repo[0] != '\0' && pt->image_tag != NULL && pt->image_tag[0] != '\0' &&
+           pt->image_registry != NULL && pt->image_registry[0] != '\0';
+}
+
+static void pull_event_out(task *t, pull_event *ev)
+{
+    if (t->ctx.on_pull != NULL) {
+        ev->ref = t->pull_ref;
+        t->ctx.on_pull(t->ctx.pull_ud, t, ev);
+    }
+}
+
+static void on_pull_progress(void *ud, const pull_event *ev)
+{
+    task *t = ud;
+    if (t->ctx.on_pull != NULL) {
+        t->ctx.on_pull(t->ctx.pull_ud, t, ev);
+    }
+}
+
+/* The pull's result: every waiter of a shared pull is told in one go,
+ * before any of them acts on it (from the loop, here), so that a sibling
+ * stopped by the first failure still ends with the same failure. */
+static void on_pull_done(void *ud, int rc, const char *image_id, const pull_stats *stats,
+                         const drv_err *err)
+{
+    task *t = ud;
+    t->pull_w = NULL;
+    t->pulled = 1;
+    t->pull_rc = rc;
+    if (rc == 0) {
+        free(t->image_id);
+        t->image_id = image_id != NULL ? drv_xstrdup(image_id) : NULL;
+        t->pull_fresh = stats != NULL && stats->fresh;
+    } else if (rc != DRV_ECANCELED && err != NULL) {
+        drv_err e;
+        drv_err_set(&e, DRV_EIMAGE, "task \"%s\": %s", t->pt->task, err->msg);
+        fail(t, &e);
+    }
+    pull_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = PULL_EV_DONE;
+    ev.rc = rc;
+    ev.err = rc < 0 ? err : NULL;
+    ev.image_id = image_id;
+    ev.stats = stats;
+    ev.elapsed_ms = uv_now(t->ctx.loop) - t->pull_started;
+    if (rc != DRV_ECANCELED) {
+        pull_event_out(t, &ev);
+    }
+    uv_timer_start(&t->step_timer, on_image_step, 0, 0);
+}
+
+static void start_pull(task *t, const char *header)
+{
+    drv_err e;
+    buf ref = BUF_INIT;
+    t->state = ST_PULL;
+    pull_ref(&ref, t->pt->image_repo, t->pt->image_tag);
+    free(t->pull_ref);
+    t->pull_ref = drv_xstrdup(buf_str(&ref));
+    buf_free(&ref);
+    t->pull_started = uv_now(t->ctx.loop);
+    log_debug("task \"%s\": pulling \"%s\"", t->pt->task, t->pull_ref);
+    pull_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = PULL_EV_START;
+    pull_event_out(t, &ev);
+    pull_request q = {
+        .repo = t->pt->image_repo, .tag = t->pt->image_tag, .auth = header,
+        .timeout_ms = t->pt->image_pull_timeout_ms,
+        .activity_timeout_ms = t->pt->pull_activity_timeout_ms,
+    };
+    if (puller_pull(t->ctx.puller, &q, on_pull_progress, on_pull_done, t, &t->pull_w, &e) < 0) {
+        drv_err f;
+        drv_err_set(&f, DRV_EIMAGE, "task \"%s\": %s", t->pt->task, e.msg);
+        fail(t, &f);
+        finish(t);
+        return;
+    }
+    t->pending++;
+}
+
+static void on_auth(void *ud, int rc, const char *header, const drv_err *err)
+{
+    task *t = ud;
+    t->auth = NULL;
+    t->pending--;
+    if (rc < 0) {
+        drv_err e;
+        drv_err_set(&e, DRV_EIMAGE, "task \"%s\": %s", t->pt->task,
+                    err != NULL ? err->msg : "registry auth failed");
+        fail(t, &e);
+        finish(t);
+    } else if (t->stopping || t->err.code != 0) {
+        finish(t);
+    } else {
+        start_pull(t, header);
+    }
+    maybe_done(t);
+}
+
+/* Resolves the registry credentials (auth.h), then pulls. */
+static void start_auth(task *t)
+{
+    drv_err e;
+    t->state = ST_AUTH;
+    if (t->ctx.auth == NULL) {
+        start_pull(t, NULL);
+        return;
+    }
+    const plan_task *pt = t->pt;
+    auth_query q = {
+        .registry = pt->image_registry, .image = pt->image,
+        .username = pt->auth_username, .password = pt->auth_password,
+        .email = pt->auth_email, .server = pt->auth_server,
+        .soft_fail = pt->auth_soft_fail,
+    };
+    if (auth_resolve(t->ctx.auth, &q, on_auth, t, &t->auth, &e) < 0) {
+        drv_err f;
+        drv_err_set(&f, DRV_EIMAGE, "task \"%s\": %s", pt->task, e.msg);
+        t->auth = NULL;
+        fail(t, &f);
+        finish(t);
+        return;
+    }
+    t->pending++;
+}
+
+/* Auth or pull ended (or was cancelled by a stop): go on from the loop. */
+static void on_image_step(uv_timer_t *timer)
+{
+    task *t = timer->data;
+    t->pending--;
+    if (t->image_cancelled || t->pull_rc < 0 || t->err.code != 0 || t->stopping) {
+        finish(t);
+    } else {
+        create_container(t);
+    }
+    maybe_done(t);
+}
+
+/* A stop (or abandon) while the image step is in flight: cancel it; the
+ * task then finishes from the loop, having created nothing. */
+static void cancel_image_step(task *t)
+{
+    if (t->auth != NULL) {
+        auth_cancel(t->auth);
+        t->auth = NULL;
+    } else if (t->pull_w != NULL) {
+        pull_waiter_cancel(t->pull_w);
+        t->pull_w = NULL;
+    } else {
+        return;     /* nothing in flight, or its result is on its way */
+    }
+    t->image_cancelled = 1;
+    uv_timer_start(&t->step_timer, on_image_step, 0, 0);
+}
+
+static const char *holder_of(const task *t, buf *b)
+{
+    buf_reset(b);
+    buf_appendf(b, "%s/%s", t->pt->alloc_id != NULL ? t->pt->alloc_id : "",
+                t->pt->task != NULL ? t->pt->task : "");
+    return buf_str(b);
+}
+
+/* The task's image reference, taken right before create. */
+static void take_ref(task *t)
+{
+    if (t->ctx.imagerefs == NULL || t->ref_taken) {
+        return;
+    }
+    drv_err e;
+    buf h = BUF_INIT;
+    const char *id = t->image_id != NULL ? t->image_id : t->loaded ? t->load_config_id : NULL;
+    if (imagerefs_take(t->ctx.imagerefs, holder_of(t, &h), t->pt->image, id,
+                       t->loaded || t->pull_fresh, &e) < 0) {
+        log_warn("task \"%s\": image reference not recorded: %s", t->pt->task, e.msg);
+    } else {
+        t->ref_taken = 1;
+    }
+    buf_free(&h);
+}
+
+static void release_ref(task *t)
+{
+    if (t->ctx.imagerefs == NULL || !t->ref_taken) {
+        return;
+    }
+    buf h = BUF_INIT;
+    imagerefs_release(t->ctx.imagerefs, holder_of(t, &h));
+    buf_free(&h);
+    t->ref_taken = 0;
+}
+
 static void create_container(task *t)
 {
     drv_err e;
@@ -636,6 +853,7 @@ static void create_container(task *t)
         return;
     }
     t->state = ST_CREATE;
+    take_ref(t);
     notify(t, TASK_STEP_CREATE);
     if (t->abandoned) {
         finish(t);
@@ -708,19 +926,29 @@ static void on_attached(task *t, long status);
  * when the job says how (then create again), else fail with what to do. */
 static void missing_image(task *t)
 {
+    /* nothing uses an image that is not here: the reference goes until
+     * the load or pull brings it */
+    release_ref(t);
     if (t->pt->load != NULL && !t->loaded) {
         load_image(t);
+        return;
+    }
+    if (!t->pulled && can_pull(t)) {
+        start_auth(t);
         return;
     }
     drv_err e;
     if (t->loaded) {
         drv_err_set(&e, DRV_EIMAGE, "task \"%s\": image \"%s\" is not in the archive loaded from \"%s\"",
                     t->pt->task, t->pt->image, t->pt->load);
+    } else if (t->pulled) {
+        drv_err_set(&e, DRV_EIMAGE, "task \"%s\": image \"%s\" is still missing after its pull",
+                    t->pt->task, t->pt->image);
     } else {
         drv_err_set(&e, DRV_EIMAGE,
-                    "task \"%s\": image \"%s\" is not present locally and registry pulls are "
-                    "not supported yet; load it with config { load = \"image.tar\" } and an "
-                    "artifact, or `docker load` it first",
+                    "task \"%s\": image \"%s\" is not present locally and cannot be pulled "
+                    "here; load it with config { load = \"image.tar\" } and an artifact, or "
+                    "`docker load` it first",
                     t->pt->task, t->pt->image);
     }
     fail(t, &e);
@@ -739,7 +967,15 @@ static void on_create(task *t, int rc, long status, const buf *body, const drv_e
         }
         decoded_free(&d);
     }
-    if (t->id == NULL && rc == 0 && a.cls == DOCKER_NO_SUCH_IMAGE && !t->stopping) {
+    if (t->id == NULL && rc == 0 && a.cls == DOCKER_NO_SUCH_IMAGE) {
+        if (t->stopping) {
+            /* nothing was created and the stop needs no image: not a
+             * failure of its own (a sibling's failure, or a signal, is
+             * the answer) */
+            release_ref(t);
+            finish(t);
+            return;
+        }
         missing_image(t);
         return;
     }
@@ -755,10 +991,6 @@ static void on_create(task *t, int rc, long status, const buf *body, const drv_e
         }
         finish(t);
         return;
-    }
-    if (!t->loaded && t->pt->pull != NULL && strcmp(t->pt->pull, "always") == 0) {
-        log_warn("task \"%s\": using local image \"%s\": registry pulls are not supported yet",
-                 t->pt->task, t->pt->image);
     }
     if (t->stopping) {
         remove_container(t);
@@ -1154,6 +1386,10 @@ static void advance(task *t)
             fetch_artifact(t);
             return;
         }
+        if (can_pull(t) && t->pt->pull != NULL && strcmp(t->pt->pull, "always") == 0) {
+            start_auth(t);
+            return;
+        }
         create_container(t);
         return;
     case ST_EXITED:
@@ -1194,6 +1430,7 @@ static void finish(task *t)
         return;
     }
     t->finishing = 1;
+    release_ref(t);
     if (t->load_fd >= 0) {
         close(t->load_fd);
         t->load_fd = -1;
@@ -1233,7 +1470,8 @@ int task_new(task **out, const task_ctx *ctx, const plan_task *pt,
     t->ud = ud;
     t->state = ST_NEW;
     t->load_fd = -1;
-    uv_timer_t *timers[] = { &t->hop_timer, &t->kill_timer, &t->drain_timer, &t->guard_timer };
+    uv_timer_t *timers[] = { &t->hop_timer, &t->kill_timer, &t->drain_timer, &t->guard_timer,
+                             &t->step_timer };
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         uv_timer_init(ctx->loop, timers[i]);
         timers[i]->data = t;
@@ -1302,6 +1540,10 @@ void task_stop(task *t, int force)
             http_cancel(t->main_req);
         }
         break;
+    case ST_AUTH:
+    case ST_PULL:
+        cancel_image_step(t);
+        break;
     case ST_ATTACH:
         /* not started yet: a pending attach ends in on_logs, which then
          * sees `stopping` and removes the container instead of starting it */
@@ -1335,6 +1577,7 @@ void task_abandon(task *t)
     t->abandoned = 1;
     stop_timers(t);
     cancel_calls(t);
+    cancel_image_step(t);
 }
 
 int task_left_behind(const task *t)
@@ -1371,6 +1614,8 @@ static void on_timer_closed(uv_handle_t *h)
     free(t->id);
     free(t->load_error);
     free(t->load_config_id);
+    free(t->pull_ref);
+    free(t->image_id);
     free(t);
 }
 
@@ -1381,5 +1626,6 @@ void task_free(task *t)
         uv_close((uv_handle_t *)&t->kill_timer, on_timer_closed);
         uv_close((uv_handle_t *)&t->drain_timer, on_timer_closed);
         uv_close((uv_handle_t *)&t->guard_timer, on_timer_closed);
+        uv_close((uv_handle_t *)&t->step_timer, on_timer_closed);
     }
 }

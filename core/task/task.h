@@ -1,8 +1,14 @@
 /*
  * task.h: one task instance's lifecycle against Docker:
  *
- *   dirs -> artifacts -> image (inspect, load) -> create -> start
+ *   dirs -> artifacts -> image -> create -> start
  *        -> running (wait + log stream) -> exited (inspect) -> remove -> done
+ *
+ * The image step: pull "always": registry auth -> pull -> create; pull
+ * "missing": create, and when Docker answers "No such image": load (when
+ * the job sets `load`), else auth -> pull, then create again, once. The
+ * task's image reference (imagerefs.h) is taken right before create and
+ * released once its container is gone.
  *
  * task_stop() may be called in any state: before a container exists it
  * cancels what is in flight; while running it sends the kill signal and
@@ -14,9 +20,12 @@
 
 #include <uv.h>
 
+#include "auth.h"
 #include "docker.h"
 #include "err.h"
+#include "imagerefs.h"
 #include "plan.h"
+#include "pull.h"
 #include "script.h"
 
 typedef struct task task;
@@ -35,6 +44,10 @@ typedef enum {
 /// the step is not sent). NULL in the foreground run.
 typedef void (*task_state_cb)(void *ud, task *t, task_step step);
 
+/// A pull event for this task (PULL_EV_START and PULL_EV_DONE included),
+/// for progress output; `ud` is task_ctx.pull_ud.
+typedef void (*task_pull_cb)(void *ud, task *t, const pull_event *ev);
+
 typedef struct task_ctx {
     uv_loop_t *loop;
     http_client *http;
@@ -42,6 +55,11 @@ typedef struct task_ctx {
     script *script;
     int echo;                  /* print log lines to the terminal */
     task_state_cb on_state;    /* or NULL */
+    puller *puller;            /* registry pulls (shared); NULL: none */
+    const auth_opts *auth;     /* registry credentials; NULL: anonymous */
+    imagerefs *imagerefs;      /* image references; NULL: not counted */
+    task_pull_cb on_pull;      /* progress; or NULL */
+    void *pull_ud;
 } task_ctx;
 
 /// The task copies `pt` (it owns its spec). `on_done` runs once, from the loop.

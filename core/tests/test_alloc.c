@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "plan.h"
+#include "pull.h"
 #include "script.h"
 #include "test.h"
 
@@ -27,11 +28,15 @@ typedef struct arun {
     http_client *http;
     docker *docker;
     alloc *a;
-    plan_task specs[2];
+    plan_task specs[5];
     int done;
-    int task_done[2];
+    int task_done[5];
     int restart_calls;
     const char *stop_on;       /* request prefix that calls alloc_stop */
+    int count;                 /* >0: `count` instances of one task pulling one image */
+    const char *pull;          /* their pull policy */
+    puller *puller;
+    auth_opts auth;
 } arun;
 
 static void on_task_done(void *ud, alloc *a, size_t i, task *t)
@@ -39,7 +44,7 @@ static void on_task_done(void *ud, alloc *a, size_t i, task *t)
     arun *r = ud;
     (void)a;
     (void)t;
-    if (i < 2) {
+    if (i < 5) {
         r->task_done[i]++;
     }
 }
@@ -59,6 +64,8 @@ static void on_done(void *ud, alloc *a)
     arun *r = ud;
     (void)a;
     r->done++;
+    puller_close(r->puller);
+    r->puller = NULL;
     http_client_close(r->http);
     r->http = NULL;
     fake_dockerd_close(&r->fd);
@@ -107,15 +114,40 @@ static int arun_go(arun *r, const fd_step *steps)
     http_client_new(&r->http, &r->loop, NULL);
     docker_new(&r->docker, r->http, &o, NULL);
     docker_set_api_version(r->docker, "1.41", NULL);
-    spec_init(&r->specs[0], "web", "drv-web-1");
-    spec_init(&r->specs[1], "db", "drv-db-1");
+    size_t n = 2;
     task_ctx ctx = { .loop = &r->loop, .http = r->http, .docker = r->docker, .script = lua };
+    if (r->count > 0) {
+        n = (size_t)r->count;
+        for (size_t i = 0; i < n; i++) {
+            char name[32], alloc_id[32];
+            snprintf(name, sizeof name, "drv-web-%zu", i);
+            snprintf(alloc_id, sizeof alloc_id, "000%zu", i);
+            spec_init(&r->specs[i], "web", name);
+            free(r->specs[i].alloc_id);
+            r->specs[i].alloc_id = drv_xstrdup(alloc_id);
+            r->specs[i].pull = drv_xstrdup(r->pull);
+            r->specs[i].image_repo = drv_xstrdup("docker.io/library/img");
+            r->specs[i].image_tag = drv_xstrdup("1");
+            r->specs[i].image_registry = drv_xstrdup("docker.io");
+        }
+        puller_opts po = { .loop = &r->loop, .docker = r->docker, .script = lua,
+                           .retry_base_ms = 10 };
+        puller_new(&r->puller, &po, NULL);
+        r->auth.loop = &r->loop;
+        r->auth.script = lua;
+        ctx.puller = r->puller;
+        ctx.auth = &r->auth;
+    } else {
+        spec_init(&r->specs[0], "web", "drv-web-1");
+        spec_init(&r->specs[1], "db", "drv-db-1");
+    }
     alloc_opts ao = { .on_task_done = on_task_done, .on_done = on_done, .restart = on_restart,
                       .ud = r };
-    int rc = alloc_new(&r->a, &ctx, r->specs, 2, &ao, &err);
+    int rc = alloc_new(&r->a, &ctx, r->specs, n, &ao, &err);
     /* the tasks own copies: the specs may go now */
-    plan_task_free(&r->specs[0]);
-    plan_task_free(&r->specs[1]);
+    for (size_t i = 0; i < n; i++) {
+        plan_task_free(&r->specs[i]);
+    }
     if (rc < 0) {
         return rc;
     }
@@ -228,6 +260,65 @@ TEST(stop_stops_all)
     arun_free(&r);
 }
 
+/* count = 5 on an image that is neither here nor pullable: one pull, and
+ * every instance ends with the same failure (73 and the pull's message),
+ * whichever instance's result comes first. */
+TEST(instances_share_one_failed_pull_and_its_answer)
+{
+    static const fd_step s[] = {
+        FD("POST", "/containers/create?name=drv-web-0", 404, "{\"message\":\"No such image: img:1\"}"),
+        FD("POST", "/containers/create?name=drv-web-1", 404, "{\"message\":\"No such image: img:1\"}"),
+        FD("POST", "/containers/create?name=drv-web-2", 404, "{\"message\":\"No such image: img:1\"}"),
+        FD("POST", "/containers/create?name=drv-web-3", 404, "{\"message\":\"No such image: img:1\"}"),
+        FD("POST", "/containers/create?name=drv-web-4", 404, "{\"message\":\"No such image: img:1\"}"),
+        FD("POST", "/images/create", 404,
+           "{\"message\":\"manifest for img:1 not found: manifest unknown: manifest unknown\"}",
+           .delay_ms = 30),
+        END };
+    arun r;
+    memset(&r, 0, sizeof r);
+    r.count = 5;
+    r.pull = "missing";
+    ASSERT_INT_EQ(0, arun_go(&r, s));
+    ASSERT_INT_EQ(1, r.done);
+    ASSERT_INT_EQ(1, alloc_failed(r.a));
+    for (size_t i = 0; i < 5; i++) {
+        const task *t = alloc_task(r.a, i);
+        ASSERT(task_error(t) != NULL);
+        ASSERT_STR_EQ("task \"web\": pull \"docker.io/library/img:1\": manifest for img:1 not "
+                      "found: manifest unknown: manifest unknown", task_error(t)->msg);
+        ASSERT_INT_EQ(73, task_exit_code(t));
+    }
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&r.fd));
+    ASSERT_INT_EQ(0, r.fd.unexpected);     /* one pull, no second create */
+    arun_free(&r);
+}
+
+/* alloc_stop during the shared pull: every waiter goes, so does the pull;
+ * nothing is created, nobody failed. */
+TEST(stop_during_a_shared_pull_cancels_it)
+{
+    static const fd_step s[] = {
+        FD("POST", "/images/create", 200, "{\"status\":\"Pulling from library/img\"}\n",
+           .stream = 1),
+        END };
+    arun r;
+    memset(&r, 0, sizeof r);
+    r.count = 3;
+    r.pull = "always";
+    r.stop_on = "POST /images/create";
+    ASSERT_INT_EQ(0, arun_go(&r, s));
+    ASSERT_INT_EQ(1, r.done);
+    ASSERT_INT_EQ(0, alloc_failed(r.a));
+    for (size_t i = 0; i < 3; i++) {
+        ASSERT(task_error(alloc_task(r.a, i)) == NULL);
+        ASSERT(task_container_id(alloc_task(r.a, i)) == NULL);
+    }
+    ASSERT_STR_EQ("POST /images/create?fromImage=docker.io%2Flibrary%2Fimg&tag=1\n",
+                  buf_str(&r.fd.log));
+    arun_free(&r);
+}
+
 int main(void)
 {
     drv_err err;
@@ -240,6 +331,8 @@ int main(void)
     RUN(a_failure_stops_the_siblings);
     RUN(a_non_zero_exit_stops_nothing);
     RUN(stop_stops_all);
+    RUN(instances_share_one_failed_pull_and_its_answer);
+    RUN(stop_during_a_shared_pull_cancels_it);
     script_close(lua);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -285,8 +285,10 @@ TEST(header_block_over_64_kib_ends_the_transfer)
  * number of connections; STREAM answers each request with a head and then a
  * body without end (16 bytes per connection every tick, with uv_try_write:
  * a client that stops reading just makes the writes fail, the server keeps
- * nothing queued); SILENT reads the request and never answers. */
-enum { SRV_STREAM, SRV_SILENT };
+ * nothing queued); SILENT reads the request and never answers; HANGUP closes
+ * the connection on the first bytes it reads (a TLS server refusing a client,
+ * or a TLS port spoken to in plain HTTP). */
+enum { SRV_STREAM, SRV_SILENT, SRV_HANGUP };
 
 typedef struct stream_srv stream_srv;
 
@@ -349,6 +351,11 @@ static void ss_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     stream_conn *c = s->data;
     if (n < 0) {
         c->srv->eof++;
+        ss_conn_close(c);
+        return;
+    }
+    if (n > 0 && c->srv->mode == SRV_HANGUP) {
+        c->srv->requests++;
         ss_conn_close(c);
         return;
     }
@@ -833,6 +840,39 @@ TEST(tcp_streams_have_keepalive_unix_sockets_do_not_need_it)
     ASSERT_INT_EQ(0, b.keepalive);
 }
 
+static int both_done(void *arg)
+{
+    stream *s = arg;
+    return s[0].done && s[1].done;
+}
+
+TEST(a_peer_that_hangs_up_is_named_tls_or_no_answer)
+{
+    uv_loop_t loop;
+    http_client *c = NULL;
+    stream_srv srv;
+    stream s[2];
+    char plain[64], tls[64];
+    memset(s, 0, sizeof s);
+    uv_loop_init(&loop);
+    ASSERT_INT_EQ(0, ss_start(&srv, &loop, SRV_HANGUP, 1));
+    ASSERT_INT_EQ(0, http_client_new(&c, &loop, NULL));
+    snprintf(plain, sizeof plain, "http://127.0.0.1:%d/_ping", srv.port);
+    snprintf(tls, sizeof tls, "https://127.0.0.1:%d/_ping", srv.port);
+    http_opts a = { .url = plain, .on_done = stream_done, .ud = &s[0] };
+    http_opts b = { .url = tls, .on_done = stream_done, .ud = &s[1] };
+    ASSERT_INT_EQ(0, http_start(c, &a, &s[0].req, NULL));
+    ASSERT_INT_EQ(0, http_start(c, &b, &s[1].req, NULL));
+    int held = run_until(&loop, both_done, s, 10000);
+    ASSERT_INT_EQ(0, finish_loop(&loop, c, &srv));
+    ASSERT(held);
+    ASSERT_INT_EQ(DRV_EHTTP, s[0].rc);
+    ASSERT(strstr(s[0].msg, HTTP_NO_ANSWER) != NULL);
+    ASSERT(strncmp(s[0].msg, HTTP_TLS_PREFIX, strlen(HTTP_TLS_PREFIX)) != 0);
+    ASSERT_INT_EQ(DRV_EHTTP, s[1].rc);
+    ASSERT(strncmp(s[1].msg, HTTP_TLS_PREFIX, strlen(HTTP_TLS_PREFIX)) == 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);   /* the fake server writes to clients that left */
@@ -856,6 +896,7 @@ int main(void)
     RUN(cancel_of_an_idle_stream_frees_it);
     RUN(a_server_that_never_answers_times_out_or_is_cancelled);
     RUN(tcp_streams_have_keepalive_unix_sockets_do_not_need_it);
+    RUN(a_peer_that_hangs_up_is_named_tls_or_no_answer);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) {

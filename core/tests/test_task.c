@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "plan.h"
+#include "pull.h"
 #include "script.h"
 #include "task.h"
 #include "test.h"
@@ -64,6 +65,11 @@ typedef struct run {
     size_t nsteps;
     uv_tcp_t art_srv;          /* a peer that never answers (artifacts) */
     int art_open;
+    int with_puller;           /* registry pulls (ctx.puller, ctx.auth) */
+    puller *puller;
+    auth_opts auth;
+    int stop_at_start;         /* task_stop right after task_start */
+    int pull_events[PULL_EV_DONE + 1];
 } run;
 
 static void on_done(void *ud, task *t)
@@ -71,6 +77,8 @@ static void on_done(void *ud, task *t)
     run *r = ud;
     (void)t;
     r->done++;
+    puller_close(r->puller);
+    r->puller = NULL;
     http_client_close(r->http);
     r->http = NULL;
     fake_dockerd_close(&r->fd);
@@ -101,6 +109,13 @@ static void on_request(void *ud, const char *line)
             task_stop(r->t, r->stop_force);
         }
     }
+}
+
+static void on_pull(void *ud, task *t, const pull_event *ev)
+{
+    run *r = ud;
+    (void)t;
+    r->pull_events[ev->kind]++;
 }
 
 static void spec_init(plan_task *p)
@@ -143,8 +158,19 @@ static int run_task(run *r, const fd_step *steps, const char *container_id)
     docker_set_api_version(r->docker, "1.41", NULL);
     task_ctx ctx = {
         .loop = &r->loop, .http = r->http, .docker = r->docker, .script = lua,
-        .on_state = on_state,
+        .on_state = on_state, .on_pull = on_pull, .pull_ud = r,
     };
+    if (r->with_puller) {
+        puller_opts po = { .loop = &r->loop, .docker = r->docker, .script = lua,
+                           .retry_base_ms = 10 };
+        if (puller_new(&r->puller, &po, NULL) < 0) {
+            return -1;
+        }
+        r->auth.loop = &r->loop;
+        r->auth.script = lua;
+        ctx.puller = r->puller;
+        ctx.auth = &r->auth;
+    }
     int rc = container_id != NULL
                  ? task_recover(&r->t, &ctx, &r->spec, container_id, on_done, r, &err)
                  : task_new(&r->t, &ctx, &r->spec, on_done, r, &err);
@@ -152,6 +178,9 @@ static int run_task(run *r, const fd_step *steps, const char *container_id)
         return rc;
     }
     task_start(r->t);
+    if (r->stop_at_start) {
+        task_stop(r->t, 0);
+    }
     uv_run(&r->loop, UV_RUN_DEFAULT);
     return 0;
 }
@@ -588,6 +617,159 @@ TEST(abandon_while_running_names_the_container_left)
     run_free(&r);
 }
 
+/* --- the image step: auth, pull, create ------------------------------------------ */
+
+#define STREAM_OK \
+    "{\"status\":\"Pulling from library/img\",\"id\":\"1\"}\n" \
+    "{\"status\":\"Pulling fs layer\",\"progressDetail\":{},\"id\":\"bbbbbbbbbbbb\"}\n" \
+    "{\"status\":\"Pull complete\",\"progressDetail\":{},\"id\":\"bbbbbbbbbbbb\"}\n" \
+    "{\"status\":\"Status: Downloaded newer image for img:1\"}\n"
+#define PULL_OK FD("POST", "/images/create?fromImage=docker.io%2Flibrary%2Fimg&tag=1", 200, \
+                   STREAM_OK)
+#define IMAGE_OK FD("GET", "/images/docker.io/library/img", 200, "{\"Id\":\"sha256:feed\"}")
+#define NO_SUCH_IMAGE FD("POST", "/containers/create", 404, \
+                         "{\"message\":\"No such image: img:1\"}")
+
+static void pull_spec(run *r, const char *pull)
+{
+    memset(r, 0, sizeof *r);
+    spec_init(&r->spec);
+    r->with_puller = 1;
+    r->spec.pull = S(pull);
+    r->spec.image_repo = S("docker.io/library/img");
+    r->spec.image_tag = S("1");
+    r->spec.image_registry = S("docker.io");
+}
+
+TEST(pull_always_pulls_before_the_create)
+{
+    static const fd_step s[] = {
+        PULL_OK, IMAGE_OK, CREATE_OK, ATTACH_OK, START_OK, WAIT_3, INSPECT_3, REMOVE_OK, END };
+    run r;
+    pull_spec(&r, "always");
+    ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+    ASSERT(task_error(r.t) == NULL);
+    ASSERT_INT_EQ(3, task_exit_code(r.t));
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&r.fd));
+    ASSERT(strncmp(reqs(&r), "POST /images/create?fromImage=docker.io%2Flibrary%2Fimg&tag=1\n"
+                             "GET /images/docker.io/library/img", 80) == 0);
+    ASSERT_INT_EQ(1, r.pull_events[PULL_EV_START]);
+    ASSERT_INT_EQ(2, r.pull_events[PULL_EV_LAYER]);
+    ASSERT_INT_EQ(1, r.pull_events[PULL_EV_DONE]);
+    run_free(&r);
+}
+
+TEST(a_missing_image_is_pulled_and_created_again_once)
+{
+    static const fd_step s[] = {
+        NO_SUCH_IMAGE, PULL_OK, IMAGE_OK, CREATE_OK, ATTACH_OK, START_OK, WAIT_3, INSPECT_3,
+        REMOVE_OK, END };
+    run r;
+    pull_spec(&r, "missing");
+    ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+    ASSERT(task_error(r.t) == NULL);
+    ASSERT_INT_EQ(3, task_exit_code(r.t));
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&r.fd));
+    ASSERT_INT_EQ(0, r.fd.unexpected);
+    run_free(&r);
+
+    /* still missing after a pull that said it worked: 73, no third create */
+    static const fd_step s2[] = { NO_SUCH_IMAGE, PULL_OK, IMAGE_OK, NO_SUCH_IMAGE, END };
+    pull_spec(&r, "missing");
+    ASSERT_INT_EQ(0, run_task(&r, s2, NULL));
+    ASSERT(task_error(r.t) != NULL);
+    ASSERT_CONTAINS(task_error(r.t)->msg, "is still missing after its pull");
+    ASSERT_INT_EQ(73, task_exit_code(r.t));
+    ASSERT_INT_EQ(0, r.fd.unexpected);
+    run_free(&r);
+}
+
+TEST(an_unknown_tag_fails_with_73_and_creates_nothing)
+{
+    static const fd_step s[] = {
+        NO_SUCH_IMAGE,
+        FD("POST", "/images/create", 404,
+           "{\"message\":\"manifest for img:1 not found: manifest unknown: manifest unknown\"}"),
+        END };
+    run r;
+    pull_spec(&r, "missing");
+    ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+    ASSERT(task_error(r.t) != NULL);
+    ASSERT_STR_EQ("task \"web\": pull \"docker.io/library/img:1\": manifest for img:1 not found: "
+                  "manifest unknown: manifest unknown", task_error(r.t)->msg);
+    ASSERT_INT_EQ(73, task_exit_code(r.t));
+    ASSERT_INT_EQ(0, r.fd.unexpected);     /* one pull, no second create */
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&r.fd));
+    ASSERT_INT_EQ(1, r.pull_events[PULL_EV_DONE]);
+    run_free(&r);
+}
+
+TEST(a_task_with_load_never_pulls)
+{
+    static const fd_step s[] = { NO_SUCH_IMAGE, END };
+    run r;
+    pull_spec(&r, "always");
+    r.spec.load = S("/nonexistent/elsewhere.tar");
+    ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+    ASSERT(task_error(r.t) != NULL);
+    ASSERT(strstr(reqs(&r), "/images/create") == NULL);
+    run_free(&r);
+}
+
+TEST(stop_during_auth_sends_nothing)
+{
+    static const fd_step s[] = { END };
+    run r;
+    pull_spec(&r, "always");
+    r.stop_at_start = 1;
+    ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+    ASSERT_INT_EQ(1, r.done);
+    ASSERT(task_error(r.t) == NULL);
+    ASSERT_INT_EQ(0, r.fd.requests);
+    ASSERT_INT_EQ(0, r.nsteps);           /* no create announced */
+    ASSERT_INT_EQ(0, task_left_behind(r.t));
+    run_free(&r);
+}
+
+TEST(stop_during_pull_cancels_it_and_creates_nothing)
+{
+    static const fd_step s[] = {
+        FD("POST", "/images/create", 200, "{\"status\":\"Pulling from library/img\"}\n",
+           .stream = 1),
+        END };
+    for (int abandon = 0; abandon <= 1; abandon++) {
+        run r;
+        pull_spec(&r, "always");
+        r.stop_on = "POST /images/create";
+        r.abandon = abandon;
+        ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+        ASSERT_INT_EQ(1, r.stopped);
+        ASSERT_INT_EQ(1, r.done);
+        ASSERT(task_error(r.t) == NULL);
+        ASSERT_STR_EQ("POST /images/create?fromImage=docker.io%2Flibrary%2Fimg&tag=1\n", reqs(&r));
+        ASSERT_INT_EQ(0, r.nsteps);
+        ASSERT_INT_EQ(0, task_left_behind(r.t));
+        run_free(&r);
+    }
+}
+
+TEST(stop_with_create_answering_no_such_image_is_no_failure)
+{
+    /* the stop (a sibling's failure, a signal) is the answer: not 75 */
+    static const fd_step s[] = {
+        FD("POST", "/containers/create", 404, "{\"message\":\"No such image: img:1\"}",
+           .delay_ms = 30),
+        END };
+    run r;
+    pull_spec(&r, "missing");
+    r.stop_on = "POST /containers/create";
+    ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+    ASSERT(task_error(r.t) == NULL);
+    ASSERT(strstr(reqs(&r), "/images/create") == NULL);
+    ASSERT_INT_EQ(0, r.fd.unexpected);
+    run_free(&r);
+}
+
 /* --- recovery ------------------------------------------------------------ */
 
 TEST(recover_running_container_attaches_and_waits)
@@ -754,6 +936,13 @@ int main(void)
     RUN(stop_without_kill_signal_uses_docker_stop_and_304);
     RUN(forced_stop_while_running_sends_sigkill);
     RUN(abandon_while_running_names_the_container_left);
+    RUN(pull_always_pulls_before_the_create);
+    RUN(a_missing_image_is_pulled_and_created_again_once);
+    RUN(an_unknown_tag_fails_with_73_and_creates_nothing);
+    RUN(a_task_with_load_never_pulls);
+    RUN(stop_during_auth_sends_nothing);
+    RUN(stop_during_pull_cancels_it_and_creates_nothing);
+    RUN(stop_with_create_answering_no_such_image_is_no_failure);
     RUN(recover_running_container_attaches_and_waits);
     RUN(recover_exited_container_collects_its_exit_code);
     RUN(recover_gone_or_never_started);

@@ -63,6 +63,8 @@ local PLUGIN_CONFIG = {
   allow_security_opt = { list = "string" },
   auth = { object = { config = "string", helper = "string" } },
   gc = { object = { image = "bool", image_delay = "string", container = "bool" } },
+  -- an image pull that reports no progress this long is cancelled
+  pull_activity_timeout = "string",
   -- per policy: enabled and declared settings (policies/*.lua)
   policy_options = { map = { map = "any" } },
 }
@@ -141,6 +143,11 @@ local BOOLS = {
 }
 
 local DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+
+--- plugin config pull_activity_timeout: default and range (ms).
+agent.PULL_ACTIVITY_TIMEOUT_MS = 120000
+agent.PULL_ACTIVITY_TIMEOUT_MIN_MS = 1000
+agent.PULL_ACTIVITY_TIMEOUT_MAX_MS = 24 * 3600 * 1000
 
 local GIB = 1024 * 1024 * 1024
 --- client.artifact defaults (README "Security defaults"; core/task/artifact.h).
@@ -262,6 +269,7 @@ function agent.build(s, host)
     cleanup_container = s.cleanup_container ~= false,
     auth_config = s.auth_config and agent.absolute(s.auth_config, host.cwd) or nil,
     auth_helper = s.auth_helper,
+    pull_activity_timeout_ms = s.pull_activity_timeout_ms or agent.PULL_ACTIVITY_TIMEOUT_MS,
   }
   return a
 end
@@ -399,6 +407,19 @@ local function read_artifact(art, r)
 end
 
 
+-- A credential helper is run as docker-credential-<name> from PATH: a
+-- plain name only, so that no config can name a path (drv.registryauth
+-- checks the names a docker config.json gives the same way).
+local function check_helper(v, origin, add)
+  if type(v) == "string" and not v:match("^[a-z0-9][a-z0-9._-]*$") then
+    add(origin, util.format("credential helper name not allowed (a-z 0-9 . _ - only, "
+      .. "run as docker-credential-<name> from PATH): %q", v))
+    return nil
+  end
+  return v
+end
+
+
 -- client { options { "docker.*" = "..." } } -> s, in sorted key order.
 local function read_options(s, opts, r)
   local add, where = r.add, r.where
@@ -417,6 +438,8 @@ local function read_options(s, opts, r)
         s[field .. "_ms"] = r.duration(v, opts, k)
       elseif kind == "list" then
         s[field] = util.split_list(v)
+      elseif field == "auth_helper" then
+        s[field] = check_helper(v, where(opts, k), add)
       else
         s[field] = v
       end
@@ -458,7 +481,21 @@ local function read_docker_plugin(s, c, r)
   s.policy_options = c.policy_options or s.policy_options
   if c.auth then
     s.auth_config = c.auth.config or s.auth_config
-    s.auth_helper = c.auth.helper or s.auth_helper
+    if c.auth.helper ~= nil then
+      s.auth_helper = check_helper(c.auth.helper, r.where(r.origin[c.auth] or c.auth, "helper"),
+        r.add)
+    end
+  end
+  if c.pull_activity_timeout ~= nil then
+    local ms = schema.duration_ms(c.pull_activity_timeout)
+    if not ms or ms < agent.PULL_ACTIVITY_TIMEOUT_MIN_MS
+        or ms > agent.PULL_ACTIVITY_TIMEOUT_MAX_MS then
+      r.add(r.where(r.origin[c] or c, "pull_activity_timeout"), util.format(
+        'plugin "docker" "pull_activity_timeout" must be a duration from 1s to 24h, found %q',
+        c.pull_activity_timeout))
+    else
+      s.pull_activity_timeout_ms = ms
+    end
   end
   if c.gc then
     if c.gc.image ~= nil then

@@ -1,5 +1,6 @@
 --- Task config schema, its checks, and the mapping of one task instance to
 --- a Docker `POST /containers/create` body (ARCHITECTURE §7).
+local imageref = require("drv.imageref")
 local interp = require("drv.interp")
 local path = require("drv.path")
 local util = require("drv.util")
@@ -377,11 +378,48 @@ local function check_options(config, c)
     if not ms or ms <= 0 then
       add("type", at(config, "image_pull_timeout"),
         "invalid duration for image_pull_timeout: %q", config.image_pull_timeout)
+    elseif ms > container.MAX_PULL_TIMEOUT_MS then
+      add("type", at(config, "image_pull_timeout"),
+        "image_pull_timeout must be at most 24h: %q", config.image_pull_timeout)
     end
   end
   if config.container_exists_attempts ~= nil and config.container_exists_attempts < 1 then
     add("type", at(config, "container_exists_attempts"),
       "container_exists_attempts must be at least 1: %d", config.container_exists_attempts)
+  end
+end
+
+
+-- The image reference (drv.imageref) and the auth block.
+local function check_image(config, c)
+  local add, at = c.add, c.at
+  local image = config.image
+  if type(image) == "string" and image ~= "" then
+    local ok, why = container.image_ref(image)
+    if ok == nil then
+      if why == container.IMAGE_CHARS then
+        add("type", at(config, "image"), "image reference not allowed (%s): %q", why, image)
+      else
+        add("type", at(config, "image"), "invalid image reference %q (%s)", image, why)
+      end
+    end
+  end
+  local auth = config.auth
+  if auth ~= nil then
+    for _, key in ipairs({ "username", "password", "email" }) do
+      local v = auth[key]
+      -- the value is never quoted: it may be a secret
+      if v ~= nil and v:find("[%z\r\n]") then
+        add("type", at(auth, key), "auth %s must not contain NUL or line breaks", key)
+      end
+    end
+    if auth.server_address ~= nil and auth.server_address ~= "" then
+      local _, why = container.auth_server(auth.server_address)
+      if why then
+        add("type", at(auth, "server_address"), "invalid auth server_address %q (%s)",
+          auth.server_address, why)
+      end
+    end
   end
 end
 
@@ -580,29 +618,93 @@ function container.check(config, ctx, task_where)
   if config == nil then
     return
   end
+  check_image(config, c)
   check_options(config, c)
   check_network(config, c)
   check_limits(config, c)
   check_mounts(config, c)
 end
 
----Returns the pull decision for an image reference.
+--- Longest image_pull_timeout (and agent pull_activity_timeout).
+container.MAX_PULL_TIMEOUT_MS = 24 * 3600 * 1000
+container.DEFAULT_PULL_TIMEOUT_MS = 300000
+container.DEFAULT_PULL_ACTIVITY_TIMEOUT_MS = 120000
+
+--- The reason given for an image with characters no reference may hold
+--- (these would change the Engine API URL the image goes into).
+container.IMAGE_CHARS = "letters, digits and . _ - / : @ only"
+
+local image_refs, image_refs_n = {}, 0
+
+---Parses the image of a task config (drv.imageref). Images are not
+---interpolated, so "${" is refused like any other character no reference
+---may hold; characters outside the reference alphabet get IMAGE_CHARS as
+---the reason (the old message, which the attack corpus expects).
+---A job of many tasks names the same image again and again: the answers
+---are remembered (at most 256), so the returned table is shared by every
+---caller: read it, never change it.
+---@param image string
+---@return table|nil ref
+---@return string|nil reason
+function container.image_ref(image)
+  local hit = image_refs[image]
+  if hit then
+    return hit[1], hit[2]
+  end
+  local ref, why = container.parse_image(image)
+  if image_refs_n >= 256 then
+    image_refs, image_refs_n = {}, 0
+  end
+  image_refs[image] = { ref, why }
+  image_refs_n = image_refs_n + 1
+  return ref, why
+end
+
+---container.image_ref without the memo.
+---@param image string
+---@return table|nil ref
+---@return string|nil reason
+function container.parse_image(image)
+  if image:find("${", 1, true) then
+    return nil, "image references are not interpolated: \"${\" is not allowed"
+  end
+  local rest = image:sub(1, 8) == "https://" and image:sub(9) or image
+  if #rest <= imageref.MAX_INPUT and not rest:find("^[a-zA-Z0-9%[][a-zA-Z0-9._/:@%[%]%-]*$") then
+    return nil, container.IMAGE_CHARS
+  end
+  return imageref.parse(image)
+end
+
+---Normalises an auth server_address to host[:port] (Docker's
+---ConvertToHostname: the http:// or https:// scheme and any path dropped).
+---@param s string
+---@return string|nil host
+---@return string|nil reason
+function container.auth_server(s)
+  local rest = s:match("^[Hh][Tt][Tt][Pp][Ss]?://(.*)$") or s
+  local host = rest:match("^[^/]*")
+  if host == "" then
+    return nil, "no registry host"
+  end
+  local why = imageref.check_domain(host)
+  if why then
+    return nil, why
+  end
+  return host
+end
+
+---Returns the pull decision for an image reference (see
+---imageref.pull_policy): "always" for latest, no tag or force, else
+---"missing". An unparsable reference gets "always" (it never plans).
 ---@param image string
 ---@param force boolean|nil
 ---@return string "always"|"missing"
 function container.pull_policy(image, force)
-  if force then
+  local ref = imageref.parse(image)
+  if ref == nil then
     return "always"
   end
-  if image:find("@", 1, true) then
-    return "missing"
-  end
-  local last = image:match("([^/]*)$")
-  local tag = last:match(":([^:]*)$")
-  if tag == nil or tag == "" or tag == "latest" then
-    return "always"
-  end
-  return "missing"
+  return imageref.pull_policy(ref, force)
 end
 
 
@@ -611,6 +713,14 @@ end
 ---@return string
 function container.image_name(image)
   return (image:gsub("^https://", ""))
+end
+
+
+local function empty_nil(s)
+  if s == "" then
+    return nil
+  end
+  return s
 end
 
 
@@ -1257,10 +1367,20 @@ function container.build(inst)
     return nil, problems
   end
 
-  local pull_timeout
+  local ref, why = container.image_ref(config.image)
+  if ref == nil then
+    -- container.check refuses it at load time; a caller that skipped it
+    problems[#problems + 1] = { kind = "type", message = util.format(
+      "%s: task %q config: invalid image reference %q (%s)", b.at(config, "image"),
+      task.name, config.image, why) }
+    return nil, problems
+  end
+  local pull_timeout = container.DEFAULT_PULL_TIMEOUT_MS
   if config.image_pull_timeout then
     pull_timeout = require("drv.schema").duration_ms(config.image_pull_timeout)
   end
+  local options = b.options
+  local auth = config.auth or {}
 
   local entry = {
     job = job.name,
@@ -1272,11 +1392,19 @@ function container.build(inst)
     name = b.safe_name .. "-" .. inst.alloc_id,
     image = image,
     load = config.load and (task_dir .. "/local/" .. container.clean_relative(config.load)) or nil,
-    pull = container.pull_policy(image, config.force_pull),
-    -- kept out of the body; for the pull layer (a later issue)
-    auth = config.auth,
-    auth_soft_fail = config.auth_soft_fail == true,
+    pull = imageref.pull_policy(ref, config.force_pull),
+    image_repo = ref.repo,
+    image_tag = imageref.pull_tag(ref),
+    image_registry = ref.registry,
     image_pull_timeout_ms = pull_timeout,
+    pull_activity_timeout_ms = options.pull_activity_timeout_ms
+      or container.DEFAULT_PULL_ACTIVITY_TIMEOUT_MS,
+    -- kept out of the body and never shown (driver.PLAN_FIELDS)
+    auth_soft_fail = config.auth_soft_fail == true,
+    auth_username = empty_nil(auth.username),
+    auth_password = empty_nil(auth.password),
+    auth_email = empty_nil(auth.email),
+    auth_server = auth.server_address and container.auth_server(auth.server_address) or nil,
     container_exists_attempts = config.container_exists_attempts,
     body = not inst.skip_body_json and container.encode(body) or nil,
     kill_signal = task.kill_signal,

@@ -713,6 +713,24 @@ local DECODERS = {
 }
 
 
+---Registry credentials for a pull (drv.registryauth), called by
+---core/image/auth.c: op "resolve" decides the first source that answers,
+---op "helper_output" reads a credential helper's answer.
+---@param op string "resolve"|"helper_output"
+---@param fields table flat table of strings (see drv.registryauth)
+---@return table|nil {header=, helper=, input=, source=}
+---@return string|nil message
+function driver.registry_auth(op, fields)
+  local registryauth = require("drv.registryauth")
+  if op == "resolve" then
+    return registryauth.resolve(fields)
+  elseif op == "helper_output" then
+    return registryauth.helper_output(fields)
+  end
+  return nil, util.format("unknown registry auth operation %q", tostring(op))
+end
+
+
 ---Interprets a Docker Engine API response body (contract B).
 ---@param op string "error"|"create"|"wait"|"container_inspect"|"image_inspect"|"stream_line"|"version"|"network"|"load_manifest"
 ---@param status integer HTTP status

@@ -155,19 +155,6 @@ local function valid_key(k)
 end
 
 
--- Docker image references: [registry/]name[:tag][@digest], with "https://"
--- allowed in front (v0.8.3) and "${name}" kept verbatim (images are not
--- interpolated). No "?", "#", "%", "&", white space or control characters:
--- the image goes into Engine API URLs.
-local function valid_image(image)
-  if #image > 512 then
-    return false
-  end
-  local rest = image:gsub("^https://", ""):gsub("%${[a-zA-Z0-9_.%-]*}", "x")
-  return rest:find("^[a-zA-Z0-9][a-zA-Z0-9._/:@%-]*$") ~= nil
-end
-
-
 local function is_null(v)
   return v == nil or type(v) == "userdata"
 end
@@ -452,12 +439,7 @@ local function task_config(w, task, tf, tobj, tpos, label)
       ctx(label, "option"), "", tobj, "config")
     container.check(config, { problems = problems, warnings = warnings, label = label,
                               where = where }, tpos)
-    if config and type(config.image) == "string" and config.image ~= ""
-        and not valid_image(config.image) then
-      add("type", where(config, "image"), fmt(
-        "%s config: image reference not allowed (letters, digits and . _ - / : @ only): %q",
-        label, config.image))
-    end
+    -- the image reference is checked by container.check (drv.imageref)
     if config and type(config.labels) == "table" then
       check_keys(config.labels, "label", label .. " config")
     end

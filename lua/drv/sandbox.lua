@@ -353,6 +353,8 @@ end
 local image = {}
 
 -- registry("quay.io/a/b:1") -> "quay.io"; "busybox" -> "docker.io".
+-- The first component is a host when Docker takes it for one (drv.imageref):
+-- "localhost", or holding ".", ":" or an uppercase letter ("Internal/x").
 function image.registry(ref)
   if type(ref) ~= "string" then
     return nil
@@ -362,7 +364,7 @@ function image.registry(ref)
   if slash == 0 then
     return "docker.io"
   end
-  if not (s_find(first, "[.:]") or first == "localhost") then
+  if not (s_find(first, "[.:A-Z]") or first == "localhost") then
     return "docker.io"
   end
   first = s_lower(first)

@@ -61,6 +61,11 @@ describe("drvctl help run", function()
     assert.is_truthy(text:find("-config", 1, true), r.output)
     assert.is_truthy(text:find("-data-dir", 1, true), r.output)
   end)
+
+  it("documents -json (pull progress as JSON events)", function()
+    local r = drv.drvctl({ "help", "run" })
+    assert.is_truthy(r.stdout:find("-json", 1, true), r.output)
+  end)
 end)
 
 describe("drvctl run -h", function()

@@ -18,4 +18,13 @@ describe("policies/registries.lua", function()
     local agent = { policy_options = { registries = { allow = { "*.example.com" } } } }
     kit.task({ image = "r.example.com/x:1" }, { agent = agent, enable = { "registries" } }):allowed()
   end)
+
+  it("takes a first component with an uppercase letter as a registry host, as Docker does", function()
+    -- Docker pulls "Internal/x:1" from the host "Internal", not from docker.io
+    kit.task({ image = "Internal/x:1" }, { enable = { "registries" } })
+      :denied_by("registries.lua", '"internal"')
+    kit.task({ image = "localhost/x:1" }, { enable = { "registries" } })
+      :denied_by("registries.lua", '"localhost"')
+    kit.task({ image = "library/redis:7" }, { enable = { "registries" } }):allowed()
+  end)
 end)

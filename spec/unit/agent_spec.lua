@@ -68,6 +68,7 @@ describe("agent.load", function()
         cleanup_image = true,
         cleanup_image_delay_ms = 180000,
         cleanup_container = true,
+        pull_activity_timeout_ms = 120000,
       }, a.options)
     end)
   end)
@@ -140,6 +141,7 @@ describe("agent.load", function()
         cleanup_container = true,
         auth_config = "/etc/docker-auth.json",
         auth_helper = "ecr",
+        pull_activity_timeout_ms = 120000,
       }, a.options)
     end)
   end)
@@ -175,6 +177,7 @@ describe("agent.load", function()
         cleanup_container = false,
         auth_config = "/etc/auth.json",
         auth_helper = "pass",
+        pull_activity_timeout_ms = 120000,
       }, a.options)
     end)
 
@@ -198,6 +201,71 @@ plugin "docker" {
       registries = { enabled = true, allow = { "docker.io", "registry.example.com:5000" } },
       resources = { max_memory_mb = 2048 },
     }, a.options.policy_options)
+  end)
+
+  describe("credential helper names", function()
+    it("accepts a plain name from either spelling", function()
+      local a = assert(load('client {\n  options {\n    "docker.auth.helper" = "ecr-login"\n  }\n}\n'))
+      assert.equal("ecr-login", a.options.auth_helper)
+      a = assert(load('plugin "docker" {\n  config {\n    auth {\n      helper = "pass"\n    }\n  }\n}\n'))
+      assert.equal("pass", a.options.auth_helper)
+    end)
+
+    it("refuses a path or anything docker-credential-<name> would not find on PATH", function()
+      for _, v in ipairs({ "../../tmp/evil", "/bin/sh", "a b", "Ecr", "-x", "", "x\\n" }) do
+        local a, problems = load('client {\n  options {\n    "docker.auth.helper" = "' .. v
+          .. '"\n  }\n}\n')
+        assert.is_nil(a, v)
+        assert.equal("config", problems[1].kind)
+        assert.matches("agent.hcl:3:5: credential helper name not allowed", problems[1].message,
+          1, true)
+      end
+      local a, problems = load('plugin "docker" {\n  config {\n    auth {\n      helper = "/bin/x"\n'
+        .. '    }\n  }\n}\n')
+      assert.is_nil(a)
+      assert.equal('agent.hcl:4:7: credential helper name not allowed (a-z 0-9 . _ - only, run as '
+        .. 'docker-credential-<name> from PATH): "/bin/x"', problems[1].message)
+    end)
+  end)
+
+  describe("pull_activity_timeout", function()
+    local function plugin(v)
+      return load('plugin "docker" {\n  config {\n    pull_activity_timeout = ' .. v .. '\n  }\n}\n')
+    end
+
+    it("defaults to 2m", function()
+      assert.equal(120000, assert(load("")).options.pull_activity_timeout_ms)
+      assert.equal(120000, agent.defaults(HOST).options.pull_activity_timeout_ms)
+    end)
+
+    it("reads a duration from the plugin block", function()
+      assert.equal(30000, assert(plugin('"30s"')).options.pull_activity_timeout_ms)
+      assert.equal(86400000, assert(plugin('"24h"')).options.pull_activity_timeout_ms)
+      assert.equal(5400000, assert(plugin('"1h30m"')).options.pull_activity_timeout_ms)
+    end)
+
+    it("refuses zero, negative, tiny, huge and malformed values", function()
+      for _, v in ipairs({ '"0s"', '"0"', '"-5s"', '"999ms"', '"25h"', '"1000000h"', '"2 m"',
+          '"forever"', '""' }) do
+        local a, problems = plugin(v)
+        assert.is_nil(a, v)
+        assert.equal("config", problems[1].kind)
+        assert.equal('agent.hcl:3:5: plugin "docker" "pull_activity_timeout" must be a duration '
+          .. 'from 1s to 24h, found ' .. v, problems[1].message)
+      end
+    end)
+
+    it("refuses a value that is not a string", function()
+      local a, problems = plugin("120")
+      assert.is_nil(a)
+      assert.matches("pull_activity_timeout", problems[1].message)
+    end)
+
+    it("is not a legacy client option", function()
+      local a, problems = load('client {\n  options {\n    "docker.pull_activity_timeout" = "1m"\n  }\n}\n')
+      assert.is_nil(a)
+      assert.matches('unknown client option "docker.pull_activity_timeout"', problems[1].message)
+    end)
   end)
 
   it("lets the plugin block override legacy options", function()

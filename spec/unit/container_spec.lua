@@ -306,20 +306,77 @@ logging {
 end)
 
 
+local DIGEST = "sha256:" .. string.rep("0123456789abcdef", 4)
+
 describe("container.pull_policy", function()
   it("always pulls latest or untagged images", function()
     assert.equal("always", container.pull_policy("redis"))
     assert.equal("always", container.pull_policy("redis:latest"))
     assert.equal("always", container.pull_policy("127.0.0.1:5000/redis"))
+    assert.equal("always", container.pull_policy("https://127.0.0.1:5000/redis:latest"))
   end)
 
   it("pulls a tagged image only when missing", function()
     assert.equal("missing", container.pull_policy("127.0.0.1:5000/redis:3.2"))
-    assert.equal("missing", container.pull_policy("redis@sha256:abc"))
+    assert.equal("missing", container.pull_policy("redis:3.2"))
+    assert.equal("missing", container.pull_policy("redis:LATEST"))
+    assert.equal("missing", container.pull_policy("localhost:5000/x"
+      .. ":1"))
+  end)
+
+  it("pulls a digest only when missing, even when it also names latest", function()
+    assert.equal("missing", container.pull_policy("redis@" .. DIGEST))
+    assert.equal("missing", container.pull_policy("redis:latest@" .. DIGEST))
   end)
 
   it("always pulls with force_pull", function()
     assert.equal("always", container.pull_policy("redis:3.2", true))
+    assert.equal("always", container.pull_policy("redis@" .. DIGEST, true))
+  end)
+end)
+
+
+describe("container.image_ref", function()
+  it("parses what imageref parses", function()
+    local ref = assert(container.image_ref("https://127.0.0.1:5000/x:1"))
+    assert.equal("127.0.0.1:5000/x", ref.repo)
+    assert.equal("1", ref.tag)
+  end)
+
+  it("gives the old reason for characters that would change the URL", function()
+    for _, img in ipairs({ "redis?platform=x", "a&b", "a%2f", "../../v1.41/containers/json",
+        "-redis", "a#b", "a\\b" }) do
+      local ref, why = container.image_ref(img)
+      assert.is_nil(ref, img)
+      assert.equal(container.IMAGE_CHARS, why, img)
+    end
+  end)
+
+  it("refuses variables: images are not interpolated", function()
+    local ref, why = container.image_ref("x:${NOMAD_TASK_NAME}")
+    assert.is_nil(ref)
+    assert.matches("not interpolated", why)
+  end)
+end)
+
+
+describe("container.auth_server", function()
+  it("keeps host[:port] and drops a scheme and a path", function()
+    assert.equal("registry.example.com", container.auth_server("registry.example.com"))
+    assert.equal("127.0.0.1:5000", container.auth_server("127.0.0.1:5000"))
+    assert.equal("index.docker.io", container.auth_server("https://index.docker.io/v1/"))
+    assert.equal("r.io:443", container.auth_server("HTTPS://r.io:443"))
+    assert.equal("r.io", container.auth_server("http://r.io/"))
+    assert.equal("[::1]:5000", container.auth_server("[::1]:5000"))
+  end)
+
+  it("refuses what is not a registry host", function()
+    for _, s in ipairs({ "https://", "/x", "a b", "r.io:0", "r.io:99999", "r.io:x", "-r.io",
+        "r..io", "r.io\n", "user@r.io", "ftp://r.io" }) do
+      local host, why = container.auth_server(s)
+      assert.is_nil(host, s)
+      assert.is_string(why, s)
+    end
   end)
 end)
 
@@ -816,16 +873,95 @@ runtime = "runsc"]]))
       assert.same({ 'job.hcl:6:1: task "web" config: invalid duration for image_pull_timeout: "soon"' },
         messages(problems('image_pull_timeout = "soon"\nimage = "x:1"')))
     end)
+
+    it("refuses a zero, negative or huge image_pull_timeout", function()
+      for _, v in ipairs({ "0s", "-1m" }) do
+        assert.same({ 'job.hcl:6:1: task "web" config: invalid duration for image_pull_timeout: "'
+          .. v .. '"' }, messages(problems('image_pull_timeout = "' .. v .. '"\nimage = "x:1"')))
+      end
+      assert.same({ 'job.hcl:6:1: task "web" config: image_pull_timeout must be at most 24h: "25h"' },
+        messages(problems('image_pull_timeout = "25h"\nimage = "x:1"')))
+    end)
+
+    it("refuses invalid image references naming the position, the value and the reason", function()
+      local cases = {
+        { "Redis:3", "repository name must be lowercase" },
+        { "http://r.io/x", 'only an "https://" prefix is allowed, not another scheme' },
+        { "x:", 'tag is empty after ":"' },
+        { "x@", 'digest is empty after "@"' },
+        { "a//b", 'path component is empty ("//" or a "/" at an end)' },
+        { "a/", 'path component is empty ("//" or a "/" at an end)' },
+        { "x@md5:" .. string.rep("a", 32), 'unsupported digest algorithm "md5" (sha256, sha384 or sha512)' },
+        { "x@sha256:abc", "sha256 digest must have 64 hex digits, found 3" },
+        { string.rep("a", 64), "a 64-character hexadecimal string is an image id, not a repository name" },
+      }
+      for _, c in ipairs(cases) do
+        assert.same({ string.format('job.hcl:6:1: task "web" config: invalid image reference "%s" (%s)',
+          c[1], c[2]) }, messages(problems('image = "' .. c[1] .. '"')), c[1])
+      end
+    end)
+
+    it("keeps the old message for characters that would change the API URL", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: image reference not allowed '
+        .. '(letters, digits and . _ - / : @ only): "redis?x=1"' },
+        messages(problems('image = "redis?x=1"')))
+    end)
+
+    it("escapes control characters of a refused image and an auth server", function()
+      local m = messages(problems('image = "a\\u001b[2Jb"'))
+      assert.equal(1, #m)
+      assert.is_nil(m[1]:find("%c"))
+      m = messages(problems('image = "x:1"\nauth {\n  server_address = "r.io\\nx"\n}'))
+      assert.equal(1, #m)
+      assert.is_nil(m[1]:find("%c"))
+      assert.matches('invalid auth server_address "r%.io\\nx"', m[1])
+    end)
+
+    it("refuses a bad auth server_address and never quotes a password", function()
+      assert.same({ 'job.hcl:9:3: task "web" config: invalid auth server_address "r.io:99999" '
+        .. "(registry port must be between 1 and 65535)" },
+        messages(problems('image = "x:1"\nauth {\n  username = "u"\n  server_address = "r.io:99999"\n}')))
+      local m = messages(problems('image = "x:1"\nauth {\n  password = "pw\\nsecret"\n}'))
+      assert.same({ 'job.hcl:8:3: task "web" config: auth password must not contain NUL or line breaks' }, m)
+    end)
   end)
 
   describe("options without a body field", function()
-    it("keeps auth out of the body", function()
+    it("keeps auth out of the body and flattens it into the secret entry fields", function()
       local entry, body = build(task('image = "x:1"\nauth_soft_fail = true\n'
-        .. 'auth {\n  username = "u"\n  password = "p"\n}'))
-      assert.is_nil(entry.body:find('"p"', 1, true))
-      assert.same({ username = "u", password = "p" }, entry.auth)
+        .. 'auth {\n  username = "u"\n  password = "s3cr3t-pw"\n  email = "e@x"\n'
+        .. '  server_address = "https://127.0.0.1:5000/v2/"\n}'))
+      assert.is_nil(entry.body:find("s3cr3t", 1, true))
+      assert.is_nil(entry.auth)
+      assert.equal("u", entry.auth_username)
+      assert.equal("s3cr3t-pw", entry.auth_password)
+      assert.equal("e@x", entry.auth_email)
+      assert.equal("127.0.0.1:5000", entry.auth_server)
       assert.is_true(entry.auth_soft_fail)
       assert.is_nil(body.auth)
+    end)
+
+    it("leaves the auth fields unset without an auth block or for empty strings", function()
+      local entry = build(task('image = "x:1"'))
+      assert.is_false(entry.auth_soft_fail)
+      for _, k in ipairs({ "auth", "auth_username", "auth_password", "auth_email", "auth_server" }) do
+        assert.is_nil(entry[k], k)
+      end
+      entry = build(task('image = "x:1"\nauth {\n  username = ""\n  password = ""\n'
+        .. '  server_address = ""\n}'))
+      for _, k in ipairs({ "auth_username", "auth_password", "auth_server" }) do
+        assert.is_nil(entry[k], k)
+      end
+    end)
+
+    it("shows no auth field in the plan", function()
+      local shown = {}
+      for _, f in ipairs(require("drv.driver").PLAN_FIELDS) do
+        shown[f[1]] = f.shown == true
+      end
+      for _, k in ipairs({ "auth_username", "auth_password", "auth_email", "auth_server" }) do
+        assert.is_false(shown[k], k)
+      end
     end)
 
     it("accepts advertise_ipv6_address, force_pull and ports", function()
@@ -833,6 +969,44 @@ runtime = "runsc"]]))
         .. 'force_pull = true\nports = ["http"]'))
       assert.equal("always", entry.pull)
       assert.is_nil(body.HostConfig.PortBindings)
+    end)
+
+    it("fills the image reference fields and the pull decision", function()
+      local cases = {
+        -- image, force_pull, repo, tag, registry, pull
+        { "redis", false, "docker.io/library/redis", "latest", "docker.io", "always" },
+        { "redis:latest", false, "docker.io/library/redis", "latest", "docker.io", "always" },
+        { "redis:3.2", false, "docker.io/library/redis", "3.2", "docker.io", "missing" },
+        { "redis:3.2", true, "docker.io/library/redis", "3.2", "docker.io", "always" },
+        { "redis@" .. DIGEST, false, "docker.io/library/redis", DIGEST, "docker.io", "missing" },
+        { "redis:3.2@" .. DIGEST, false, "docker.io/library/redis", DIGEST, "docker.io", "missing" },
+        { "127.0.0.1:5000/rsx/big", false, "127.0.0.1:5000/rsx/big", "latest", "127.0.0.1:5000", "always" },
+        { "127.0.0.1:5000/x:1", false, "127.0.0.1:5000/x", "1", "127.0.0.1:5000", "missing" },
+        { "https://127.0.0.1:5000/x:1", false, "127.0.0.1:5000/x", "1", "127.0.0.1:5000", "missing" },
+        { "index.docker.io/bitnami/redis:7", false, "docker.io/bitnami/redis", "7", "docker.io", "missing" },
+        { "[::1]:5000/foo", false, "[::1]:5000/foo", "latest", "[::1]:5000", "always" },
+      }
+      for _, c in ipairs(cases) do
+        local entry, body = build(task('image = "' .. c[1] .. '"\nforce_pull = ' .. tostring(c[2])))
+        local want_image = c[1]:gsub("^https://", "")
+        assert.same({ want_image, want_image, c[3], c[4], c[5], c[6] },
+          { entry.image, body.Image, entry.image_repo, entry.image_tag, entry.image_registry,
+            entry.pull }, c[1])
+      end
+    end)
+
+    it("uses the timeout defaults and the agent's pull_activity_timeout", function()
+      local entry = build(task('image = "x:1"'))
+      assert.equal(300000, entry.image_pull_timeout_ms)
+      assert.equal(120000, entry.pull_activity_timeout_ms)
+      local a = agent.defaults(HOST)
+      a.options.pull_activity_timeout_ms = 45000
+      entry = build(task('image = "x:1"'), { agent = a })
+      assert.equal(45000, entry.pull_activity_timeout_ms)
+      a = assert(agent.load('plugin "docker" {\n  config {\n    pull_activity_timeout = "10s"\n  }\n}\n',
+        "agent.hcl", HOST))
+      entry = build(task('image = "x:1"'), { agent = a })
+      assert.equal(10000, entry.pull_activity_timeout_ms)
     end)
 
     it("converts image_pull_timeout to milliseconds", function()
@@ -929,10 +1103,10 @@ runtime = "runsc"]]))
       assert.equal("/node", body.WorkingDir)
     end)
 
-    it("does not interpolate the image", function()
-      local _, body, unknown = build(task('image = "x:${NOMAD_TASK_NAME}"'))
-      assert.equal("x:${NOMAD_TASK_NAME}", body.Image)
-      assert.same({}, unknown)
+    it("does not interpolate the image: a variable in it is refused", function()
+      assert.same({ 'job.hcl:6:1: task "web" config: invalid image reference '
+        .. '"x:${NOMAD_TASK_NAME}" (image references are not interpolated: "${" is not allowed)' },
+        messages(problems('image = "x:${NOMAD_TASK_NAME}"')))
     end)
   end)
 end)

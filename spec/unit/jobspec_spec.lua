@@ -635,9 +635,13 @@ job "%s" {
         assert.is_nil(p.message:find("[%c]"))
       end
       for _, img in ipairs({ "redis", "redis:7.2", "localhost:5000/a/b:1", "https://r.io/x:1",
-          "x@sha256:" .. string.rep("a", 64), "x:${NOMAD_TASK_NAME}" }) do
+          "x@sha256:" .. string.rep("a", 64) }) do
         valid(job_src({ image = img }))
       end
+      -- images are not interpolated: a variable can never be a valid reference
+      local p = first(job_src({ image = "x:${NOMAD_TASK_NAME}" }))
+      assert.equal("type", p.kind)
+      assert.matches('^job%.hcl:8:9: task "web" config: invalid image reference .*not interpolated', p.message)
     end)
 
     it("refuses a negative kill_timeout", function()
