@@ -58,6 +58,8 @@ typedef struct task_ctx {
     puller *puller;            /* registry pulls (shared); NULL: none */
     const auth_opts *auth;     /* registry credentials; NULL: anonymous */
     imagerefs *imagerefs;      /* image references; NULL: not counted */
+    int allow_private_registries; /* 0: refuse pulls from loopback/private
+                                     registries (regcheck.h) */
     task_pull_cb on_pull;      /* progress; or NULL */
     void *pull_ud;
 } task_ctx;
