@@ -777,9 +777,9 @@ static void private_registry_spec(run *r, const char *pull, char *ran, size_t n)
         fclose(f);
     }
     chmod(path, 0755);
-    static char pathenv[4200];
     const char *old = getenv("PATH");
     if (strstr(old != NULL ? old : "", dir) == NULL) {
+        char pathenv[4200];
         snprintf(pathenv, sizeof pathenv, "%s:%s", dir, old != NULL ? old : "/usr/bin:/bin");
         setenv("PATH", pathenv, 1);
     }
