@@ -4,9 +4,11 @@
  *   dirs -> artifacts -> image -> create -> start
  *        -> running (wait + log stream) -> exited (inspect) -> remove -> done
  *
- * The image step: pull "always": registry auth -> pull -> create; pull
- * "missing": create, and when Docker answers "No such image": load (when
- * the job sets `load`), else auth -> pull, then create again, once. The
+ * The image step: pull "always": registry check -> registry auth -> pull
+ * -> create; pull "missing": create, and when Docker answers "No such
+ * image": load (when the job sets `load`), else check -> auth -> pull, then
+ * create again, once. The check (regcheck.h) refuses a registry on a
+ * loopback/private address unless task_ctx.allow_private_registries. The
  * task's image reference (imagerefs.h) is taken right before create and
  * released once its container is gone.
  *

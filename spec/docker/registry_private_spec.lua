@@ -93,6 +93,21 @@ describe("pulls from a registry on a loopback address", function()
     end
   end)
 
+  it("count = 5 on a loopback registry: 77 with the refusal on every run, no request", function()
+    local dir = drv.tmpdir()
+    local jobfile = drv.write_job(dir, { task = "web", image = reg.host .. "/rsx/private:latest",
+      script = "true", count = 5 })
+    local since = reg:mark()
+    for i = 1, 5 do
+      local r = drv.drvctl({ "run", "-data-dir", dir .. "/data", jobfile }, { timeout = 60 })
+      assert.equal(77, r.code, "run " .. i .. "\n" .. r.output)
+      assert.is_truthy(r.stderr:find('task "web": image registry "' .. reg.host
+        .. '" is a loopback address: ' .. OFF, 1, true), "run " .. i .. "\n" .. r.output)
+      assert.same({}, drv.containers(), r.output)
+    end
+    assert.equal(0, reg:requests(".", since), reg:log())
+  end)
+
   it("run with allow_private_registries = true: the job pulls and runs", function()
     local dir = drv.tmpdir()
     local conf = agentconf.trusted_registry(dir)
