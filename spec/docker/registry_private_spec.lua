@@ -108,9 +108,13 @@ describe("pulls from a registry on a loopback address", function()
     assert.equal(0, reg:requests(".", since), reg:log())
   end)
 
-  it("run with allow_private_registries = true: the job pulls and runs", function()
+  it("run with the README's restore line (allow_private_registries = true): the job pulls "
+    .. "and runs", function()
+    local line = 'plugin "docker" { config { allow_private_registries = true } }'
+    local readme = assert(drv.read(drv.root .. "/README.md"))
+    assert.is_truthy(readme:find("| `" .. line .. "` |", 1, true), "README lacks " .. line)
     local dir = drv.tmpdir()
-    local conf = agentconf.trusted_registry(dir)
+    local conf = drv.write(dir .. "/agent.hcl", line .. "\n")
     local since = reg:mark()
     local r = drv.drvctl({ "run", "-config", conf, "-data-dir", dir .. "/data", job(dir, ref) },
       { timeout = 120 })
