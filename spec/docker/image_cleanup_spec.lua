@@ -8,6 +8,7 @@
 -- references of a run killed with -9 count as released.
 local drv = require("support.drv")
 local registry = require("support.registry")
+local agentconf = require("support.agentconf")
 local cjson = require("cjson.safe")
 
 local function present(ref)
@@ -23,6 +24,9 @@ local function remote_only(reg, repo)
   return ref
 end
 
+-- An agent config with these client options that also allows pulls from
+-- the registry on 127.0.0.1 (support.agentconf); `drvctl gc` pulls
+-- nothing, only its cleanup options matter there.
 local function agent_config(dir, options)
   local lines = { "client {", "  options {" }
   for k, v in pairs(options) do
@@ -30,8 +34,8 @@ local function agent_config(dir, options)
   end
   lines[#lines + 1] = "  }"
   lines[#lines + 1] = "}"
-  return drv.write(dir .. "/agent-" .. tostring(#drv.ls(dir)) .. ".hcl",
-    table.concat(lines, "\n") .. "\n")
+  return agentconf.trusted_registry(dir, table.concat(lines, "\n") .. "\n",
+    "agent-" .. tostring(#drv.ls(dir)) .. ".hcl")
 end
 
 local function run(dir, data_dir, cfg, image, script, count)
