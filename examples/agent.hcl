@@ -82,5 +82,9 @@ client {
 #     allow_caps = ["CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD",
 #                   "SETGID", "SETUID", "SETFCAP", "SETPCAP",
 #                   "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"]
+#     # pulls from registries on loopback, private, link-local and CGNAT
+#     # addresses (127.0.0.1:5000, localhost, 10.x, ...) are refused (exit
+#     # 77) unless this is true
+#     allow_private_registries = false
 #   }
 # }

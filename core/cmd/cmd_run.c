@@ -307,6 +307,7 @@ static int start_tasks(runner *r, drv_err *err)
         .loop = &r->loop, .http = r->http, .docker = r->docker,
         .script = r->job.script, .echo = 1,
         .puller = r->puller, .auth = &r->auth, .imagerefs = r->refs,
+        .allow_private_registries = r->job.agent.allow_private_registries,
         .on_pull = on_pull, .pull_ud = r,
     };
     index_tasks(r);

@@ -376,6 +376,8 @@ int script_agent(script *s, const script_source *agent, const host_facts *h,
                 out->cleanup_image_delay_ms =
                     (long)get_int(L, lua_gettop(L), "cleanup_image_delay_ms", 180000);
                 out->cleanup_container = get_bool(L, lua_gettop(L), "cleanup_container");
+                out->allow_private_registries =
+                    get_bool(L, lua_gettop(L), "allow_private_registries");
             }
             lua_pop(L, 1);
         } else {

@@ -65,6 +65,8 @@ typedef struct agent_conf {
     int cleanup_image;       /* docker.cleanup.image (default 1) */
     long cleanup_image_delay_ms; /* docker.cleanup.image.delay (default 3m) */
     int cleanup_container;   /* docker.cleanup.container (default 1) */
+    int allow_private_registries; /* plugin config: pull from loopback/private
+                                     registries too (default 0) */
 } agent_conf;
 
 /* Problems reported by Lua ("kind" picks the exit code of the first one). */

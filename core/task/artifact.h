@@ -91,6 +91,7 @@ void artifact_cancel(artifact *a);
 /// "private", "link-local", "unspecified", "shared (CGNAT)", "multicast",
 /// "reserved"), or NULL when it is a public address. IPv4-mapped,
 /// -compatible and NAT64 IPv6 addresses are judged by their IPv4 part.
+/// The same as netaddr_class (netaddr.h), which the registry check shares.
 const char *artifact_addr_class(const struct sockaddr *sa);
 
 #endif

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "logs.h"
 #include "pin.h"
+#include "regcheck.h"
 
 #define LOG_DRAIN_MS 2000      /* how long to wait for the log stream after exit */
 /* Bounds on the requests of a stop: a Docker that stops answering must not
@@ -50,6 +51,8 @@ struct task {
     char *id;                  /* container id once created */
     int loaded;                /* image came from `load` */
     auth_req *auth;            /* registry auth in flight */
+    regcheck *regcheck;        /* registry check in flight (regcheck.h) */
+    int registry_checked;      /* ... done, or not needed */
     pull_waiter *pull_w;       /* waiting for the image's pull */
     int pulled;                /* a pull ran for this task (success or not) */
     int pull_fresh;            /* ... and brought the image */
@@ -749,10 +752,15 @@ static void on_auth(void *ud, int rc, const char *header, const drv_err *err)
     maybe_done(t);
 }
 
+static int check_registry(task *t);
+
 /* Resolves the registry credentials (auth.h), then pulls. */
 static void start_auth(task *t)
 {
     drv_err e;
+    if (!t->registry_checked && check_registry(t)) {
+        return;
+    }
     t->state = ST_AUTH;
     if (t->ctx.auth == NULL) {
         start_pull(t, NULL);
@@ -776,6 +784,53 @@ static void start_auth(task *t)
     t->pending++;
 }
 
+static void on_registry_checked(void *ud, int rc, const drv_err *err)
+{
+    task *t = ud;
+    t->regcheck = NULL;
+    t->pending--;
+    if (rc < 0) {
+        drv_err e;
+        drv_err_set(&e, DRV_EDENIED, "task \"%s\": %s", t->pt->task,
+                    err != NULL ? err->msg : "image registry refused");
+        fail(t, &e);
+        finish(t);
+    } else if (t->stopping || t->err.code != 0) {
+        finish(t);
+    } else {
+        start_auth(t);
+    }
+    maybe_done(t);
+}
+
+/* Before auth and pull: the registry may not be a loopback or private
+ * address of the host (regcheck.h) unless the operator allows private
+ * registries. Returns 1 when the check took over (in flight, or refused:
+ * the task finishes), 0 when auth may go on now. */
+static int check_registry(task *t)
+{
+    t->registry_checked = 1;
+    if (t->ctx.allow_private_registries) {
+        return 0;
+    }
+    drv_err e;
+    t->state = ST_AUTH;        /* a stop cancels the check (cancel_image_step) */
+    int rc = regcheck_start(t->ctx.loop, t->pt->image_registry, on_registry_checked, t,
+                            &t->regcheck, &e);
+    if (rc == 1) {
+        return 0;
+    }
+    if (rc < 0) {
+        drv_err f;
+        drv_err_set(&f, DRV_EDENIED, "task \"%s\": %s", t->pt->task, e.msg);
+        fail(t, &f);
+        finish(t);
+        return 1;
+    }
+    t->pending++;
+    return 1;
+}
+
 /* Auth or pull ended (or was cancelled by a stop): go on from the loop. */
 static void on_image_step(uv_timer_t *timer)
 {
@@ -793,7 +848,10 @@ static void on_image_step(uv_timer_t *timer)
  * task then finishes from the loop, having created nothing. */
 static void cancel_image_step(task *t)
 {
-    if (t->auth != NULL) {
+    if (t->regcheck != NULL) {
+        regcheck_cancel(t->regcheck);
+        t->regcheck = NULL;
+    } else if (t->auth != NULL) {
         auth_cancel(t->auth);
         t->auth = NULL;
     } else if (t->pull_w != NULL) {

@@ -4,9 +4,11 @@
  *   dirs -> artifacts -> image -> create -> start
  *        -> running (wait + log stream) -> exited (inspect) -> remove -> done
  *
- * The image step: pull "always": registry auth -> pull -> create; pull
- * "missing": create, and when Docker answers "No such image": load (when
- * the job sets `load`), else auth -> pull, then create again, once. The
+ * The image step: pull "always": registry check -> registry auth -> pull
+ * -> create; pull "missing": create, and when Docker answers "No such
+ * image": load (when the job sets `load`), else check -> auth -> pull, then
+ * create again, once. The check (regcheck.h) refuses a registry on a
+ * loopback/private address unless task_ctx.allow_private_registries. The
  * task's image reference (imagerefs.h) is taken right before create and
  * released once its container is gone.
  *
@@ -58,6 +60,8 @@ typedef struct task_ctx {
     puller *puller;            /* registry pulls (shared); NULL: none */
     const auth_opts *auth;     /* registry credentials; NULL: anonymous */
     imagerefs *imagerefs;      /* image references; NULL: not counted */
+    int allow_private_registries; /* 0: refuse pulls from loopback/private
+                                     registries (regcheck.h) */
     task_pull_cb on_pull;      /* progress; or NULL */
     void *pull_ud;
 } task_ctx;

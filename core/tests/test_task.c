@@ -69,6 +69,7 @@ typedef struct run {
     puller *puller;
     auth_opts auth;
     int stop_at_start;         /* task_stop right after task_start */
+    int allow_private;         /* ctx.allow_private_registries */
     int pull_events[PULL_EV_DONE + 1];
 } run;
 
@@ -159,6 +160,7 @@ static int run_task(run *r, const fd_step *steps, const char *container_id)
     task_ctx ctx = {
         .loop = &r->loop, .http = r->http, .docker = r->docker, .script = lua,
         .on_state = on_state, .on_pull = on_pull, .pull_ud = r,
+        .allow_private_registries = r->allow_private,
     };
     if (r->with_puller) {
         puller_opts po = { .loop = &r->loop, .docker = r->docker, .script = lua,
@@ -753,6 +755,100 @@ TEST(stop_during_pull_cancels_it_and_creates_nothing)
     }
 }
 
+/* The registry check (regcheck.h): a registry on a loopback address is
+ * refused (77) before auth and pull: no request, no credential helper run;
+ * allow_private_registries lets the same task pull. */
+static void private_registry_spec(run *r, const char *pull, char *ran, size_t n)
+{
+    pull_spec(r, pull);
+    r->spec.image_repo = S("127.0.0.1:5000/img");
+    r->spec.image_registry = S("127.0.0.1:5000");
+    /* a credential helper that leaves a mark when it runs */
+    char dir[160], path[200];
+    snprintf(dir, sizeof dir, "%s/bin", tmpdir);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/docker-credential-regmark", dir);
+    snprintf(ran, n, "%s/regmark.ran", tmpdir);
+    unlink(ran);
+    FILE *f = fopen(path, "w");
+    if (f != NULL) {
+        fprintf(f, "#!/bin/sh\ncat >/dev/null; touch '%s'\n"
+                   "printf '{\"ServerURL\":\"x\",\"Username\":\"u\",\"Secret\":\"s\"}\\n'\n", ran);
+        fclose(f);
+    }
+    chmod(path, 0755);
+    const char *old = getenv("PATH");
+    if (strstr(old != NULL ? old : "", dir) == NULL) {
+        char pathenv[4200];
+        snprintf(pathenv, sizeof pathenv, "%s:%s", dir, old != NULL ? old : "/usr/bin:/bin");
+        setenv("PATH", pathenv, 1);
+    }
+    r->auth.helper = "regmark";
+}
+
+TEST(a_loopback_registry_is_refused_before_auth_and_pull)
+{
+    static const char *pulls[] = { "always", "missing" };
+    for (int i = 0; i < 2; i++) {
+        /* "missing": the create comes first and answers No such image */
+        static const fd_step s_always[] = { END };
+        static const fd_step s_missing[] = {
+            FD("POST", "/containers/create", 404, "{\"message\":\"No such image: img:1\"}"),
+            END };
+        run r;
+        char ran[200];
+        private_registry_spec(&r, pulls[i], ran, sizeof ran);
+        ASSERT_INT_EQ(0, run_task(&r, i == 0 ? s_always : s_missing, NULL));
+        ASSERT_INT_EQ(1, r.done);
+        ASSERT(task_error(r.t) != NULL);
+        ASSERT_STR_EQ("task \"web\": image registry \"127.0.0.1:5000\" is a loopback address: "
+                      "pulls from private registries are off (allow_private_registries = true "
+                      "in the docker plugin config allows them)", task_error(r.t)->msg);
+        ASSERT_INT_EQ(77, task_exit_code(r.t));
+        ASSERT(strstr(reqs(&r), "/images/create") == NULL);
+        ASSERT_INT_EQ(i == 0 ? 0 : 1, r.fd.requests);
+        ASSERT_INT_EQ(0, r.fd.unexpected);
+        ASSERT_INT_EQ(0, r.pull_events[PULL_EV_START]);
+        ASSERT(access(ran, F_OK) != 0);          /* the helper never ran */
+        run_free(&r);
+    }
+}
+
+TEST(allow_private_registries_pulls_from_a_loopback_registry)
+{
+    static const fd_step s[] = {
+        FD("POST", "/images/create?fromImage=127.0.0.1%3A5000%2Fimg&tag=1", 200, STREAM_OK),
+        FD("GET", "/images/127.0.0.1:5000/img", 200, "{\"Id\":\"sha256:feed\"}"),
+        CREATE_OK, ATTACH_OK, START_OK, WAIT_3, INSPECT_3, REMOVE_OK, END };
+    run r;
+    char ran[200];
+    private_registry_spec(&r, "always", ran, sizeof ran);
+    r.allow_private = 1;
+    ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+    ASSERT(task_error(r.t) == NULL);
+    ASSERT_INT_EQ(3, task_exit_code(r.t));
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&r.fd));
+    ASSERT_INT_EQ(0, r.fd.unexpected);
+    ASSERT(access(ran, F_OK) == 0);              /* auth ran, as before */
+    run_free(&r);
+}
+
+TEST(stop_during_the_registry_check_sends_nothing)
+{
+    static const fd_step s[] = { END };
+    run r;
+    char ran[200];
+    private_registry_spec(&r, "always", ran, sizeof ran);
+    r.stop_at_start = 1;
+    ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+    ASSERT_INT_EQ(1, r.done);
+    ASSERT(task_error(r.t) == NULL);
+    ASSERT_INT_EQ(0, r.fd.requests);
+    ASSERT_INT_EQ(0, r.nsteps);
+    ASSERT(access(ran, F_OK) != 0);
+    run_free(&r);
+}
+
 TEST(stop_with_create_answering_no_such_image_is_no_failure)
 {
     /* the stop (a sibling's failure, a signal) is the answer: not 75 */
@@ -943,6 +1039,9 @@ int main(void)
     RUN(stop_during_auth_sends_nothing);
     RUN(stop_during_pull_cancels_it_and_creates_nothing);
     RUN(stop_with_create_answering_no_such_image_is_no_failure);
+    RUN(a_loopback_registry_is_refused_before_auth_and_pull);
+    RUN(allow_private_registries_pulls_from_a_loopback_registry);
+    RUN(stop_during_the_registry_check_sends_nothing);
     RUN(recover_running_container_attaches_and_waits);
     RUN(recover_exited_container_collects_its_exit_code);
     RUN(recover_gone_or_never_started);

@@ -65,6 +65,9 @@ local PLUGIN_CONFIG = {
   gc = { object = { image = "bool", image_delay = "string", container = "bool" } },
   -- an image pull that reports no progress this long is cancelled
   pull_activity_timeout = "string",
+  -- pulls from registries on loopback/private/link-local addresses
+  -- (core/image/regcheck.h); off by default
+  allow_private_registries = "bool",
   -- per policy: enabled and declared settings (policies/*.lua)
   policy_options = { map = { map = "any" } },
 }
@@ -270,6 +273,7 @@ function agent.build(s, host)
     auth_config = s.auth_config and agent.absolute(s.auth_config, host.cwd) or nil,
     auth_helper = s.auth_helper,
     pull_activity_timeout_ms = s.pull_activity_timeout_ms or agent.PULL_ACTIVITY_TIMEOUT_MS,
+    allow_private_registries = s.allow_private_registries == true,
   }
   return a
 end
@@ -477,6 +481,9 @@ local function read_docker_plugin(s, c, r)
   end
   if c.allow_container_namespaces ~= nil then
     s.allow_container_namespaces = c.allow_container_namespaces
+  end
+  if c.allow_private_registries ~= nil then
+    s.allow_private_registries = c.allow_private_registries
   end
   s.policy_options = c.policy_options or s.policy_options
   if c.auth then

@@ -3,9 +3,11 @@
 -- credHelpers / credsStore, docker.auth.helper), failing helpers with and
 -- without auth_soft_fail, and the password nowhere in drvctl's output or
 -- under its data dir. Helpers are the stubs in spec/fixtures/credhelpers,
--- put first on PATH.
+-- put first on PATH. Every run pulls from the registry on 127.0.0.1, so
+-- its agent config allows that (support.agentconf).
 local drv = require("support.drv")
 local registry = require("support.registry")
+local agentconf = require("support.agentconf")
 
 local USER = "testuser"
 -- unique per run, so a grep for it can only find a leak
@@ -76,7 +78,7 @@ describe("registry auth", function()
     end
     lines[#lines + 1] = "  }"
     lines[#lines + 1] = "}"
-    local agent = drv.write(dir .. "/agent.hcl", table.concat(lines, "\n") .. "\n")
+    local agent = agentconf.trusted_registry(dir, table.concat(lines, "\n") .. "\n")
     local r = drv.drvctl({ "run", "-config", agent, "-data-dir", dir .. "/data", job },
       { env = opts.env, timeout = 180 })
     drv.on_cleanup(function()
@@ -114,7 +116,8 @@ describe("registry auth", function()
     local job = drv.write_job(dir, { task = "web", image = ref, script = "cat /marker",
       config = task_auth(PASS) .. "\nforce_pull = true" }, "again.hcl")
     local mark = reg:mark()
-    local j = drv.drvctl({ "run", "-json", "-data-dir", dir .. "/data", job },
+    local trusted = agentconf.trusted_registry(dir, nil, "trusted.hcl")
+    local j = drv.drvctl({ "run", "-json", "-config", trusted, "-data-dir", dir .. "/data", job },
       { env = { DRVCTL_LOG = "debug" }, timeout = 180 })
     assert.equal(0, j.code, j.output)
     assert.is_true(reg:manifest_requests(ref:match("/(rsx/[^:]+):"), "1", mark) >= 1)
@@ -239,7 +242,7 @@ describe("registry auth", function()
     local ref = fresh_ref()
     local mark = reg:mark()
     local job = drv.write_job(dir, { task = "web", image = ref, script = "cat /marker", count = 3 })
-    local agent = drv.write(dir .. "/agent.hcl", 'client {\n  options {\n'
+    local agent = agentconf.trusted_registry(dir, 'client {\n  options {\n'
       .. '    "docker.cleanup.image" = "false"\n    "docker.auth.helper" = "drvtest"\n  }\n}\n')
     drv.on_cleanup(function()
       drv.docker({ "rmi", "-f", ref }, { may_fail = true })
@@ -259,7 +262,7 @@ describe("registry auth", function()
     local dir = drv.tmpdir()
     local ref = fresh_ref()
     local job = drv.write_job(dir, { task = "web", image = ref, script = "cat /marker" })
-    local agent = drv.write(dir .. "/agent.hcl",
+    local agent = agentconf.trusted_registry(dir,
       'client {\n  options {\n    "docker.auth.helper" = "drvslow"\n  }\n}\n')
     local log = dir .. "/helper.log"
     local p = drv.spawn({ "run", "-config", agent, "-data-dir", dir .. "/data", job },

@@ -8,6 +8,7 @@
 -- references of a run killed with -9 count as released.
 local drv = require("support.drv")
 local registry = require("support.registry")
+local agentconf = require("support.agentconf")
 local cjson = require("cjson.safe")
 
 local function present(ref)
@@ -23,6 +24,9 @@ local function remote_only(reg, repo)
   return ref
 end
 
+-- An agent config with these client options that also allows pulls from
+-- the registry on 127.0.0.1 (support.agentconf); `drvctl gc` pulls
+-- nothing, only its cleanup options matter there.
 local function agent_config(dir, options)
   local lines = { "client {", "  options {" }
   for k, v in pairs(options) do
@@ -30,8 +34,8 @@ local function agent_config(dir, options)
   end
   lines[#lines + 1] = "  }"
   lines[#lines + 1] = "}"
-  return drv.write(dir .. "/agent-" .. tostring(#drv.ls(dir)) .. ".hcl",
-    table.concat(lines, "\n") .. "\n")
+  return agentconf.trusted_registry(dir, table.concat(lines, "\n") .. "\n",
+    "agent-" .. tostring(#drv.ls(dir)) .. ".hcl")
 end
 
 local function run(dir, data_dir, cfg, image, script, count)
@@ -194,7 +198,32 @@ describe("image cleanup", function()
     assert.is_nil(entry(data, ref))
   end)
 
-  it("removes an image with several tags by id, forced, once it is due", function()
+  it("removes an image with several tags, all its own, by id, forced, once it is due", function()
+    local dir = drv.tmpdir()
+    local data = dir .. "/data"
+    local name = registry.image{ marker = "rsx/tags-" .. drv.run_id }
+    local ref1 = reg:push(name, "rsx/tags:1", { untag = true })
+    local ref2 = reg:push(name, "rsx/tags:2", { untag = true })
+    registry.remove_image(name)
+    assert.is_false(present(ref1))
+    assert.is_false(present(ref2))
+    local cfg = agent_config(dir, { ["docker.cleanup.image.delay"] = "11s" })
+    assert.equal(0, run(dir, data, cfg, ref1).code)
+    local r = run(dir, data, cfg, ref2)
+    assert.equal(0, r.code, r.output)
+    local id = drv.inspect(ref1, "image").Id
+    assert.equal(id, drv.inspect(ref2, "image").Id)
+    -- due for a gc whose config has no delay (the delay of the process
+    -- that looks at the record counts)
+    r = gc(agent_config(dir, { ["docker.cleanup.image.delay"] = "0s" }), data)
+    assert.equal(0, r.code, r.output)
+    assert.is_false(present(ref1), r.output)
+    assert.is_false(present(ref2), r.output)
+    assert.is_false(present(id))
+    assert.is_nil(record(data))
+  end)
+
+  it("takes only its own name off an image that also has a name it did not pull", function()
     local dir = drv.tmpdir()
     local data = dir .. "/data"
     local ref = remote_only(reg, "rsx/tags:1")
@@ -202,16 +231,15 @@ describe("image cleanup", function()
     local r = run(dir, data, cfg, ref)
     assert.equal(0, r.code, r.output)
     local id = entry(data, ref).id
+    -- the operator names the image too, after drvctl pulled it
     local alias = reg.host .. "/rsx/tags:alias"
     drv.docker({ "tag", ref, alias })
     assert.equal(id, drv.inspect(alias, "image").Id)
-    -- due for a gc whose config has no delay (the delay of the process
-    -- that looks at the record counts)
     r = gc(agent_config(dir, { ["docker.cleanup.image.delay"] = "0s" }), data)
     assert.equal(0, r.code, r.output)
     assert.is_false(present(ref), r.output)
-    assert.is_false(present(alias), r.output)
-    assert.is_false(present(id))
+    assert.is_true(present(alias), r.output)
+    assert.equal(id, drv.inspect(alias, "image").Id)
     assert.is_nil(record(data))
   end)
 

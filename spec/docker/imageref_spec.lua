@@ -1,18 +1,27 @@
 -- Image references end to end on the real daemon: the container is created
 -- with the image as the job wrote it (https:// dropped), spellings Docker
 -- normalises find the same local image, and a reference Docker would refuse
--- creates nothing.
+-- creates nothing. A job that pulls from the test registry on 127.0.0.1
+-- runs under the agent config that allows it (support.agentconf).
 local drv = require("support.drv")
 local registry = require("support.registry")
+local agentconf = require("support.agentconf")
 
 -- Starts `drvctl run` of a one-task job whose task prints "ready" and
 -- sleeps; returns proc and the running container's inspect document.
-local function start(t)
+-- With trusted_registry, under the agent config that allows pulls from
+-- 127.0.0.1.
+local function start(t, trusted_registry)
   local dir = drv.tmpdir()
   t.task = t.task or "web"
   t.script = "echo ready; while :; do sleep 0.1; done"
   local job = drv.write_job(dir, t)
-  local proc = drv.spawn({ "run", "-data-dir", dir .. "/data", job })
+  local args = { "run", "-data-dir", dir .. "/data", job }
+  if trusted_registry then
+    table.insert(args, 2, "-config")
+    table.insert(args, 3, agentconf.trusted_registry(dir))
+  end
+  local proc = drv.spawn(args)
   local ready = drv.wait_until(function()
     return proc:stdout():find(t.task .. " | ready", 1, true) or proc:exited()
   end, 60)
@@ -122,7 +131,7 @@ describe("image references to a registry", function()
       remove()
       assert.is_nil(drv.inspect(id, "image"), c[1])
       local mark = reg:mark()
-      local proc, ctr = start({ image = c[1] })
+      local proc, ctr = start({ image = c[1] }, true)
       assert.equal((c[1]:gsub("^https://", "")), ctr.Config.Image)
       assert.equal(id, ctr.Image, c[1])
       stop(proc)
@@ -141,7 +150,8 @@ describe("image references to a registry", function()
     local dir = drv.tmpdir()
     local job = drv.write_job(dir, { image = reg.host .. "/rsx/nd@" .. missing, script = "true" })
     local mark = reg:mark()
-    local r = drv.drvctl({ "run", "-data-dir", dir .. "/data", job }, { timeout = 120 })
+    local r = drv.drvctl({ "run", "-config", agentconf.trusted_registry(dir), "-data-dir",
+      dir .. "/data", job }, { timeout = 120 })
     assert.equal(73, r.code, r.output)
     assert.truthy(r.stderr:find(reg.host .. "/rsx/nd@" .. missing, 1, true), r.stderr)
     assert.same({}, drv.containers())
@@ -168,7 +178,8 @@ describe("image references to a registry", function()
       config = string.format('auth {\n  username = "robot"\n  password = "%s"\n'
         .. '  server_address = "https://%s/v2/"\n}', password, reg.host) })
     local mark = reg:mark()
-    local r = drv.drvctl({ "run", "-data-dir", data, job }, { timeout = 120 })
+    local r = drv.drvctl({ "run", "-config", agentconf.trusted_registry(dir), "-data-dir", data,
+      job }, { timeout = 120 })
     assert.equal(0, r.code, r.output)
     assert.truthy(r.stdout:find("t | pulled", 1, true), r.output)
     assert.equal(1, reg:manifest_requests("rsx/auth", "1", mark))

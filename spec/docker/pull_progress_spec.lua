@@ -2,9 +2,12 @@
 -- real daemon: the non-tty phase lines, `run -json` events, Ctrl-C during a
 -- pull (a registry that never answers), image_pull_timeout and
 -- pull_activity_timeout firing, and count = 5 on an image that cannot be
--- had giving the same answer on every run.
+-- had giving the same answer on every run. The registries listen on
+-- 127.0.0.1: every run passes an agent config with
+-- allow_private_registries = true (support.agentconf).
 local drv = require("support.drv")
 local registry = require("support.registry")
+local agentconf = require("support.agentconf")
 local cjson = require("cjson")
 
 -- A TCP listener on 127.0.0.1 that accepts connections and never answers
@@ -63,10 +66,10 @@ local function job(dir, opts)
   })
 end
 
+-- dir/agent.hcl: pulls from the test registries on 127.0.0.1 allowed,
+-- plus `lines`.
 local function agent_config(dir, lines)
-  local path = dir .. "/agent.hcl"
-  drv.write(path, lines)
-  return path
+  return agentconf.trusted_registry(dir, lines)
 end
 
 -- Local images whose name starts with `prefix`.
@@ -104,8 +107,8 @@ describe("pull progress", function()
 
   it("prints one line per phase on a pipe, then runs the pulled image", function()
     local dir = drv.tmpdir()
-    local r = drv.drvctl({ "run", "-data-dir", dir .. "/data", job(dir, { image = ref }) },
-      { timeout = 120 })
+    local r = drv.drvctl({ "run", "-config", agent_config(dir), "-data-dir", dir .. "/data",
+      job(dir, { image = ref }) }, { timeout = 120 })
     assert.equal(0, r.code, r.output)
     assert.is_truthy(r.stdout:find("ran-0", 1, true), r.output)
     assert.is_truthy(r.stderr:find("web[0] | pulling " .. ref .. "\n", 1, true), r.output)
@@ -121,8 +124,8 @@ describe("pull progress", function()
   it("draws per-layer rows in place on a terminal (script -qfec)", function()
     local dir = drv.tmpdir()
     local jobfile = job(dir, { image = ref })
-    local cmd = drv.quote(drv.bin) .. " run -data-dir " .. drv.quote(dir .. "/data") .. " "
-      .. drv.quote(jobfile)
+    local cmd = drv.quote(drv.bin) .. " run -config " .. drv.quote(agent_config(dir))
+      .. " -data-dir " .. drv.quote(dir .. "/data") .. " " .. drv.quote(jobfile)
     local r = drv.sh("script -qfec " .. drv.quote(cmd) .. " " .. drv.quote(dir .. "/typescript"),
       { timeout = 120 })
     assert.equal(0, r.code, r.output)
@@ -137,8 +140,8 @@ describe("pull progress", function()
 
   it("prints JSON events with -json: start, layers, done with the image id", function()
     local dir = drv.tmpdir()
-    local r = drv.drvctl({ "run", "-json", "-data-dir", dir .. "/data",
-      job(dir, { image = ref }) }, { timeout = 120 })
+    local r = drv.drvctl({ "run", "-json", "-config", agent_config(dir), "-data-dir",
+      dir .. "/data", job(dir, { image = ref }) }, { timeout = 120 })
     assert.equal(0, r.code, r.output)
     local phases, layers, done = {}, 0, nil
     for line in r.stderr:gmatch("[^\n]+") do
@@ -179,7 +182,8 @@ describe("a pull that stalls", function()
     local host = stall_server()
     local image = host .. "/rsx/slow:1"
     local dir = drv.tmpdir()
-    local proc = drv.spawn({ "run", "-data-dir", dir .. "/data", job(dir, { image = image }) })
+    local proc = drv.spawn({ "run", "-config", agent_config(dir), "-data-dir", dir .. "/data",
+      job(dir, { image = image }) })
     assert.is_truthy(drv.wait_until(function()
       return proc:stderr():find("| pulling " .. image, 1, true) or proc:exited()
     end, 30), proc:stderr())
@@ -261,7 +265,7 @@ describe("a pull that stalls", function()
     local image = host .. "/rsx/stalled:2"
     local dir = drv.tmpdir()
     local t0 = drv.now()
-    local r = drv.drvctl({ "run", "-data-dir", dir .. "/data",
+    local r = drv.drvctl({ "run", "-config", agent_config(dir), "-data-dir", dir .. "/data",
       job(dir, { image = image, config = 'image_pull_timeout = "2s"' }) }, { timeout = 60 })
     assert.equal(73, r.code, r.output)
     assert.is_truthy(r.stderr:find('task "web": pull "' .. image
@@ -289,9 +293,11 @@ describe("count = 5 on an image neither local nor pullable", function()
     local image = reg.host .. "/rsx/absent:nope"
     local dir = drv.tmpdir()
     local jobfile = job(dir, { image = image, count = 5 })
+    local conf = agent_config(dir)
     local want = 'pull "' .. image .. '": manifest for ' .. image .. " not found"
     for i = 1, 10 do
-      local r = drv.drvctl({ "run", "-data-dir", dir .. "/data", jobfile }, { timeout = 60 })
+      local r = drv.drvctl({ "run", "-config", conf, "-data-dir", dir .. "/data", jobfile },
+        { timeout = 60 })
       assert.equal(73, r.code, "run " .. i .. "\n" .. r.output)
       assert.is_truthy(r.stderr:find(want, 1, true), "run " .. i .. "\n" .. r.output)
       -- no instance reports a failure of its own (75, a create error)

@@ -4,15 +4,17 @@
 -- requests counted from its access log); failures must create nothing.
 local drv = require("support.drv")
 local registry = require("support.registry")
+local agentconf = require("support.agentconf")
 
--- Image cleanup off: no delayed removal of an earlier run may race a test.
+-- Image cleanup off: no delayed removal of an earlier run may race a test;
+-- pulls from the registries on 127.0.0.1 allowed (support.agentconf).
 local AGENT = [[
 client {
   options {
     "docker.cleanup.image" = "false"
   }
 }
-]]
+]] .. agentconf.TRUSTED_REGISTRY
 
 describe("pulling images from a registry", function()
   local reg

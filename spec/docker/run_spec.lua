@@ -1,14 +1,22 @@
 -- drvctl run in the foreground against the real Docker daemon: output,
 -- exit codes, logs, the alloc dir, cleanup of the container.
 local drv = require("support.drv")
+local agentconf = require("support.agentconf")
 
--- Runs a one-task job (drv.job options t) to completion.
+-- Runs a one-task job (drv.job options t) to completion; with
+-- trusted_registry, under an agent config that allows pulls from
+-- 127.0.0.1 (support.agentconf).
 -- Returns the result, the data dir and the single alloc id (or nil).
-local function run(t)
+local function run(t, trusted_registry)
   local dir = drv.tmpdir()
   local data = dir .. "/data"
   local job = drv.write_job(dir, t)
-  local r = drv.drvctl({ "run", "-data-dir", data, job }, { timeout = 90 })
+  local args = { "run", "-data-dir", data, job }
+  if trusted_registry then
+    table.insert(args, 2, "-config")
+    table.insert(args, 3, agentconf.trusted_registry(dir))
+  end
+  local r = drv.drvctl(args, { timeout = 90 })
   local ids = drv.alloc_ids(data)
   return r, data, ids[1]
 end
@@ -112,8 +120,10 @@ describe("drvctl run", function()
   end)
 
   it("exits 73 when the image is absent and cannot be pulled", function()
+    -- nothing listens on port 1 (pulls from 127.0.0.1 are allowed here: by
+    -- default they are refused with 77, see registry_private_spec.lua)
     local image = "127.0.0.1:1/drvctl-test/absent:" .. drv.run_id
-    local r = run({ image = image, script = "true" })
+    local r = run({ image = image, script = "true" }, true)
     assert.equal(73, r.code, r.output)
     assert.is_truthy(r.stderr:find(image, 1, true), r.output)
     assert.same({}, drv.containers(), r.output)

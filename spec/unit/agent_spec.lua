@@ -69,6 +69,7 @@ describe("agent.load", function()
         cleanup_image_delay_ms = 180000,
         cleanup_container = true,
         pull_activity_timeout_ms = 120000,
+        allow_private_registries = false,
       }, a.options)
     end)
   end)
@@ -142,6 +143,7 @@ describe("agent.load", function()
         auth_config = "/etc/docker-auth.json",
         auth_helper = "ecr",
         pull_activity_timeout_ms = 120000,
+        allow_private_registries = false,
       }, a.options)
     end)
   end)
@@ -178,6 +180,7 @@ describe("agent.load", function()
         auth_config = "/etc/auth.json",
         auth_helper = "pass",
         pull_activity_timeout_ms = 120000,
+        allow_private_registries = false,
       }, a.options)
     end)
 
@@ -265,6 +268,47 @@ plugin "docker" {
       local a, problems = load('client {\n  options {\n    "docker.pull_activity_timeout" = "1m"\n  }\n}\n')
       assert.is_nil(a)
       assert.matches('unknown client option "docker.pull_activity_timeout"', problems[1].message)
+    end)
+  end)
+
+  describe("allow_private_registries", function()
+    local function plugin(v)
+      return load('plugin "docker" {\n  config {\n    allow_private_registries = ' .. v
+        .. '\n  }\n}\n')
+    end
+
+    it("is off by default (pulls from loopback/private registries are refused)", function()
+      assert.is_false(assert(load("")).options.allow_private_registries)
+      assert.is_false(agent.defaults(HOST).options.allow_private_registries)
+      assert.is_false(assert(load('plugin "docker" {\n  config {\n  }\n}\n'))
+        .options.allow_private_registries)
+    end)
+
+    it("reads a bool from the plugin block", function()
+      assert.is_true(assert(plugin("true")).options.allow_private_registries)
+      assert.is_false(assert(plugin("false")).options.allow_private_registries)
+    end)
+
+    it("a later plugin block overrides an earlier one only where it sets it", function()
+      local a = assert(load('plugin "docker" {\n  config {\n    allow_private_registries = true\n'
+        .. '  }\n}\nplugin "docker" {\n  config {\n    pull_activity_timeout = "5s"\n  }\n}\n'))
+      assert.is_true(a.options.allow_private_registries)
+      assert.equal(5000, a.options.pull_activity_timeout_ms)
+    end)
+
+    it("refuses a value that is not a bool", function()
+      for _, v in ipairs({ '"yes"', "1", '"true"' }) do
+        local a, problems = plugin(v)
+        assert.is_nil(a, v)
+        assert.equal("config", problems[1].kind)
+        assert.matches("allow_private_registries", problems[1].message)
+      end
+    end)
+
+    it("is not a legacy client option", function()
+      local a, problems = load('client {\n  options {\n    "docker.allow_private_registries" = "true"\n  }\n}\n')
+      assert.is_nil(a)
+      assert.matches('unknown client option "docker.allow_private_registries"', problems[1].message)
     end)
   end)
 
