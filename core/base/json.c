@@ -73,24 +73,24 @@ static int hex4(json_scan *j, uint32_t *out)
 }
 
 /* The code point of a \u escape (j->i just after the "u"): a surrogate
- * pair is one code point; NUL and lone surrogates are refused. */
+ * pair is one code point, a lone surrogate U+FFFD; NUL is refused. */
 static int escape_u(json_scan *j, uint32_t *cp)
 {
     uint32_t hi, lo;
-    if (hex4(j, &hi) < 0 || hi == 0 || (hi >= 0xdc00 && hi <= 0xdfff)) {
+    if (hex4(j, &hi) < 0 || hi == 0) {
         return DRV_EINVALID;
     }
-    if (hi >= 0xd800 && hi <= 0xdbff) {
-        if (j->n - j->i < 6 || j->s[j->i] != '\\' || j->s[j->i + 1] != 'u') {
-            return DRV_EINVALID;
-        }
+    if (hi >= 0xd800 && hi <= 0xdbff && j->n - j->i >= 6 && j->s[j->i] == '\\' &&
+        j->s[j->i + 1] == 'u') {
+        size_t save = j->i;
         j->i += 2;
-        if (hex4(j, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff) {
-            return DRV_EINVALID;
+        if (hex4(j, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
+            hi = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+        } else {
+            j->i = save;     /* read on its own next */
         }
-        hi = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
     }
-    *cp = hi;
+    *cp = hi >= 0xd800 && hi <= 0xdfff ? 0xfffd : hi;
     return 0;
 }
 

@@ -14,9 +14,11 @@
  * (leading zeros, "+1", "1.", single quotes, comments, trailing commas,
  * trailing garbage after the document), nesting deeper than
  * JSON_MAX_DEPTH, documents longer than JSON_MAX_SIZE, number texts longer
- * than JSON_MAX_NUMBER, and in strings: control bytes, invalid UTF-8,
- * "\u0000" (strings are handed out NUL-terminated) and lone or reversed
- * surrogate escapes. Strings are decoded to UTF-8.
+ * than JSON_MAX_NUMBER, and in strings: control bytes, invalid UTF-8 and
+ * "\u0000" (strings are handed out NUL-terminated). Strings are decoded to
+ * UTF-8: a surrogate pair escape is one code point; a lone surrogate escape
+ * (allowed by the RFC 8259 grammar, meaningless in UTF-8) becomes U+FFFD,
+ * so decoded text is always valid UTF-8.
  *
  * Functions return 0 or a negative DRV_E* code (err.h).
  */
