@@ -4,9 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (n bytes left) and its code point,
- * or 0 when the bytes there are not a valid, shortest-form sequence. */
-static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
+size_t esc_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
     size_t len;
     uint32_t c, min;
@@ -38,6 +36,32 @@ static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
     }
     *cp = c;
     return len;
+}
+
+void esc_utf8_encode(buf *b, uint32_t cp)
+{
+    unsigned char o[4];
+    size_t n;
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        o[0] = (unsigned char)(0xc0 | (cp >> 6));
+        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        o[0] = (unsigned char)(0xe0 | (cp >> 12));
+        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        o[0] = (unsigned char)(0xf0 | (cp >> 18));
+        o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+        o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+        o[3] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    buf_append(b, o, n);
 }
 
 /* Code points printed as \uXXXX although valid: C1 controls, bidi
@@ -81,7 +105,7 @@ void esc_append(buf *b, const char *str, size_t n)
             }
         } else {
             uint32_t cp = 0;
-            size_t len = utf8_seq(s + i, n - i, &cp);
+            size_t len = esc_utf8_decode(s + i, n - i, &cp);
             if (len == 0) {
                 tmp[0] = '\\'; tmp[1] = 'x'; tmp[2] = hex[ch >> 4]; tmp[3] = hex[ch & 15];
                 rep = tmp; replen = 4;

@@ -16,6 +16,7 @@
 #define DRV_ESC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -30,5 +31,15 @@ const char *esc_str(buf *b, const char *s);
 /// is kept), so no quoted text can start a line of its own that looks like
 /// "drvctl: ..." or a task's "<name> | ...".
 const char *esc_msg(buf *b, const char *s);
+
+/* --- UTF-8 (shared with json.c and progress.c) --------------------------- */
+
+/// Length (1..4) of the valid, shortest-form UTF-8 sequence at s (n > 0
+/// bytes left), its code point in *cp; 0 when the bytes there are invalid,
+/// overlong, truncated, a surrogate or beyond U+10FFFF.
+size_t esc_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+/// Appends code point `cp` (at most U+10FFFF, no surrogate) as UTF-8.
+void esc_utf8_encode(buf *b, uint32_t cp);
 
 #endif

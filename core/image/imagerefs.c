@@ -32,9 +32,8 @@
  * 409 is in use (kept, retried later); other failures are tried 3 times,
  * 3 s apart, then left to the next drvctl process.
  *
- * The JSON reader below is purpose-built for this file and the two Docker
- * answers read here (image inspect, container list): bounded depth, strings
- * unescaped to UTF-8, numbers kept as text.
+ * This file and the two Docker answers read here (image inspect, container
+ * list) are read with json.h (json_parse).
  */
 #include "imagerefs.h"
 
@@ -48,6 +47,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "json.h"
 #include "log.h"
 #include "state.h"
 
@@ -59,301 +59,16 @@
 #define CALL_TIMEOUT_MS 30000L
 #define CLOSE_GRACE_MS 30000L    /* close: removals due by max_wait may take this much longer */
 
-/* --- a small JSON reader -------------------------------------------------- */
+/* --- JSON reading (json.h) ----------------------------------------------- */
 
-typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
-
-typedef struct jval {
-    jtype t;
-    int b;
-    char *s;                 /* J_STR: the string; J_NUM: the number's text */
-    struct jval *v;          /* J_ARR, J_OBJ: items */
-    char **k;                /* J_OBJ: keys */
-    size_t n;
-} jval;
-
-typedef struct jp {
-    const char *p, *end;
-    int depth;
-} jp;
-
-#define J_MAX_DEPTH 32
-
-static void jfree(jval *j)
+/* Member `key` of `o` when it is a non-negative integer, else 0. */
+static long long jnum(const json_val *o, const char *key)
 {
-    for (size_t i = 0; i < j->n; i++) {
-        jfree(&j->v[i]);
-        if (j->k != NULL) {
-            free(j->k[i]);
-        }
-    }
-    free(j->v);
-    free(j->k);
-    free(j->s);
-    memset(j, 0, sizeof *j);
-}
-
-static void jws(jp *p)
-{
-    while (p->p < p->end && (*p->p == ' ' || *p->p == '\t' || *p->p == '\n' || *p->p == '\r')) {
-        p->p++;
-    }
-}
-
-static int hex4(const char *s, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') {
-            v |= (unsigned)(c - '0');
-        } else if (c >= 'a' && c <= 'f') {
-            v |= (unsigned)(c - 'a' + 10);
-        } else if (c >= 'A' && c <= 'F') {
-            v |= (unsigned)(c - 'A' + 10);
-        } else {
-            return -1;
-        }
-    }
-    *out = v;
-    return 0;
-}
-
-static void utf8(buf *b, unsigned cp)
-{
-    char o[4];
-    size_t n;
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        o[0] = (char)(0xc0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        o[0] = (char)(0xf0 | (cp >> 18));
-        o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    buf_append(b, o, n);
-}
-
-/* A string at p->p (after the quote): its unescaped text, NUL-free. */
-static int jstring(jp *p, char **out)
-{
-    buf b = BUF_INIT;
-    buf_puts(&b, "");
-    while (p->p < p->end) {
-        char c = *p->p++;
-        if (c == '"') {
-            *out = drv_xstrdup(buf_str(&b));
-            buf_free(&b);
-            return 0;
-        }
-        if ((unsigned char)c < 0x20) {
-            break;
-        }
-        if (c != '\\') {
-            buf_append(&b, &c, 1);
-            continue;
-        }
-        if (p->p >= p->end) {
-            break;
-        }
-        c = *p->p++;
-        const char *simple = strchr("\"\\/bfnrt", c);
-        if (c != '\0' && simple != NULL && c != 'u') {
-            static const char map[] = "\"\\/\b\f\n\r\t";
-            buf_append(&b, &map[simple - "\"\\/bfnrt"], 1);
-            continue;
-        }
-        unsigned cp, lo;
-        if (c != 'u' || p->end - p->p < 4 || hex4(p->p, &cp) < 0) {
-            break;
-        }
-        p->p += 4;
-        if (cp >= 0xd800 && cp < 0xdc00) {
-            if (p->end - p->p < 6 || p->p[0] != '\\' || p->p[1] != 'u' ||
-                hex4(p->p + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff) {
-                break;
-            }
-            p->p += 6;
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        } else if ((cp >= 0xdc00 && cp < 0xe000) || cp == 0) {
-            break;
-        }
-        utf8(&b, cp);
-    }
-    buf_free(&b);
-    return -1;
-}
-
-static int jvalue(jp *p, jval *out);
-
-static void jpush(jval *j, size_t *cap)
-{
-    if (j->n == *cap) {
-        *cap = *cap ? *cap * 2 : 4;
-        jval *nv = realloc(j->v, *cap * sizeof *nv);
-        if (nv == NULL) {
-            abort();
-        }
-        j->v = nv;
-        if (j->t == J_OBJ) {
-            char **nk = realloc(j->k, *cap * sizeof *nk);
-            if (nk == NULL) {
-                abort();
-            }
-            j->k = nk;
-        }
-    }
-    memset(&j->v[j->n], 0, sizeof j->v[j->n]);
-    if (j->t == J_OBJ) {
-        j->k[j->n] = NULL;
-    }
-    j->n++;
-}
-
-static int jcontainer(jp *p, jval *out, char close)
-{
-    size_t cap = 0;
-    out->t = close == ']' ? J_ARR : J_OBJ;
-    if (++p->depth > J_MAX_DEPTH) {
-        return -1;
-    }
-    jws(p);
-    if (p->p < p->end && *p->p == close) {
-        p->p++;
-        p->depth--;
+    const json_val *v = json_get(o, key);
+    if (v == NULL || v->t != JSON_NUM || !v->num.integral || v->num.i < 0) {
         return 0;
     }
-    for (;;) {
-        jpush(out, &cap);
-        if (out->t == J_OBJ) {
-            jws(p);
-            if (p->p >= p->end || *p->p != '"') {
-                return -1;
-            }
-            p->p++;
-            if (jstring(p, &out->k[out->n - 1]) < 0) {
-                return -1;
-            }
-            jws(p);
-            if (p->p >= p->end || *p->p != ':') {
-                return -1;
-            }
-            p->p++;
-        }
-        if (jvalue(p, &out->v[out->n - 1]) < 0) {
-            return -1;
-        }
-        jws(p);
-        if (p->p < p->end && *p->p == ',') {
-            p->p++;
-            continue;
-        }
-        if (p->p < p->end && *p->p == close) {
-            p->p++;
-            p->depth--;
-            return 0;
-        }
-        return -1;
-    }
-}
-
-static int jvalue(jp *p, jval *out)
-{
-    memset(out, 0, sizeof *out);
-    jws(p);
-    if (p->p >= p->end) {
-        return -1;
-    }
-    char c = *p->p;
-    if (c == '{' || c == '[') {
-        p->p++;
-        return jcontainer(p, out, c == '{' ? '}' : ']');
-    }
-    if (c == '"') {
-        p->p++;
-        out->t = J_STR;
-        return jstring(p, &out->s);
-    }
-    static const struct { const char *w; jtype t; int b; } words[] = {
-        { "true", J_BOOL, 1 }, { "false", J_BOOL, 0 }, { "null", J_NULL, 0 },
-    };
-    for (size_t i = 0; i < 3; i++) {
-        size_t n = strlen(words[i].w);
-        if ((size_t)(p->end - p->p) >= n && memcmp(p->p, words[i].w, n) == 0) {
-            p->p += n;
-            out->t = words[i].t;
-            out->b = words[i].b;
-            return 0;
-        }
-    }
-    const char *s = p->p;
-    while (p->p < p->end && strchr("+-0123456789.eE", *p->p) != NULL && *p->p != '\0') {
-        p->p++;
-    }
-    if (p->p == s || p->p - s > 40) {
-        return -1;
-    }
-    out->t = J_NUM;
-    out->s = drv_xmalloc((size_t)(p->p - s) + 1);
-    memcpy(out->s, s, (size_t)(p->p - s));
-    out->s[p->p - s] = '\0';
-    return 0;
-}
-
-/* Parses the whole of `s[0..n)`; on failure *out is freed and empty. */
-static int jparse(const char *s, size_t n, jval *out)
-{
-    jp p = { s, s + n, 0 };
-    int rc = jvalue(&p, out);
-    jws(&p);
-    if (rc < 0 || p.p != p.end) {
-        jfree(out);
-        return -1;
-    }
-    return 0;
-}
-
-static const jval *jget(const jval *o, const char *key)
-{
-    if (o == NULL || o->t != J_OBJ) {
-        return NULL;
-    }
-    for (size_t i = 0; i < o->n; i++) {
-        if (strcmp(o->k[i], key) == 0) {
-            return &o->v[i];
-        }
-    }
-    return NULL;
-}
-
-static const char *jstr(const jval *o, const char *key)
-{
-    const jval *v = jget(o, key);
-    return v != NULL && v->t == J_STR ? v->s : NULL;
-}
-
-static long long jnum(const jval *o, const char *key)
-{
-    const jval *v = jget(o, key);
-    if (v == NULL || v->t != J_NUM) {
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    long long x = strtoll(v->s, &end, 10);
-    return errno == 0 && *end == '\0' && x >= 0 ? x : 0;
+    return v->num.i;
 }
 
 /* --- JSON writing ------------------------------------------------------------ */
@@ -572,15 +287,15 @@ static int rec_has_ref(const rec *r, const char *ref)
     return 0;
 }
 
-static void owner_read(const jval *o, owner *out)
+static void owner_read(const json_val *o, owner *out)
 {
     memset(out, 0, sizeof *out);
-    if (o == NULL || o->t != J_OBJ) {
+    if (o == NULL || o->t != JSON_OBJ) {
         return;
     }
     out->pid = (long)jnum(o, "pid");
     out->start = (unsigned long long)jnum(o, "start");
-    const char *b = jstr(o, "boot");
+    const char *b = json_get_str(o, "boot");
     snprintf(out->boot, sizeof out->boot, "%s", b ? b : "");
 }
 
@@ -593,37 +308,37 @@ static void owner_write(buf *b, const owner *o)
 /* Reads the file's text into `t`. Entries that make no sense are skipped. */
 static int table_parse(const char *s, size_t n, table *t)
 {
-    jval root;
-    if (jparse(s, n, &root) < 0) {
+    json_val root;
+    if (json_parse(s, n, &root) < 0) {
         return -1;
     }
-    const jval *images = jget(&root, "images");
-    if (images == NULL || images->t != J_ARR || images->v == NULL) {
-        jfree(&root);
+    const json_val *images = json_get(&root, "images");
+    if (images == NULL || images->t != JSON_ARR || images->v == NULL) {
+        json_free(&root);
         return 0;
     }
-    const jval *items = images->v;
+    const json_val *items = images->v;
     for (size_t i = 0; i < images->n; i++) {
-        const jval *e = items + i;
-        const jval *refs = jget(e, "refs");
-        const jval *holders = jget(e, "holders");
-        if (refs == NULL || refs->t != J_ARR) {
+        const json_val *e = items + i;
+        const json_val *refs = json_get(e, "refs");
+        const json_val *holders = json_get(e, "holders");
+        if (refs == NULL || refs->t != JSON_ARR) {
             continue;
         }
         rec *r = table_add(t);
         for (size_t k = 0; k < refs->n; k++) {
-            if (refs->v[k].t == J_STR && refs->v[k].s[0] != '\0') {
+            if (refs->v[k].t == JSON_STR && refs->v[k].s[0] != '\0') {
                 rec_add_ref(r, refs->v[k].s);
             }
         }
-        const char *id = jstr(e, "id");
+        const char *id = json_get_str(e, "id");
         r->id = id != NULL && id[0] != '\0' ? drv_xstrdup(id) : NULL;
-        const jval *acq = jget(e, "acquired");
-        r->acquired = acq != NULL && acq->t == J_BOOL && acq->b;
+        const json_val *acq = json_get(e, "acquired");
+        r->acquired = acq != NULL && acq->t == JSON_BOOL && acq->b;
         r->released = jnum(e, "released");
-        owner_read(jget(e, "claim"), &r->claim);
-        for (size_t k = 0; holders != NULL && holders->t == J_ARR && k < holders->n; k++) {
-            const char *name = jstr(&holders->v[k], "holder");
+        owner_read(json_get(e, "claim"), &r->claim);
+        for (size_t k = 0; holders != NULL && holders->t == JSON_ARR && k < holders->n; k++) {
+            const char *name = json_get_str(&holders->v[k], "holder");
             owner by;
             owner_read(&holders->v[k], &by);
             if (name != NULL && name[0] != '\0') {
@@ -635,7 +350,7 @@ static int table_parse(const char *s, size_t n, table *t)
             t->n--;
         }
     }
-    jfree(&root);
+    json_free(&root);
     return 0;
 }
 
@@ -1060,15 +775,15 @@ static void rm_failed(imagerefs *r, const char *why)
 /* "message" of Docker's error body, for logs. */
 static void answer_why(char *out, size_t n, long status, const buf *body)
 {
-    jval j;
+    json_val j;
     const char *msg = NULL;
-    int ok = body != NULL && body->len > 0 && jparse(buf_str(body), body->len, &j) == 0;
+    int ok = body != NULL && body->len > 0 && json_parse(buf_str(body), body->len, &j) == 0;
     if (ok) {
-        msg = jstr(&j, "message");
+        msg = json_get_str(&j, "message");
     }
     snprintf(out, n, "HTTP %ld%s%s", status, msg ? ": " : "", msg ? msg : "");
     if (ok) {
-        jfree(&j);
+        json_free(&j);
     }
 }
 
@@ -1094,7 +809,7 @@ static void on_answer(void *ud, http_req *req, int rc, long status, const buf *b
     imagerefs *r = ud;
     removal *m = r->rm;
     char why[512];
-    jval j;
+    json_val j;
     (void)req;
     r->req = NULL;
     if (rc == DRV_ECANCELED) {
@@ -1112,16 +827,16 @@ static void on_answer(void *ud, http_req *req, int rc, long status, const buf *b
             rm_end(r, OUT_GONE, "no such image");
             return;
         }
-        if (status != 200 || jparse(buf_str(body), body->len, &j) < 0) {
+        if (status != 200 || json_parse(buf_str(body), body->len, &j) < 0) {
             rm_failed(r, why);
             return;
         } else {
-            const char *id = jstr(&j, "Id");
-            const jval *tags = jget(&j, "RepoTags");
+            const char *id = json_get_str(&j, "Id");
+            const json_val *tags = json_get(&j, "RepoTags");
             size_t ntags = 0, nours = 0;
             const char *tag = NULL, *ours = NULL;
-            for (size_t i = 0; tags != NULL && tags->t == J_ARR && i < tags->n; i++) {
-                if (tags->v[i].t == J_STR && tags->v[i].s[0] != '\0') {
+            for (size_t i = 0; tags != NULL && tags->t == JSON_ARR && i < tags->n; i++) {
+                if (tags->v[i].t == JSON_STR && tags->v[i].s[0] != '\0') {
                     ntags++;
                     tag = tags->v[i].s;
                     if (is_ours(m, tag)) {
@@ -1131,22 +846,22 @@ static void on_answer(void *ud, http_req *req, int rc, long status, const buf *b
                 }
             }
             if (id == NULL || id[0] == '\0') {
-                jfree(&j);
+                json_free(&j);
                 rm_failed(r, "image inspect: no Id");
                 return;
             }
             free(m->id);
             free(m->target);
             m->id = drv_xstrdup(id);
-            const jval *digests = jget(&j, "RepoDigests");
-            size_t ndigests = digests != NULL && digests->t == J_ARR ? digests->n : 0;
+            const json_val *digests = json_get(&j, "RepoDigests");
+            size_t ndigests = digests != NULL && digests->t == JSON_ARR ? digests->n : 0;
             m->again = 0;
             if (nours < ntags) {
                 /* the image also carries names drvctl did not give it (an
                  * image that was here, tagged again by a pull): untag only
                  * drvctl's, one at a time; the image stays theirs */
                 if (nours == 0) {
-                    jfree(&j);
+                    json_free(&j);
                     rm_end(r, OUT_GONE, "only names drvctl did not pull are left");
                     return;
                 }
@@ -1162,18 +877,18 @@ static void on_answer(void *ud, http_req *req, int rc, long status, const buf *b
                 m->force = ntags > 1 || (ntags == 0 && ndigests > 1);
                 m->target = drv_xstrdup(ntags == 1 ? tag : id);
             }
-            jfree(&j);
+            json_free(&j);
         }
         m->step = RM_LIST;
         next_step(r);
         return;
     case RM_LIST:
-        if (status != 200 || jparse(buf_str(body), body->len, &j) < 0 || j.t != J_ARR) {
+        if (status != 200 || json_parse(buf_str(body), body->len, &j) < 0 || j.t != JSON_ARR) {
             rm_failed(r, why);
             return;
         } else {
             size_t n = j.n;
-            jfree(&j);
+            json_free(&j);
             if (n > 0) {
                 rm_end(r, OUT_INUSE, "a container uses it");
                 return;

@@ -101,41 +101,6 @@ void progress_bytes(buf *out, long long n)
     buf_appendf(out, "%.1f %s", v, units[u]);
 }
 
-/* Length of the valid UTF-8 sequence at s (n left) and its code point; 0
- * when invalid. */
-static size_t utf8_at(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    size_t len;
-    uint32_t c, min;
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2; c = s[0] & 0x1fu; min = 0x80;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3; c = s[0] & 0x0fu; min = 0x800;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4; c = s[0] & 0x07u; min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        c = (c << 6) | (s[i] & 0x3fu);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-        return 0;
-    }
-    *cp = c;
-    return len;
-}
-
 void progress_json_string(buf *out, const char *str)
 {
     const unsigned char *s = (const unsigned char *)(str != NULL ? str : "");
@@ -144,7 +109,7 @@ void progress_json_string(buf *out, const char *str)
     size_t i = 0;
     while (i < n) {
         uint32_t cp = 0;
-        size_t len = utf8_at(s + i, n - i, &cp);
+        size_t len = esc_utf8_decode(s + i, n - i, &cp);
         if (len == 0) {
             buf_puts(out, "\\ufffd");
             i++;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json.h"
 #include "lines.h"
 #include "log.h"
 
@@ -89,343 +90,50 @@ pull_layer_state pull_layer_state_of(const char *status)
 }
 
 /* --- the line scanner ----------------------------------------------------------------
- * A purpose-built JSON reader for the pull stream's objects: it decodes the
- * few members it needs (status, id, error, errorDetail.message,
- * progressDetail.current/total) and skips the rest. Measured on a
- * "Downloading" line (with its progress bar): 0.5 us a line, against 4 us
- * through the Lua decoder (driver.decode "stream_line"). */
-
-typedef struct jscan {
-    const char *s;
-    size_t n, i;
-    int depth;
-} jscan;
-
-#define JSON_MAX_DEPTH 32
-
-static void jws(jscan *j)
-{
-    while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' ||
-                           j->s[j->i] == '\r')) {
-        j->i++;
-    }
-}
-
-static int jpeek(jscan *j)
-{
-    jws(j);
-    return j->i < j->n ? (unsigned char)j->s[j->i] : -1;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-static int jhex4(jscan *j, unsigned *out)
-{
-    if (j->n - j->i < 4) {
-        return -1;
-    }
-    unsigned v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval((unsigned char)j->s[j->i + (size_t)k]);
-        if (h < 0) {
-            return -1;
-        }
-        v = (v << 4) | (unsigned)h;
-    }
-    j->i += 4;
-    *out = v;
-    return 0;
-}
-
-static void put_utf8(buf *b, unsigned cp)
-{
-    char o[4];
-    size_t n;
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        o[0] = (char)(0xc0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        o[0] = (char)(0xf0 | (cp >> 18));
-        o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    buf_append(b, o, n);
-}
-
-/* A string at j->i (after whitespace); decoded onto `out` unless NULL. */
-static int jstring(jscan *j, buf *out)
-{
-    if (jpeek(j) != '"') {
-        return -1;
-    }
-    j->i++;
-    size_t run = j->i;
-    while (j->i < j->n) {
-        unsigned char c = (unsigned char)j->s[j->i];
-        if (c == '"') {
-            if (out != NULL) {
-                buf_append(out, j->s + run, j->i - run);
-            }
-            j->i++;
-            return 0;
-        }
-        if (c < 0x20) {
-            return -1;
-        }
-        if (c != '\\') {
-            j->i++;
-            continue;
-        }
-        if (out != NULL) {
-            buf_append(out, j->s + run, j->i - run);
-        }
-        j->i++;
-        if (j->i >= j->n) {
-            return -1;
-        }
-        char e = j->s[j->i++];
-        const char *rep = NULL;
-        switch (e) {
-        case '"': rep = "\""; break;
-        case '\\': rep = "\\"; break;
-        case '/': rep = "/"; break;
-        case 'b': rep = "\b"; break;
-        case 'f': rep = "\f"; break;
-        case 'n': rep = "\n"; break;
-        case 'r': rep = "\r"; break;
-        case 't': rep = "\t"; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (jhex4(j, &cp) < 0) {
-                return -1;
-            }
-            if (cp >= 0xd800 && cp <= 0xdbff && j->n - j->i >= 6 && j->s[j->i] == '\\' &&
-                j->s[j->i + 1] == 'u') {
-                size_t save = j->i;
-                j->i += 2;
-                if (jhex4(j, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                } else {
-                    j->i = save;
-                }
-            }
-            if (cp >= 0xd800 && cp <= 0xdfff) {
-                cp = 0xfffd;     /* a lone surrogate */
-            }
-            if (out != NULL) {
-                put_utf8(out, cp);
-            }
-            break;
-        }
-        default:
-            return -1;
-        }
-        if (rep != NULL && out != NULL) {
-            buf_append(out, rep, 1);
-        }
-        run = j->i;
-    }
-    return -1;
-}
-
-/* A number; its integer part (clamped) goes to *out unless NULL. */
-static int jnumber(jscan *j, long long *out)
-{
-    jws(j);
-    size_t start = j->i;
-    int neg = 0;
-    long long v = 0;
-    if (j->i < j->n && j->s[j->i] == '-') {
-        neg = 1;
-        j->i++;
-    }
-    size_t digits = 0;
-    while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9') {
-        int d = j->s[j->i] - '0';
-        v = v > (0x7fffffffffffffffLL - d) / 10 ? 0x7fffffffffffffffLL : v * 10 + d;
-        j->i++;
-        digits++;
-    }
-    if (digits == 0) {
-        j->i = start;
-        return -1;
-    }
-    if (j->i < j->n && j->s[j->i] == '.') {
-        j->i++;
-        while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9') {
-            j->i++;
-        }
-    }
-    if (j->i < j->n && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
-        j->i++;
-        if (j->i < j->n && (j->s[j->i] == '+' || j->s[j->i] == '-')) {
-            j->i++;
-        }
-        while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9') {
-            j->i++;
-        }
-    }
-    if (out != NULL) {
-        *out = neg ? -v : v;
-    }
-    return 0;
-}
-
-static int jvalue_skip(jscan *j);
-
-static int jlit(jscan *j, const char *lit)
-{
-    size_t n = strlen(lit);
-    if (j->n - j->i < n || memcmp(j->s + j->i, lit, n) != 0) {
-        return -1;
-    }
-    j->i += n;
-    return 0;
-}
-
-/* Walks an object's members; `member` is told each key (decoded) and
- * consumes its value (or returns 1 to have it skipped). */
-typedef int (*jmember_fn)(jscan *j, const char *key, void *ud);
-
-static int jobject(jscan *j, jmember_fn member, void *ud)
-{
-    if (jpeek(j) != '{' || ++j->depth > JSON_MAX_DEPTH) {
-        return -1;
-    }
-    j->i++;
-    buf key = BUF_INIT;
-    int rc = 0;
-    if (jpeek(j) == '}') {
-        j->i++;
-        goto out;
-    }
-    for (;;) {
-        buf_reset(&key);
-        if (jstring(j, &key) < 0 || jpeek(j) != ':') {
-            rc = -1;
-            goto out;
-        }
-        j->i++;
-        int r = member != NULL ? member(j, buf_str(&key), ud) : 1;
-        if (r < 0 || (r == 1 && jvalue_skip(j) < 0)) {
-            rc = -1;
-            goto out;
-        }
-        int c = jpeek(j);
-        j->i++;
-        if (c == '}') {
-            break;
-        }
-        if (c != ',') {
-            rc = -1;
-            goto out;
-        }
-    }
-out:
-    j->depth--;
-    buf_free(&key);
-    return rc;
-}
-
-static int jvalue_skip(jscan *j)
-{
-    int c = jpeek(j);
-    switch (c) {
-    case '"':
-        return jstring(j, NULL);
-    case '{':
-        return jobject(j, NULL, NULL);
-    case '[':
-        if (++j->depth > JSON_MAX_DEPTH) {
-            return -1;
-        }
-        j->i++;
-        if (jpeek(j) == ']') {
-            j->i++;
-            j->depth--;
-            return 0;
-        }
-        for (;;) {
-            if (jvalue_skip(j) < 0) {
-                return -1;
-            }
-            int d = jpeek(j);
-            j->i++;
-            if (d == ']') {
-                j->depth--;
-                return 0;
-            }
-            if (d != ',') {
-                return -1;
-            }
-        }
-    case 't':
-        return jlit(j, "true");
-    case 'f':
-        return jlit(j, "false");
-    case 'n':
-        return jlit(j, "null");
-    default:
-        return jnumber(j, NULL);
-    }
-}
+ * The pull stream's objects are read with the json.h scanner: the few
+ * members needed (status, id, error, errorDetail.message,
+ * progressDetail.current/total) are decoded and the rest skipped. Measured
+ * on a "Downloading" line (with its progress bar): 0.5 us a line, against
+ * 4 us through the Lua decoder (driver.decode "stream_line"). */
 
 typedef struct line_parse {
     pull_line *l;
     long status_at, error_at, detail_at;   /* offsets into store, -1 */
 } line_parse;
 
-static int progress_member(jscan *j, const char *key, void *ud)
+static int progress_member(json_scan *j, const char *key, void *ud)
 {
     pull_line *l = ud;
     long long *slot = strcmp(key, "current") == 0 ? &l->current
                       : strcmp(key, "total") == 0 ? &l->total : NULL;
-    if (slot == NULL || jpeek(j) == 'n') {
+    if (slot == NULL || json_peek(j) == 'n') {
         return 1;
     }
-    return jnumber(j, slot);
+    json_num v;
+    int rc = json_number(j, &v);
+    if (rc == 0) {
+        *slot = v.i;    /* the integer part */
+    }
+    return rc;
 }
 
 /* Appends a string value to the store (NUL-separated); its offset in *at. */
-static int store_string(jscan *j, pull_line *l, long *at)
+static int store_string(json_scan *j, pull_line *l, long *at)
 {
-    if (jpeek(j) != '"') {
+    if (json_peek(j) != '"') {
         return 1;       /* not a string: skipped */
     }
     if (l->store.len > 0) {
         buf_append(&l->store, "", 1);   /* keep the previous NUL */
     }
     *at = (long)l->store.len;
-    if (jstring(j, &l->store) < 0) {
+    if (json_string(j, &l->store) < 0) {
         return -1;
     }
     return 0;
 }
 
-static int detail_member(jscan *j, const char *key, void *ud)
+static int detail_member(json_scan *j, const char *key, void *ud)
 {
     line_parse *p = ud;
     if (strcmp(key, "message") == 0) {
@@ -434,7 +142,7 @@ static int detail_member(jscan *j, const char *key, void *ud)
     return 1;
 }
 
-static int line_member(jscan *j, const char *key, void *ud)
+static int line_member(json_scan *j, const char *key, void *ud)
 {
     line_parse *p = ud;
     pull_line *l = p->l;
@@ -445,20 +153,20 @@ static int line_member(jscan *j, const char *key, void *ud)
         return store_string(j, l, &p->error_at);
     }
     if (strcmp(key, "id") == 0) {
-        if (jpeek(j) != '"') {
+        if (json_peek(j) != '"') {
             return 1;
         }
         buf id = BUF_INIT;
-        int rc = jstring(j, &id);
+        int rc = json_string(j, &id);
         snprintf(l->id, sizeof l->id, "%s", buf_str(&id));
         buf_free(&id);
         return rc;
     }
-    if (strcmp(key, "progressDetail") == 0 && jpeek(j) == '{') {
-        return jobject(j, progress_member, l);
+    if (strcmp(key, "progressDetail") == 0 && json_peek(j) == '{') {
+        return json_object(j, progress_member, l);
     }
-    if (strcmp(key, "errorDetail") == 0 && jpeek(j) == '{') {
-        return jobject(j, detail_member, p);
+    if (strcmp(key, "errorDetail") == 0 && json_peek(j) == '{') {
+        return json_object(j, detail_member, p);
     }
     return 1;
 }
@@ -472,19 +180,20 @@ void pull_line_init(pull_line *l)
 
 int pull_line_parse(pull_line *l, const char *s, size_t n, drv_err *err)
 {
-    jscan j = { .s = s, .n = n, .i = 0, .depth = 0 };
+    json_scan j;
     line_parse p = { .l = l, .status_at = -1, .error_at = -1, .detail_at = -1 };
     buf_reset(&l->store);
     l->status = "";
     l->error = NULL;
     l->id[0] = '\0';
     l->current = l->total = -1;
-    if (jobject(&j, line_member, &p) < 0 || jpeek(&j) != -1) {
+    if (json_scan_init(&j, s, n) < 0 || json_object(&j, line_member, &p) < 0 ||
+        json_end(&j) < 0) {
         return drv_err_set(err, DRV_EINVALID, "pull stream: not a JSON object: \"%.*s\"",
                            (int)(n > 80 ? 80 : n), s);
     }
-    /* strings are NUL-separated in the store: point at them now that it
-     * no longer moves (a string with a NUL inside ends there) */
+    /* strings are NUL-separated in the store (json.h refuses "\u0000"):
+     * point at them now that it no longer moves */
     if (p.status_at >= 0) {
         l->status = l->store.data + p.status_at;
     }

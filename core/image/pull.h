@@ -9,8 +9,8 @@
  * the same result: the same code and message, and on success the image id
  * (confirmed by an inspect after the stream ended cleanly).
  *
- * The progress stream (one JSON object per line) is parsed incrementally by
- * a small C scanner (pull_line_parse): per-layer state and bytes are kept
+ * The progress stream (one JSON object per line) is parsed incrementally
+ * with the json.h scanner (pull_line_parse): per-layer state and bytes are kept
  * and fanned out. An error inside the HTTP 200 (`errorDetail.message`, else
  * `error`) fails the attempt.
  *

@@ -25,6 +25,9 @@
 #define FUZZ_ENTRY fuzz_logs_one
 #include "../../fuzz/c/fuzz_logs.c"
 #undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_json_one
+#include "../../fuzz/c/fuzz_json.c"
+#undef FUZZ_ENTRY
 
 #include "test.h"
 
@@ -69,6 +72,7 @@ TEST(frame_corpus) { ASSERT(replay("frame", fuzz_frame_one) > 0); }
 TEST(lines_corpus) { ASSERT(replay("lines", fuzz_lines_one) > 0); }
 TEST(artifact_corpus) { ASSERT(replay("artifact", fuzz_artifact_one) > 0); }
 TEST(logs_corpus) { ASSERT(replay("logs", fuzz_logs_one) > 0); }
+TEST(json_corpus) { ASSERT(replay("json", fuzz_json_one) > 0); }
 
 int main(void)
 {
@@ -76,5 +80,6 @@ int main(void)
     RUN(lines_corpus);
     RUN(artifact_corpus);
     RUN(logs_corpus);
+    RUN(json_corpus);
     return test_summary();
 }
