@@ -726,7 +726,7 @@ static void rm_end(imagerefs *r, outcome out, const char *why)
         log_warn("image cleanup: cannot remove image \"%s\" (left for a later drvctl run or "
                  "gc): %s", m->key, why);
     } else if (out == OUT_GONE) {
-        log_debug("image cleanup: removed image \"%s\"", m->key);
+        log_debug("image cleanup: image \"%s\": done (%s)", m->key, why);
     } else {
         log_debug("image cleanup: image \"%s\" kept: %s", m->key, why);
     }

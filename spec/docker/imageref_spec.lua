@@ -135,8 +135,14 @@ describe("image references to a registry", function()
       assert.equal((c[1]:gsub("^https://", "")), ctr.Config.Image)
       assert.equal(id, ctr.Image, c[1])
       stop(proc)
-      assert.is_true(reg:manifest_requests("rsx/pull", c[2], mark) >= 1, c[1])
-      if c[2] ~= "1" then
+      if c[2] == "1" then
+        assert.is_true(reg:manifest_requests("rsx/pull", c[2], mark) >= 1, c[1])
+      else
+        -- dockerd 20.10 keeps manifests it pulled in its content store and
+        -- answers a digest from there when it still has it, so the
+        -- digest's manifest request may or may not reach the registry; the
+        -- layers were removed with the image and are fetched again
+        assert.is_true(reg:requests("/v2/rsx/pull/blobs/", mark, true) >= 1, c[1])
         assert.equal(0, reg:manifest_requests("rsx/pull", "1", mark), c[1])
       end
     end

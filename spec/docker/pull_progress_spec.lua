@@ -205,7 +205,8 @@ describe("a pull that stalls", function()
     local host = stalling_proxy(reg.host, 256 * 1024)
     local image = host .. "/rsx/midway:1"
     local dir = drv.tmpdir()
-    local proc = drv.spawn({ "run", "-data-dir", dir .. "/data", job(dir, { image = image, count = 2 }) })
+    local proc = drv.spawn({ "run", "-config", agent_config(dir), "-data-dir", dir .. "/data",
+      job(dir, { image = image, count = 2 }) })
     assert.is_truthy(drv.wait_until(function()
       return proc:stderr():find("| downloading " .. image, 1, true) or proc:exited()
     end, 30), proc:stderr())
