@@ -268,6 +268,7 @@ struct logread {
     off_t off;              /* bytes of it passed on */
     int final;              /* the next index exists: read to EOF once more */
     int ended_checks;
+    int scan;               /* look for any later index, not just the next */
     int emitted;            /* bytes passed on since the last on_idle */
     int stopped;            /* on_data asked to stop */
     int done;               /* on_end called (or closing) */
@@ -364,6 +365,33 @@ static void next_file(logread *r)
     r->final = 0;
 }
 
+/* Has the writer moved past r->idx? The next index, or (when scanning: not
+ * following, or on a poll tick) any later one: a gap left by a deleted file
+ * is skipped. */
+static int newer_exists(logread *r)
+{
+    char name[512];
+    struct stat st;
+    if (r->idx >= MAX_INDEX) {
+        return 0;
+    }
+    if (file_name(name, sizeof name, r->task, r->stream, r->idx + 1) == 0 &&
+        fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        return 1;
+    }
+    if (r->follow && !r->scan) {
+        return 0;
+    }
+    unsigned long *idx;
+    size_t n;
+    int found = 0;
+    if (logread_list(r->dirfd, r->task, r->stream, &idx, &n, NULL) == 0) {
+        found = n > 0 && idx[n - 1] > r->idx;
+        free(idx);
+    }
+    return found;
+}
+
 /* One step: 1 progress, 0 caught up with the writer, < 0 error. */
 static int step(logread *r)
 {
@@ -400,11 +428,7 @@ static int step(logread *r)
         r->off = st.st_size;
         return 1;
     }
-    char name[512];
-    struct stat nst;
-    if (r->idx < MAX_INDEX &&
-        file_name(name, sizeof name, r->task, r->stream, r->idx + 1) == 0 &&
-        fstatat(r->dirfd, name, &nst, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (newer_exists(r)) {
         /* the writer moved on: this file is complete once read to its end
          * after the next one appeared */
         if (!r->final) {
@@ -466,7 +490,10 @@ static void on_kick(uv_timer_t *t)
 static void on_poll(uv_timer_t *t)
 {
     logread *r = t->data;
-    if (!pump(r) || r->done) {
+    r->scan = 1;
+    int caught_up = pump(r);
+    r->scan = 0;
+    if (!caught_up || r->done) {
         return;
     }
     /* caught up: has the writer let go of the file, with nothing after it? */
