@@ -159,6 +159,27 @@ describe("drvctl logs", function()
     assert.is_nil(r.stdout:find("SECRET", 1, true))
   end)
 
+  it("keeps the bytes raw on a pipe and escapes them on a terminal (script -qfec)", function()
+    local data, dir = prepare()
+    local raw = "title\27]0;pwned\7 clear\27[2J cr\rover\r\nbad \255 rtl \226\128\174x\nend"
+    drv.write(dir .. "/db.stdout.0", raw)
+    local r = logs(data, "0b1c2d", "db")
+    assert.equal(0, r.code, r.output)
+    assert.equal(raw, r.stdout)
+    assert.is_truthy(drv.sh("command -v script", { shell = true }).code == 0,
+      "script(1) from util-linux is needed")
+    local tmp = drv.tmpdir()
+    local cmd = drv.quote(drv.bin) .. " logs -data-dir " .. drv.quote(data) .. " 0b1c2d db"
+    r = drv.sh("script -qfec " .. drv.quote(cmd) .. " " .. drv.quote(tmp .. "/typescript"),
+      { timeout = 30 })
+    assert.equal(0, r.code, r.output)
+    local tty = assert(drv.read(tmp .. "/typescript")):gsub("\r\n", "\n")
+    assert.is_nil(tty:find("\27", 1, true), tty)
+    assert.is_nil(tty:find("\r", 1, true), tty)
+    assert.matches("title\\x1b]0;pwned\\x07 clear\\x1b[2J cr\\rover\n", tty, 1, true)
+    assert.matches("bad \\xff rtl \\u202ex\nend", tty, 1, true)
+  end)
+
   it("needs ALLOC and TASK (64)", function()
     local data = prepare()
     assert.equal(64, logs(data, "0b1c2d").code)
