@@ -271,6 +271,7 @@ struct logread {
     int scan;               /* look for any later index, not just the next */
     int emitted;            /* bytes passed on since the last on_idle */
     int stopped;            /* on_data asked to stop */
+    int paused;             /* logread_pause: the consumer is full */
     int done;               /* on_end called (or closing) */
     int closing;
     int handles;            /* open uv handles */
@@ -457,6 +458,9 @@ static int pump(logread *r)
         return 1;
     }
     for (int i = 0; i < PUMP_CHUNKS; i++) {
+        if (r->paused) {
+            return 0;     /* logread_resume goes on */
+        }
         int rc = step(r);
         if (r->stopped) {
             finish(r, 0, NULL);
@@ -490,6 +494,9 @@ static void on_kick(uv_timer_t *t)
 static void on_poll(uv_timer_t *t)
 {
     logread *r = t->data;
+    if (r->paused) {
+        return;
+    }
     r->scan = 1;
     int caught_up = pump(r);
     r->scan = 0;
@@ -568,6 +575,22 @@ int logread_start(logread **out, const logread_opts *o, drv_err *err)
     }
     *out = r;
     return 0;
+}
+
+void logread_pause(logread *r)
+{
+    if (r != NULL && !r->done) {
+        r->paused = 1;
+        uv_timer_stop(&r->kick);
+    }
+}
+
+void logread_resume(logread *r)
+{
+    if (r != NULL && !r->done && r->paused) {
+        r->paused = 0;
+        uv_timer_start(&r->kick, on_kick, 0, 0);
+    }
 }
 
 void logread_close(logread *r)

@@ -73,7 +73,8 @@ typedef struct logread_opts {
     long tail;              /* < 0: everything */
     int follow;             /* 0: stop at the end of what is there now */
     unsigned poll_ms;       /* 0: 250 */
-    /// New bytes, in order. Return < 0 to stop (on_end follows with rc 0).
+    /// New bytes, in order, at most 64 KiB at a time. Return < 0 to stop
+    /// (on_end follows with rc 0).
     int (*on_data)(void *ud, const char *data, size_t len);
     /// Optional: everything there is has been passed on (follow: waiting).
     void (*on_idle)(void *ud);
@@ -85,6 +86,12 @@ typedef struct logread_opts {
 
 /// Starts reading (the first bytes come from the loop).
 int logread_start(logread **out, const logread_opts *o, drv_err *err);
+
+/// Backpressure for a consumer that cannot take more now (an API client's
+/// full socket): no on_data until logread_resume. May be called from
+/// on_data. While paused, the end of the task is not looked for either.
+void logread_pause(logread *r);
+void logread_resume(logread *r);
 
 /// Stops and frees (in close callbacks: run the loop once more). NULL is allowed.
 void logread_close(logread *r);

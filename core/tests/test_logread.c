@@ -574,6 +574,76 @@ TEST(a_consumer_can_stop_early)
     remove_dir(dir);
 }
 
+/* A consumer that pauses after every chunk and resumes from a timer. */
+typedef struct slow {
+    sink s;
+    logread *r;
+    uv_timer_t timer;
+    int pauses;
+} slow;
+
+static void on_resume(uv_timer_t *t);
+
+static int slow_data(void *ud, const char *data, size_t len)
+{
+    slow *w = ud;
+    buf_append(&w->s.out, data, len);
+    logread_pause(w->r);
+    w->pauses++;
+    uv_timer_start(&w->timer, on_resume, 1, 0);
+    return 0;
+}
+
+static void on_resume(uv_timer_t *t)
+{
+    slow *w = t->data;
+    logread_resume(w->r);
+}
+
+static void slow_end(void *ud, int rc, const drv_err *err)
+{
+    slow *w = ud;
+    sink_end(&w->s, rc, err);
+}
+
+TEST(pause_and_resume)
+{
+    const char *dir = fresh_dir();
+    buf big = BUF_INIT;
+    for (int i = 0; i < 50000; i++) {
+        buf_appendf(&big, "%d\n", i);
+    }
+    put(dir, "web.stdout.0", big.data);
+    put(dir, "web.stdout.1", big.data);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    slow w;
+    memset(&w, 0, sizeof w);
+    uv_timer_init(&loop, &w.timer);
+    w.timer.data = &w;
+    int dfd = open_dir(dir);
+    logread_opts o = {
+        .loop = &loop, .dirfd = dfd, .task = "web", .stream = "stdout", .tail = -1,
+        .follow = 1, .poll_ms = 5, .on_data = slow_data, .on_end = slow_end, .ud = &w,
+    };
+    ASSERT_INT_EQ(0, logread_start(&w.r, &o, NULL));
+    close(dfd);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_INT_EQ(1, w.s.ended);
+    ASSERT_INT_EQ(0, w.s.rc);
+    ASSERT(w.pauses > 2);
+    ASSERT_INT_EQ(2 * big.len, w.s.out.len);
+    ASSERT(memcmp(w.s.out.data, big.data, big.len) == 0);
+    ASSERT(memcmp(w.s.out.data + big.len, big.data, big.len) == 0);
+    logread_close(w.r);
+    uv_close((uv_handle_t *)&w.timer, close_cb);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_INT_EQ(0, uv_loop_close(&loop));
+    buf_free(&w.s.out);
+    buf_free(&big);
+    remove_dir(dir);
+}
+
 int main(void)
 {
     RUN(names);
@@ -588,5 +658,6 @@ int main(void)
     RUN(follow_on_an_ended_task_prints_what_there_is_and_ends);
     RUN(follow_survives_a_truncated_file);
     RUN(a_consumer_can_stop_early);
+    RUN(pause_and_resume);
     return test_summary();
 }
