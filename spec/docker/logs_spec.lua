@@ -74,6 +74,12 @@ describe("drvctl logs", function()
       assert.is_false(run:exited(), run:stderr())
       local alloc = drv.alloc_ids(data)[1]
       local follow = drv.spawn({ "logs", "-data-dir", data, "-f", alloc:sub(1, 6), "web" })
+      -- it follows: it printed the start, and waits for the rest
+      assert.is_truthy(drv.wait_until(function()
+        return follow:stdout():find("start\n", 1, true) or follow:exited()
+      end, 30), follow:stderr())
+      assert.is_false(follow:exited(), follow:stderr())
+      assert.is_nil(follow:stdout():find("end\n", 1, true))
       assert.equal(0, run:wait(120), run.output)
       -- the follower ends by itself once the run has closed the files
       assert.equal(0, follow:wait(20), follow:stderr())
