@@ -37,10 +37,11 @@
 static void usage(void)
 {
     printf("Usage: drvctl logs [-config FILE] [-data-dir DIR] [-f] [-stderr] [-tail N] ALLOC TASK\n\n"
-           "Prints the output task TASK of allocation ALLOC wrote, as collected in\n"
-           "<data_dir>/alloc/<alloc_id>/alloc/logs/<task>.stdout.N (rotated by the task's\n"
-           "logs { max_files, max_file_size }). It reads the files directly: it works while\n"
-           "a foreground `drvctl run` runs (from another terminal) and after it ended.\n\n"
+           "Prints what task TASK of allocation ALLOC wrote to its stdout (or stderr), as\n"
+           "collected in <data_dir>/alloc/<alloc_id>/alloc/logs/<task>.stdout.N (rotated by\n"
+           "the task's logs { max_files, max_file_size }). It reads the files directly, with\n"
+           "no agent: it works while a foreground `drvctl run` runs (from another terminal)\n"
+           "and after it ended.\n\n"
            "  ALLOC      an alloc id, or a unique prefix of one (at least 4 hex digits);\n"
            "             an ambiguous prefix lists the matching ids (exit 64)\n"
            "  TASK       a task of that allocation\n"
