@@ -9,7 +9,7 @@
 static int takes_value(const char *name)
 {
     return strcmp(name, "config") == 0 || strcmp(name, "data-dir") == 0 ||
-           strcmp(name, "lua-dir") == 0;
+           strcmp(name, "lua-dir") == 0 || strcmp(name, "tail") == 0;
 }
 
 static int allowed_flag(const char *allowed, const char *name)
@@ -83,6 +83,12 @@ int cmd_parse_flags(const char *cmd, int argc, char **argv, const char *allowed,
             f->json = 1;
         } else if (strcmp(name, "detach") == 0) {
             f->detach = 1;
+        } else if (strcmp(name, "f") == 0) {
+            f->follow = 1;
+        } else if (strcmp(name, "stderr") == 0) {
+            f->stderr_stream = 1;
+        } else if (strcmp(name, "tail") == 0) {
+            f->tail = value;
         }
     }
     return 0;

@@ -12,6 +12,9 @@ typedef struct cmd_flags {
     int json;
     int help;
     int detach;
+    int follow;               /* -f */
+    int stderr_stream;        /* -stderr */
+    const char *tail;         /* -tail N (unchecked text) */
     const char *pos[4];       /* positional arguments */
     int npos;
 } cmd_flags;
@@ -29,5 +32,6 @@ int cmd_plan(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_fingerprint(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
 
 #endif

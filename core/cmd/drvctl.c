@@ -29,6 +29,8 @@ static const command commands[] = {
       "print this node's attributes (kernel, cpu, memory, network, driver.docker)" },
     { "gc", cmd_gc, "gc [-config FILE] [-data-dir DIR]",
       "carry out due image removals now (alloc dirs and state: with the agent)" },
+    { "logs", cmd_logs, "logs [-f] [-stderr] [-tail N] ALLOC TASK",
+      "print a task's collected output from the data dir; -f follows it" },
     { "version", cmd_version, "version", "print the version" },
 };
 

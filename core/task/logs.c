@@ -183,20 +183,33 @@ static int open_file(logs *l, logs_stream *s, drv_err *err)
         return drv_err_set(err, DRV_EIO, "logs: not a regular file with one link: \"%s\"", path);
     }
     s->size = (size_t)st.st_size;
+    /* the open file description's write lock tells readers (logread.h) that
+     * this file is still being written; the kernel drops it on close or
+     * death. A lock someone else holds (the task can lock its own files)
+     * only keeps a follower waiting: never fatal here, never blocking. */
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    (void)fcntl(s->fd, F_OFD_SETLK, &fl);
     if (s->idx >= (unsigned long)l->max_files) {
         delete_index(l, s, s->idx - (unsigned long)l->max_files);
     }
     return 0;
 }
 
+/* The next index is opened (and locked) before the full one is closed, so
+ * a reader never sees neither locked (logread.h). */
 static int rotate(logs *l, logs_stream *s, drv_err *err)
 {
-    if (s->fd >= 0) {
-        close(s->fd);
-        s->fd = -1;
-    }
+    int old = s->fd;
+    s->fd = -1;
     s->idx++;
-    return open_file(l, s, err);
+    int rc = open_file(l, s, err);
+    if (old >= 0) {
+        close(old);
+    }
+    return rc;
 }
 
 static int write_all(logs *l, logs_stream *s, const char *data, size_t len, drv_err *err)
