@@ -27,7 +27,7 @@ static const command commands[] = {
       "load and validate the policies (defaults overridden by DIR)" },
     { "fingerprint", cmd_fingerprint, "fingerprint [-json] [-config FILE]",
       "print this node's attributes (kernel, cpu, memory, network, driver.docker)" },
-    { "gc", cmd_gc, "gc [-config FILE] [-data-dir DIR] [-orphans] [-json]",
+    { "gc", cmd_gc, "gc [-config FILE] [-data-dir DIR] [-orphans]",
       "remove ended allocs' dirs and records, and carry out due image removals, now" },
     { "version", cmd_version, "version", "print the version" },
 };
