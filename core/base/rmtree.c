@@ -130,7 +130,6 @@ static int make_writable(int fd)
  * (an O_PATH fd, changed through /proc/self/fd). */
 static int make_enterable(int dfd, const char *name)
 {
-    char proc[64];
     int pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
     if (pfd < 0) {
         return -1;
@@ -138,6 +137,7 @@ static int make_enterable(int dfd, const char *name)
     struct stat st;
     int rc = fstat(pfd, &st);
     if (rc == 0) {
+        char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
         rc = chmod(proc, (st.st_mode & 07777) | 0700);
     }

@@ -247,7 +247,7 @@ int allocrec_write(state *allocs, const allocrec *r, drv_err *err)
 
 int allocrec_read(state *allocs, const char *alloc_id, allocrec *out, drv_err *err)
 {
-    char name[64], what[PATH_MAX];
+    char name[64];
     memset(out, 0, sizeof *out);
     if (file_name(alloc_id, name, sizeof name) < 0) {
         return drv_err_set(err, DRV_EINVALID, "alloc record: invalid alloc id: \"%s\"",
@@ -256,6 +256,7 @@ int allocrec_read(state *allocs, const char *alloc_id, allocrec *out, drv_err *e
     buf b = BUF_INIT;
     int rc = state_read(allocs, name, &b, err);
     if (rc == 0) {
+        char what[PATH_MAX];
         snprintf(what, sizeof what, "%s/%s", state_path(allocs), name);
         rc = allocrec_decode(b.data ? b.data : "", b.len, what, out, err);
         if (rc == 0 && strcmp(out->alloc_id, alloc_id) != 0) {
