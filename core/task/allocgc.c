@@ -283,12 +283,14 @@ int allocgc_apply(allocgc *g, const allocgc_container *cs, size_t ncs, int json,
             continue;
         }
         buf_free(&names);
-        if (!c->has_record) {
-            /* an orphan: a record may have appeared since (then it is not one) */
+        {
+            /* under the lock: an orphan's record may have appeared since (then
+             * it is not one); a record may be gone (another gc removed it) */
             allocrec r;
             drv_err e;
-            if (allocrec_read(allocs, c->alloc_id, &r, &e) == 0 || e.code != DRV_ENOTFOUND) {
-                allocrec_free(&r);
+            int rrc = allocrec_read(allocs, c->alloc_id, &r, &e);
+            allocrec_free(&r);
+            if (c->has_record ? rrc == DRV_ENOTFOUND : rrc != DRV_ENOTFOUND) {
                 continue;
             }
         }
