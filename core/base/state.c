@@ -157,6 +157,52 @@ int state_open_existing(const char *data_dir, state **out, drv_err *err)
     return open_state(data_dir, 0, out, err);
 }
 
+int state_open_sub(state *parent, const char *sub, int create, state **out, drv_err *err)
+{
+    struct stat sb;
+    char path[PATH_MAX];
+
+    *out = NULL;
+    if (!state_name_ok(sub)) {
+        return bad_name(parent, sub, err);
+    }
+    snprintf(path, sizeof path, "%s/%s", parent->path, sub);
+    if (create && mkdirat(parent->dfd, sub, 0700) < 0 && errno != EEXIST) {
+        return drv_err_set(err, DRV_EIO, "state: cannot create \"%s\": %s", path, strerror(errno));
+    }
+    int dfd = openat(parent->dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        int e = errno;
+        if (!create && e == ENOENT) {
+            return 0;
+        }
+        if (e == ELOOP || e == ENOTDIR) {
+            return drv_err_set(err, DRV_ECONFIG,
+                               "state: not a directory (symbolic links are refused here): \"%s\"", path);
+        }
+        return drv_err_set(err, DRV_EIO, "state: cannot open \"%s\": %s", path, strerror(e));
+    }
+    if (fstat(dfd, &sb) < 0 || sb.st_uid != geteuid()) {
+        close(dfd);
+        return drv_err_set(err, DRV_ECONFIG, "state: directory not owned by the user running "
+                           "drvctl (uid %u): \"%s\"", (unsigned)geteuid(), path);
+    }
+    if ((sb.st_mode & 07077) != 0 && fchmod(dfd, 0700) < 0) {
+        int e = errno;
+        close(dfd);
+        return drv_err_set(err, DRV_ECONFIG, "state: cannot make directory private (0700): %s: "
+                           "\"%s\"", strerror(e), path);
+    }
+    state *st = drv_xcalloc(1, sizeof *st);
+    st->dfd = dfd;
+    st->path = drv_xstrdup(path);
+    if (create) {
+        sweep_tmp(st);
+    }
+    *out = st;
+    return 0;
+}
+
 void state_close(state *st)
 {
     if (st == NULL) {

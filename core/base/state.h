@@ -32,6 +32,12 @@ int state_open(const char *data_dir, state **out, drv_err *err);
 /// <data_dir>/state does not exist.
 int state_open_existing(const char *data_dir, state **out, drv_err *err);
 
+/// Opens the subdirectory `sub` (a valid name) of `parent` as a state of
+/// its own ("<data_dir>/state/allocs"): created 0700 with `create`, else
+/// *out is NULL (and 0 returned) when missing. A symlink or a directory
+/// owned by another user is refused (DRV_ECONFIG).
+int state_open_sub(state *parent, const char *sub, int create, state **out, drv_err *err);
+
 void state_close(state *st);
 
 /// The directory's path ("<data_dir>/state"), for messages.

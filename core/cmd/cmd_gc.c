@@ -1,14 +1,15 @@
 /*
- * cmd_gc.c: `drvctl gc`: carries out now what is due on this host. For now
- * that is the image removals recorded in <data_dir>/state/images.json
- * (docker.cleanup.image): images drvctl pulled or loaded whose last task
- * ended at least docker.cleanup.image.delay ago, by the delay this command's
- * agent config sets. Ended tasks' alloc dirs, their state and dangling
- * containers come with the agent (ARCHITECTURE §6); the help says so.
+ * cmd_gc.c: `drvctl gc`: carries out now what is due on this host:
+ *  - alloc dirs and records (allocgc.h): those of allocs that ended, or
+ *    whose owner process is gone, and that have no container left;
+ *  - the image removals recorded in <data_dir>/state/images.json
+ *    (docker.cleanup.image): images drvctl pulled or loaded whose last task
+ *    ended at least docker.cleanup.image.delay ago, by the delay this
+ *    command's agent config sets.
  *
- * With no record (no image was ever counted) it exits 0 without asking
- * Docker; otherwise it pings Docker, opens the references (which starts
- * the due removals) and closes them, waiting for the removals under way.
+ * Docker is asked only when there is something to decide: the containers
+ * labelled drvctl.alloc_id (all states) when an alloc is a candidate, and
+ * the image removals when images.json exists.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,9 @@
 
 #include <uv.h>
 
+#include "allocgc.h"
 #include "buf.h"
+#include "json.h"
 #include "cmd.h"
 #include "conf.h"
 #include "docker.h"
@@ -28,18 +31,31 @@
 
 static void usage(void)
 {
-    printf("Usage: drvctl gc [-config FILE] [-data-dir DIR] [-lua-dir DIR]\n\n"
-           "Carries out now what is due on this host. In this version that is the image\n"
-           "removals recorded under <data_dir>/state/images.json: images drvctl pulled or\n"
-           "loaded whose last task ended at least docker.cleanup.image.delay ago (the\n"
-           "delay of this command's agent config counts). An image that a container\n"
-           "still uses is kept for later; images drvctl did not pull or load are never\n"
-           "removed. References held by drvctl processes that are gone (a run killed\n"
-           "with -9) count as released. With docker.cleanup.image = false nothing is\n"
-           "removed.\n\n"
-           "Not yet: ended tasks' alloc dirs and state, and dangling containers; they\n"
-           "come with the agent. Messages go to stderr (DRVCTL_LOG=debug lists each\n"
-           "image); the exit code is 0 when Docker answered, even if an image was kept.\n");
+    printf("Usage: drvctl gc [-config FILE] [-data-dir DIR] [-lua-dir DIR] [-orphans] [-json]\n\n"
+           "Carries out now what is due on this host:\n\n"
+           "Allocs: every alloc recorded under <data_dir>/state/allocs/ that ended, or\n"
+           "whose drvctl process is gone (killed: its pid is dead or reused), loses its\n"
+           "alloc dir <data_dir>/alloc/<alloc_id> (task files, logs, artifacts), its stale\n"
+           "bind pins and then its record, once Docker has no container labelled with\n"
+           "its alloc id (any state). gc never removes a container: for an alloc that\n"
+           "still has one it prints the `docker rm` command and keeps the alloc (also\n"
+           "for containers kept on purpose by docker.cleanup.container = false). The\n"
+           "alloc of a run that is still going is never touched. The removal follows\n"
+           "no symlink and enters no other mount (reported and kept). Alloc dirs\n"
+           "without a record (older versions) are reported and left unless -orphans\n"
+           "is given. One line per removed alloc and a total go to stdout (-json: one\n"
+           "JSON object).\n\n"
+           "Images: the removals recorded under <data_dir>/state/images.json: images\n"
+           "drvctl pulled or loaded whose last task ended at least\n"
+           "docker.cleanup.image.delay ago (the delay of this command's agent config\n"
+           "counts). An image that a container still uses is kept for later; images\n"
+           "drvctl did not pull or load are never removed. References held by drvctl\n"
+           "processes that are gone (a run killed with -9) count as released. With\n"
+           "docker.cleanup.image = false no image is removed.\n\n"
+           "Docker is asked only when there is something to decide. Messages go to\n"
+           "stderr. The exit code is 0 when Docker answered, even if an alloc or image\n"
+           "was kept; 69 when Docker is unreachable (nothing is removed then); 74 when\n"
+           "an alloc dir could not be removed completely.\n");
     cmd_print_exit_codes();
 }
 
@@ -50,6 +66,11 @@ typedef struct gc_run {
     imagerefs *refs;
     const agent_conf *agent;
     char state_dir[PATH_MAX];
+    int images;                /* image removals to carry out */
+    int list_allocs;           /* containers of candidate allocs to list */
+    int listed;                /* ... listed */
+    allocgc_container *cs;
+    size_t ncs;
     int rc;
     drv_err err;
 } gc_run;
@@ -62,12 +83,9 @@ static void on_refs_closed(void *ud)
     g->http = NULL;
 }
 
-static void on_ping(void *ud, int rc, const drv_err *err)
+static void start_images(gc_run *g)
 {
-    gc_run *g = ud;
-    if (rc < 0) {
-        g->rc = rc;
-        g->err = *err;
+    if (!g->images) {
         http_client_close(g->http);
         g->http = NULL;
         return;
@@ -86,14 +104,110 @@ static void on_ping(void *ud, int rc, const drv_err *err)
     imagerefs_close(g->refs, 0, on_refs_closed, g);
 }
 
+/* The containers labelled drvctl.alloc_id: alloc id, name, state. */
+static int parse_containers(gc_run *g, const buf *body)
+{
+    json_val root;
+    if (json_parse(body->data ? body->data : "", body->len, &root) < 0) {
+        return -1;
+    }
+    if (root.t != JSON_ARR) {
+        json_free(&root);
+        return -1;
+    }
+    g->cs = drv_xcalloc(root.n + 1, sizeof *g->cs);
+    for (size_t i = 0; i < root.n; i++) {
+        const json_val *c = &root.v[i];
+        const char *id = json_get_str(json_get(c, "Labels"), "drvctl.alloc_id");
+        if (id == NULL) {
+            continue;
+        }
+        allocgc_container *o = &g->cs[g->ncs++];
+        o->alloc_id = drv_xstrdup(id);
+        const json_val *names = json_get(c, "Names");
+        const char *name = names != NULL && names->t == JSON_ARR && names->n > 0 &&
+                           names->v[0].t == JSON_STR ? names->v[0].s : json_get_str(c, "Id");
+        if (name != NULL && name[0] == '/') {
+            name++;
+        }
+        o->name = drv_xstrdup(name != NULL ? name : "?");
+        const char *st = json_get_str(c, "State");
+        o->state = st != NULL ? drv_xstrdup(st) : NULL;
+    }
+    json_free(&root);
+    return 0;
+}
+
+static void on_list(void *ud, http_req *r, int rc, long status, const buf *body,
+                    const drv_err *err)
+{
+    gc_run *g = ud;
+    (void)r;
+    if (rc < 0) {
+        g->rc = docker_unreachable(g->docker, err, &g->err);
+    } else if (status != 200 || parse_containers(g, body) < 0) {
+        g->rc = drv_err_set(&g->err, DRV_EDOCKER, "gc: docker: listing containers failed: "
+                            "HTTP %ld", status);
+    } else {
+        g->listed = 1;
+    }
+    if (g->rc < 0) {
+        http_client_close(g->http);
+        g->http = NULL;
+        return;
+    }
+    start_images(g);
+}
+
+static void on_ping(void *ud, int rc, const drv_err *err)
+{
+    gc_run *g = ud;
+    if (rc < 0) {
+        g->rc = rc;
+        g->err = *err;
+        http_client_close(g->http);
+        g->http = NULL;
+        return;
+    }
+    if (!g->list_allocs) {
+        start_images(g);
+        return;
+    }
+    docker_filter f[] = { { "label", "drvctl.alloc_id" }, { NULL, NULL } };
+    docker_cb cb = { .on_done = on_list, .ud = g, .timeout_ms = 60000 };
+    http_req *req;
+    g->rc = docker_container_list(g->docker, 1, f, &cb, &req, &g->err);
+    if (g->rc < 0) {
+        http_client_close(g->http);
+        g->http = NULL;
+    }
+}
+
+/* Takes -orphans out of argv (the shared flag parser does not know it). */
+static int take_orphans(int *argc, char **argv)
+{
+    int found = 0, k = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "-orphans") == 0 || strcmp(argv[i], "--orphans") == 0) {
+            found = 1;
+            continue;
+        }
+        argv[k++] = argv[i];
+    }
+    *argc = k;
+    return found;
+}
+
 int cmd_gc(int argc, char **argv)
 {
     cmd_flags f;
     script *s = NULL;
     conf c;
     gc_run g;
+    allocgc ag;
     struct stat sb;
-    int rc = cmd_parse_flags("gc", argc, argv, "config,data-dir,lua-dir", &f);
+    int orphans = take_orphans(&argc, argv);
+    int rc = cmd_parse_flags("gc", argc, argv, "config,data-dir,lua-dir,json", &f);
 
     if (rc != 0) {
         return rc;
@@ -109,6 +223,7 @@ int cmd_gc(int argc, char **argv)
     }
     memset(&c, 0, sizeof c);
     memset(&g, 0, sizeof g);
+    memset(&ag, 0, sizeof ag);
     drv_err_clear(&g.err);
     rc = script_open(&s, conf_lua_dir(f.lua_dir), &g.err);
     if (rc == 0) {
@@ -119,21 +234,26 @@ int cmd_gc(int argc, char **argv)
         }
     }
     g.agent = &c.agent;
-    if (rc == 0 && !c.agent.cleanup_image) {
-        fprintf(stderr, "drvctl gc: docker.cleanup.image is false: no image is removed\n");
-    } else if (rc == 0 && (c.agent.data_dir == NULL ||
-               snprintf(g.state_dir, sizeof g.state_dir, "%s/state", c.agent.data_dir) >=
-                   (int)sizeof g.state_dir)) {
+    if (rc == 0 && (c.agent.data_dir == NULL ||
+                    snprintf(g.state_dir, sizeof g.state_dir, "%s/state", c.agent.data_dir) >=
+                        (int)sizeof g.state_dir)) {
         rc = drv_err_set(&g.err, DRV_ECONFIG, "gc: data_dir too long");
-    } else if (rc == 0) {
+    }
+    if (rc == 0) {
+        rc = allocgc_scan(&ag, c.agent.data_dir, orphans, stderr, &g.err);
+    }
+    if (rc == 0) {
         char rec[PATH_MAX + 16];
         snprintf(rec, sizeof rec, "%s/images.json", g.state_dir);
-        if (lstat(rec, &sb) < 0) {
-            /* no image was ever counted here: nothing to ask Docker */
-            conf_free(&c);
-            script_close(s);
-            return 0;
+        if (!c.agent.cleanup_image) {
+            fprintf(stderr, "drvctl gc: docker.cleanup.image is false: no image is removed\n");
+        } else {
+            /* without a record no image was ever counted here */
+            g.images = lstat(rec, &sb) == 0;
         }
+        g.list_allocs = ag.n > 0;
+    }
+    if (rc == 0 && (g.images || g.list_allocs)) {
         uv_loop_init(&g.loop);
         docker_opts dopts = {
             .endpoint = c.agent.endpoint, .tls_ca = c.agent.tls_ca,
@@ -158,11 +278,28 @@ int cmd_gc(int argc, char **argv)
             rc = g.rc;
         }
     }
+    if (g.list_allocs && !g.listed) {
+        fprintf(stderr, "drvctl gc: %zu alloc%s not removed: docker did not list their "
+                "containers\n", ag.n, ag.n == 1 ? "" : "s");
+    } else if (g.listed) {
+        /* the image removals' outcome (rc) stays the exit code if they failed */
+        drv_err e;
+        int arc = allocgc_apply(&ag, g.cs, g.ncs, f.json, stdout, stderr, &e);
+        if (arc < 0 && rc == 0) {
+            rc = arc;
+            g.err = e;
+        }
+    } else if (rc == 0 && f.json) {
+        printf("{\"removed\":[],\"kept\":[],\"freed_bytes\":0}\n");
+    }
+    fflush(stdout);
     if (rc < 0 && g.err.msg[0] != '\0') {
         buf b = BUF_INIT;
         fprintf(stderr, "drvctl: %s\n", esc_msg(&b, g.err.msg));
         buf_free(&b);
     }
+    allocgc_containers_free(g.cs, g.ncs);
+    allocgc_free(&ag);
     conf_free(&c);
     script_close(s);
     return rc < 0 ? drv_err_exit_code(rc) : 0;

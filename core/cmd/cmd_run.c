@@ -2,8 +2,11 @@
  * cmd_run.c: `drvctl run`: plan the job, then run every task instance in
  * the foreground on one libuv loop until all have ended. SIGINT, SIGTERM,
  * SIGHUP (closed terminal) and SIGQUIT stop the tasks gracefully; a second
- * one kills them at once. Containers are removed on every path; alloc dirs
- * (logs, files) are kept.
+ * one kills them at once. Containers are removed on every path (unless
+ * docker.cleanup.container = false keeps those that exited); alloc dirs
+ * (logs, files) are kept, each alloc recorded in
+ * <data_dir>/state/allocs/<alloc_id>.json (allocrec.h) before anything of
+ * it exists and again when it ends, for `drvctl gc`.
  *
  * A signal always ends the run, even when Docker stops answering: requests
  * of a stop are bounded (task.c), and a deadline gives up on Docker
@@ -18,6 +21,7 @@
 #include <uv.h>
 
 #include "alloc.h"
+#include "allocrec.h"
 #include "auth.h"
 #include "cmd.h"
 #include "docker.h"
@@ -48,6 +52,7 @@ typedef struct runner {
     int *index;              /* each task's instance index in its group */
     puller *puller;          /* registry pulls, shared by the tasks */
     imagerefs *refs;         /* image references (cleanup), or NULL */
+    state *allocs;           /* <data_dir>/state/allocs: the alloc records */
     auth_opts auth;
     progress *progress;      /* pull progress on stderr */
     int signal;              /* first stop signal received */
@@ -63,8 +68,10 @@ static void usage(void)
            "else one line per phase; -json prints one JSON object per pull event),\n"
            "creates and starts the containers, streams their output prefixed by the\n"
            "task name, and writes it to <data_dir>/alloc/<alloc_id>/alloc/logs/.\n"
-           "When every task has ended the containers are removed and drvctl exits with\n"
-           "the first non-zero task exit code (0 if all succeeded).\n\n"
+           "When every task has ended the containers are removed (kept stopped, for\n"
+           "inspection, with docker.cleanup.container = false) and drvctl exits with\n"
+           "the first non-zero task exit code (0 if all succeeded). The alloc dirs stay\n"
+           "until `drvctl gc` (each alloc is recorded under <data_dir>/state/allocs/).\n\n"
            "SIGINT, SIGTERM, SIGHUP or SIGQUIT stops the tasks: kill_signal (default:\n"
            "the image's STOPSIGNAL, else SIGTERM), then SIGKILL after kill_timeout\n"
            "(default 5s), removes the containers and exits 128 + the signal number.\n"
@@ -184,6 +191,11 @@ static void report(const task *t, const plan_task *pt)
     } else {
         fprintf(stderr, "drvctl: task \"%s\" (alloc %s): exited with code %d\n",
                 esc_str(&b, pt->task), pt->alloc_id, task_exit_code(t));
+    }
+    if (task_kept(t)) {
+        fprintf(stderr, "drvctl: task \"%s\" (alloc %s): container %s kept for inspection "
+                "(docker.cleanup.container = false); remove it with: docker rm %s\n",
+                esc_str(&b, pt->task), pt->alloc_id, pt->name, pt->name);
     }
     buf_free(&b);
 }
@@ -308,6 +320,7 @@ static int start_tasks(runner *r, drv_err *err)
         .script = r->job.script, .echo = 1,
         .puller = r->puller, .auth = &r->auth, .imagerefs = r->refs,
         .allow_private_registries = r->job.agent.allow_private_registries,
+        .keep_container = !r->job.agent.cleanup_container,
         .on_pull = on_pull, .pull_ud = r,
     };
     index_tasks(r);
@@ -315,6 +328,15 @@ static int start_tasks(runner *r, drv_err *err)
     int rc = alloc_new(&r->alloc, &ctx, r->job.plan.tasks, r->job.plan.ntasks, &o, err);
     if (rc < 0) {
         return rc;
+    }
+    /* the records first: nothing of the allocs exists yet (dirs, artifacts,
+     * containers), so gc can tell them from leftovers of a run killed later */
+    rc = allocrec_open(r->job.agent.data_dir, 1, &r->allocs, err);
+    if (rc == 0) {
+        rc = alloc_record(r->alloc, r->allocs, err);
+    }
+    if (rc < 0) {
+        return rc;    /* nothing started; the alloc is freed with the runner */
     }
     r->ntasks = r->job.plan.ntasks;
     alloc_start(r->alloc);
@@ -453,6 +475,7 @@ int cmd_run(int argc, char **argv)
         }
     }
     alloc_free(r.alloc);
+    state_close(r.allocs);
     drv_loop_close(&r.lp);   /* runs the close callbacks, closes stragglers */
     progress_free(r.progress);
     free(r.index);

@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "plan.h"
+#include "state.h"
 #include "task.h"
 
 typedef struct alloc alloc;
@@ -32,6 +33,12 @@ typedef struct alloc_opts {
 /// gets `o->ud`.
 int alloc_new(alloc **out, const task_ctx *ctx, const plan_task *specs, size_t n,
               const alloc_opts *o, drv_err *err);
+/// Writes the durable record of each alloc id among the tasks (allocrec.h:
+/// status "running", owned by this process) into `allocs` (which must
+/// outlive the alloc); each is written again, "ended" with every task's
+/// exit code or error, once all its tasks are done. Call before
+/// alloc_start: nothing of the alloc exists yet. On failure nothing starts.
+int alloc_record(alloc *a, state *allocs, drv_err *err);
 void alloc_start(alloc *a);
 /// Stops every task (see task_stop); a failure after this stops nothing more.
 void alloc_stop(alloc *a, int force);

@@ -46,6 +46,7 @@ struct task {
     int kill_sent;
     int abandoned;             /* task_abandon: no new requests */
     int leftover;              /* the container may still exist */
+    int kept;                  /* ctx.keep_container: left stopped for inspection */
     int create_cut;            /* stopped waiting for the create's answer */
     struct call_ctx *calls;    /* requests in flight */
     char *id;                  /* container id once created */
@@ -1458,6 +1459,15 @@ static void advance(task *t)
             return;
         }
         uv_timer_stop(&t->drain_timer);
+        if (t->ctx.keep_container && t->ran && t->id != NULL && !t->abandoned) {
+            /* docker.cleanup.container = false: the exited container stays */
+            t->kept = 1;
+            log_debug("task \"%s\": container %s kept for inspection "
+                     "(docker.cleanup.container = false): docker rm %s",
+                     t->pt->task, t->pt->name, t->pt->name);
+            finish(t);
+            return;
+        }
         remove_container(t);
         return;
     default:
@@ -1483,7 +1493,7 @@ static void finish(task *t)
     if (t->finishing || t->state == ST_DONE) {
         return;
     }
-    if (t->id != NULL && t->state != ST_REMOVE) {
+    if (t->id != NULL && t->state != ST_REMOVE && !t->kept) {
         remove_container(t);
         return;
     }
@@ -1641,6 +1651,11 @@ void task_abandon(task *t)
 int task_left_behind(const task *t)
 {
     return t->leftover;
+}
+
+int task_kept(const task *t)
+{
+    return t->kept;
 }
 
 int task_exit_code(const task *t)

@@ -15,7 +15,8 @@
  * task_stop() may be called in any state: before a container exists it
  * cancels what is in flight; while running it sends the kill signal and
  * escalates to SIGKILL after kill_timeout (force: SIGKILL at once). Every
- * path that created a container removes it before `on_done` runs.
+ * path that created a container removes it before `on_done` runs, except a
+ * container that ran and exited with task_ctx.keep_container (task_kept).
  */
 #ifndef DRV_TASK_H
 #define DRV_TASK_H
@@ -62,6 +63,9 @@ typedef struct task_ctx {
     imagerefs *imagerefs;      /* image references; NULL: not counted */
     int allow_private_registries; /* 0: refuse pulls from loopback/private
                                      registries (regcheck.h) */
+    int keep_container;        /* docker.cleanup.container = false: a container
+                                  that ran and exited is left (stopped) for
+                                  inspection instead of removed */
     task_pull_cb on_pull;      /* progress; or NULL */
     void *pull_ud;
 } task_ctx;
@@ -90,6 +94,9 @@ void task_stop(task *t, int force);
 void task_abandon(task *t);
 /// 1 when the container could not be removed and may still exist.
 int task_left_behind(const task *t);
+
+/// 1 when the exited container was kept (task_ctx.keep_container).
+int task_kept(const task *t);
 
 /// After on_done: the container's exit code, or the driver's exit code for a
 /// task that failed before it ran (see task_error).

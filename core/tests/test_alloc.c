@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "allocrec.h"
 #include "docker.h"
 #include "fake_dockerd.h"
 #include "http.h"
@@ -37,7 +38,12 @@ typedef struct arun {
     const char *pull;          /* their pull policy */
     puller *puller;
     auth_opts auth;
+    state *recs;               /* alloc_record into this, or NULL */
+    int keep;                  /* task_ctx.keep_container */
+    allocrec before;           /* the record as it was before alloc_start */
 } arun;
+
+#define REC_ID "0a1b2c3d-0000-4000-8000-00000000abcd"
 
 static void on_task_done(void *ud, alloc *a, size_t i, task *t)
 {
@@ -140,7 +146,15 @@ static int arun_go(arun *r, const fd_step *steps)
     } else {
         spec_init(&r->specs[0], "web", "drv-web-1");
         spec_init(&r->specs[1], "db", "drv-db-1");
+        if (r->recs != NULL) {
+            for (size_t i = 0; i < 2; i++) {
+                free(r->specs[i].alloc_id);
+                r->specs[i].alloc_id = drv_xstrdup(REC_ID);
+                r->specs[i].job = drv_xstrdup("shop");
+            }
+        }
     }
+    ctx.keep_container = r->keep;
     alloc_opts ao = { .on_task_done = on_task_done, .on_done = on_done, .restart = on_restart,
                       .ud = r };
     int rc = alloc_new(&r->a, &ctx, r->specs, n, &ao, &err);
@@ -150,6 +164,12 @@ static int arun_go(arun *r, const fd_step *steps)
     }
     if (rc < 0) {
         return rc;
+    }
+    if (r->recs != NULL) {
+        rc = alloc_record(r->a, r->recs, &err);
+        if (rc < 0 || allocrec_read(r->recs, REC_ID, &r->before, &err) < 0) {
+            return -1;
+        }
     }
     alloc_start(r->a);
     uv_run(&r->loop, UV_RUN_DEFAULT);
@@ -260,6 +280,86 @@ TEST(stop_stops_all)
     arun_free(&r);
 }
 
+/* The alloc's record: written before anything starts ("running", both
+ * tasks, this process as owner), then "ended" with each exit code. */
+TEST(the_record_before_and_after)
+{
+    static const fd_step s[] = {
+        FD("POST", "/containers/create?name=drv-web-1", 201, "{\"Id\":\"c1\"}"),
+        FD("POST", "/containers/create?name=drv-db-1", 201, "{\"Id\":\"c2\"}"),
+        FD("POST", "/containers/c1/attach", 200, "", .stream = 1),
+        FD("POST", "/containers/c2/attach", 200, "", .stream = 1),
+        FD("POST", "/containers/c1/start", 204, NULL),
+        FD("POST", "/containers/c2/start", 204, NULL),
+        FD("POST", "/containers/c1/wait", 200, "{\"StatusCode\":1}"),
+        FD("GET", "/containers/c1/json", 200, "{\"State\":{\"ExitCode\":1}}"),
+        FD("DELETE", "/containers/c1?", 204, NULL),
+        FD("POST", "/containers/c2/wait", 200, "{\"StatusCode\":0}", .end_streams = 1,
+           .after = "DELETE /containers/c1"),
+        FD("DELETE", "/containers/c2?", 204, NULL),
+        END };
+    arun r;
+    drv_err err;
+    allocrec after;
+    memset(&r, 0, sizeof r);
+    ASSERT_INT_EQ(0, allocrec_open(tmpdir, 1, &r.recs, &err));
+    ASSERT_INT_EQ(0, arun_go(&r, s));
+    ASSERT_STR_EQ("running", r.before.status);
+    ASSERT_STR_EQ("shop", r.before.job);
+    ASSERT_INT_EQ(2, r.before.ntasks);
+    ASSERT_STR_EQ("drv-db-1", r.before.tasks[1].container);
+    ASSERT_INT_EQ((long)getpid(), r.before.owner.pid);
+    ASSERT_INT_EQ(0, allocrec_read(r.recs, REC_ID, &after, &err));
+    ASSERT(allocrec_ended(&after));
+    ASSERT(after.ended_ms >= after.created_ms);
+    ASSERT_INT_EQ(1, after.tasks[0].has_exit);
+    ASSERT_INT_EQ(1, after.tasks[0].exit_code);
+    ASSERT_INT_EQ(0, after.tasks[1].exit_code);
+    ASSERT(after.tasks[0].error == NULL && !after.tasks[0].kept && !after.keep_containers);
+    allocrec_free(&after);
+    allocrec_free(&r.before);
+    ASSERT_INT_EQ(0, allocrec_remove(r.recs, REC_ID, &err));
+    state_close(r.recs);
+    arun_free(&r);
+}
+
+/* keep_container: containers that ran and exited are not removed (no
+ * DELETE is scripted: one would be unexpected), and the record says so. */
+TEST(keep_container_leaves_exited_containers)
+{
+    static const fd_step s[] = {
+        FD("POST", "/containers/create?name=drv-web-1", 201, "{\"Id\":\"c1\"}"),
+        FD("POST", "/containers/create?name=drv-db-1", 201, "{\"Id\":\"c2\"}"),
+        FD("POST", "/containers/c1/attach", 200, "", .stream = 1),
+        FD("POST", "/containers/c2/attach", 200, "", .stream = 1),
+        FD("POST", "/containers/c1/start", 204, NULL),
+        FD("POST", "/containers/c2/start", 204, NULL),
+        FD("POST", "/containers/c1/wait", 200, "{\"StatusCode\":1}", .end_streams = 1),
+        FD("GET", "/containers/c1/json", 200, "{\"State\":{\"ExitCode\":1}}"),
+        FD("POST", "/containers/c2/wait", 200, "{\"StatusCode\":0}", .end_streams = 1,
+           .after = "GET /containers/c1/json"),
+        END };
+    arun r;
+    drv_err err;
+    allocrec after;
+    memset(&r, 0, sizeof r);
+    r.keep = 1;
+    ASSERT_INT_EQ(0, allocrec_open(tmpdir, 1, &r.recs, &err));
+    ASSERT_INT_EQ(0, arun_go(&r, s));
+    ASSERT_INT_EQ(1, r.done);
+    ASSERT(task_kept(alloc_task(r.a, 0)) && task_kept(alloc_task(r.a, 1)));
+    ASSERT(!task_left_behind(alloc_task(r.a, 0)));
+    ASSERT(strstr(buf_str(&r.fd.log), "DELETE") == NULL);
+    ASSERT_INT_EQ(0, r.fd.unexpected);
+    ASSERT_INT_EQ(0, allocrec_read(r.recs, REC_ID, &after, &err));
+    ASSERT(after.keep_containers && after.tasks[0].kept && after.tasks[1].kept);
+    allocrec_free(&after);
+    allocrec_free(&r.before);
+    ASSERT_INT_EQ(0, allocrec_remove(r.recs, REC_ID, &err));
+    state_close(r.recs);
+    arun_free(&r);
+}
+
 /* count = 5 on an image that is neither here nor pullable: one pull, and
  * every instance ends with the same failure (73 and the pull's message),
  * whichever instance's result comes first. */
@@ -333,6 +433,8 @@ int main(void)
     RUN(stop_stops_all);
     RUN(instances_share_one_failed_pull_and_its_answer);
     RUN(stop_during_a_shared_pull_cancels_it);
+    RUN(the_record_before_and_after);
+    RUN(keep_container_leaves_exited_containers);
     script_close(lua);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -17,11 +17,12 @@ describe("drvctl gc", function()
   before_each(drv.require_binary)
   after_each(drv.cleanup)
 
-  it("has help that says what it does not collect yet", function()
+  it("has help that says what it collects", function()
     local r = drv.drvctl({ "gc", "-h" })
     assert.equal(0, r.code, r.output)
     assert.matches("docker.cleanup.image.delay", r.stdout, 1, true)
-    assert.matches("Not yet: ended tasks' alloc dirs and state", r.stdout, 1, true)
+    assert.matches("<data_dir>/state/allocs/", r.stdout, 1, true)
+    assert.matches("-orphans", r.stdout, 1, true)
     local top = drv.drvctl({ "--help" })
     assert.matches("gc [-config FILE] [-data-dir DIR]", top.stdout, 1, true)
   end)
@@ -57,6 +58,39 @@ describe("drvctl gc", function()
     assert.equal(0, r.code, r.output)
     assert.matches("docker.cleanup.image is false", r.stderr, 1, true)
     assert.matches("drvctl-spec/never:1", drv.read(dir .. "/state/images.json"), 1, true)
+  end)
+
+  it("keeps alloc dirs without a record unless -orphans, without asking Docker", function()
+    local dir = drv.tmpdir()
+    local id = "0a1b2c3d-0000-4000-8000-000000000001"
+    assert(os.execute("mkdir -p " .. drv.quote(dir .. "/alloc/" .. id .. "/alloc/logs")))
+    local r = drv.drvctl({ "gc", "-data-dir", dir }, NO_DOCKER)
+    assert.equal(0, r.code, r.output)
+    assert.matches("alloc dir without a record left in place", r.stderr, 1, true)
+    assert.matches(id, r.stderr, 1, true)
+    assert.is_true(drv.exists(dir .. "/alloc/" .. id .. "/alloc/logs"))
+    -- with -orphans it is a candidate: Docker must say no container of it
+    -- exists, and there is none to ask here: kept, 69
+    r = drv.drvctl({ "gc", "-orphans", "-data-dir", dir }, NO_DOCKER)
+    assert.equal(69, r.code, r.output)
+    assert.matches("not removed: docker did not list their containers", r.stderr, 1, true)
+    assert.is_true(drv.exists(dir .. "/alloc/" .. id .. "/alloc/logs"))
+  end)
+
+  it("keeps an ended alloc when Docker cannot be asked (69)", function()
+    local dir = drv.tmpdir()
+    local id = "0a1b2c3d-0000-4000-8000-000000000002"
+    assert(os.execute("mkdir -p " .. drv.quote(dir .. "/alloc/" .. id .. "/web/local")))
+    assert(os.execute("mkdir -m 700 -p " .. drv.quote(dir .. "/state/allocs")))
+    drv.write(dir .. "/state/allocs/" .. id .. ".json",
+      '{"version":1,"alloc_id":"' .. id .. '","job":"web","group":"g",' ..
+      '"owner":{"pid":1,"start":1,"boot":"x"},"created":1,"status":"ended","ended":2,' ..
+      '"keep_containers":false,"tasks":[{"task":"web","container":"web-' .. id .. '",' ..
+      '"exit_code":0}]}\n')
+    local r = drv.drvctl({ "gc", "-data-dir", dir }, NO_DOCKER)
+    assert.equal(69, r.code, r.output)
+    assert.is_true(drv.exists(dir .. "/alloc/" .. id .. "/web/local"))
+    assert.is_true(drv.exists(dir .. "/state/allocs/" .. id .. ".json"))
   end)
 
   it("exits 78 for a bad agent config", function()
