@@ -55,7 +55,7 @@ DRV_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARNFLAGS) $(SANFLAGS) $(DEP_CFLAGS
              -I$(BUILD) $(CORE_INC) -MMD -MP
 ALL_CFLAGS = $(DRV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
-LIBS       = $(DEP_LIBS) -lm -ldl -lpthread
+LIBS       = $(DEP_LIBS) -lhttp_parser -lm -ldl -lpthread
 
 BUILD      = build
 BIN       ?= drvctl
