@@ -2,6 +2,7 @@
 #include "httpd.h"
 
 #include <errno.h>
+#include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

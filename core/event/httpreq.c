@@ -1,6 +1,8 @@
 /* httpreq.c: one bounded HTTP/1.1 request from raw bytes (http-parser). */
 #include "httpreq.h"
 
+#include <http_parser.h>
+
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
@@ -230,6 +232,9 @@ static int httpreq_on_body(http_parser *p, const char *at, size_t len)
 static int httpreq_on_complete(http_parser *p)
 {
     httpreq *r = httpreq_of(p);
+    if (p->upgrade) {
+        return httpreq_fail(r, 400, "protocol upgrade not supported");
+    }
     r->keep_alive = http_should_keep_alive(p);
     r->state = HTTPREQ_DONE;
     http_parser_pause(p, 1);    /* the next request waits for httpreq_next */
@@ -251,8 +256,9 @@ void httpreq_init(httpreq *r, size_t max_head, size_t max_body)
     memset(r, 0, sizeof *r);
     r->max_head = max_head ? max_head : HTTPREQ_MAX_HEAD;
     r->max_body = max_body ? max_body : HTTPREQ_MAX_BODY;
-    http_parser_init(&r->parser, HTTP_REQUEST);
-    r->parser.data = r;
+    r->parser = drv_xmalloc(sizeof *r->parser);
+    http_parser_init(r->parser, HTTP_REQUEST);
+    r->parser->data = r;
 }
 
 size_t httpreq_feed(httpreq *r, const char *data, size_t len)
@@ -260,16 +266,16 @@ size_t httpreq_feed(httpreq *r, const char *data, size_t len)
     if (r->state != HTTPREQ_MORE || len == 0) {
         return 0;
     }
-    size_t n = http_parser_execute(&r->parser, &httpreq_settings, data, len);
+    size_t n = http_parser_execute(r->parser, &httpreq_settings, data, len);
     if (r->state == HTTPREQ_ERROR || r->state == HTTPREQ_DONE) {
         return n;
     }
-    enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
+    enum http_errno e = HTTP_PARSER_ERRNO(r->parser);
     if (e == HPE_HEADER_OVERFLOW) {
         httpreq_fail(r, 431, "request line and headers too large");
     } else if (e != HPE_OK) {
         httpreq_fail(r, 400, http_errno_description(e));
-    } else if (r->parser.upgrade) {
+    } else if (r->parser->upgrade) {
         httpreq_fail(r, 400, "protocol upgrade not supported");
     }
     return n;
@@ -314,7 +320,7 @@ void httpreq_next(httpreq *r)
     }
     httpreq_clear(r);
     r->state = HTTPREQ_MORE;
-    http_parser_pause(&r->parser, 0);
+    http_parser_pause(r->parser, 0);
 }
 
 const char *httpreq_param(const httpreq *r, const char *name)
@@ -340,4 +346,6 @@ const char *httpreq_header(const httpreq *r, const char *name)
 void httpreq_free(httpreq *r)
 {
     httpreq_clear(r);
+    free(r->parser);
+    r->parser = NULL;
 }

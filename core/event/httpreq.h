@@ -14,7 +14,6 @@
 #ifndef DRV_HTTPREQ_H
 #define DRV_HTTPREQ_H
 
-#include <http_parser.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -59,10 +58,12 @@ typedef struct httpreq {
     int started;            /* some byte of the current request came */
     int in_value;           /* last header callback was a value */
     buf url;
-    http_parser parser;
+    struct http_parser *parser;    /* not in this header: http_parser.h
+                                      and http.h share type names */
 } httpreq;
 
-/// Prepares `r` for a connection; 0 bounds mean the defaults.
+/// Prepares `r` for a connection; 0 bounds mean the defaults. Free with
+/// httpreq_free.
 void httpreq_init(httpreq *r, size_t max_head, size_t max_body);
 
 /// Reads `data[0..len)`. Returns how many bytes were used: fewer than `len`
