@@ -40,6 +40,19 @@ static int httpreq_count_head(httpreq *r, size_t len)
     return 0;
 }
 
+/* 1 when s[0..n) holds a control byte (NUL, CR, LF, DEL, ...); a tab
+ * only where `tab_ok`. http-parser built lenient lets some through. */
+static int httpreq_has_ctl(const char *s, size_t n, int tab_ok)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && !(tab_ok && c == '\t')) || c == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void httpreq_str_append(char **s, const char *data, size_t len)
 {
     size_t old = *s ? strlen(*s) : 0;
@@ -66,6 +79,9 @@ static int httpreq_on_url(http_parser *p, const char *at, size_t len)
     if (httpreq_count_head(r, len) != 0) {
         return 1;
     }
+    if (httpreq_has_ctl(at, len, 0) || memchr(at, ' ', len) != NULL) {
+        return httpreq_fail(r, 400, "control character in the request target");
+    }
     buf_append(&r->url, at, len);
     return 0;
 }
@@ -75,6 +91,12 @@ static int httpreq_on_field(http_parser *p, const char *at, size_t len)
     httpreq *r = httpreq_of(p);
     if (httpreq_count_head(r, len) != 0) {
         return 1;
+    }
+    if (httpreq_has_ctl(at, len, 0)) {
+        return httpreq_fail(r, 400, "control character in a header name");
+    }
+    if (r->headers_done) {
+        return 0;    /* a trailer after a chunked body: counted, not kept */
     }
     if (r->nheaders == 0 || r->in_value) {
         if (r->nheaders >= HTTPREQ_MAX_HEADERS) {
@@ -102,6 +124,12 @@ static int httpreq_on_value(http_parser *p, const char *at, size_t len)
     }
     if (r->nheaders == 0) {
         return httpreq_fail(r, 400, "header value without a name");
+    }
+    if (httpreq_has_ctl(at, len, 1)) {
+        return httpreq_fail(r, 400, "control character in a header value");
+    }
+    if (r->headers_done) {
+        return 0;
     }
     r->in_value = 1;
     httpreq_str_append(&r->headers[r->nheaders - 1].value, at, len);
@@ -183,6 +211,7 @@ static int httpreq_on_headers(http_parser *p)
 {
     httpreq *r = httpreq_of(p);
     const char *u = buf_str(&r->url);
+    r->headers_done = 1;
     if (u[0] != '/') {
         httpreq_fail(r, 400, "request target is not an absolute path");
         return -1;
@@ -310,6 +339,7 @@ static void httpreq_clear(httpreq *r)
     r->keep_alive = 0;
     r->started = 0;
     r->in_value = 0;
+    r->headers_done = 0;
     r->head_bytes = 0;
 }
 

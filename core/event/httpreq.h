@@ -57,6 +57,7 @@ typedef struct httpreq {
     size_t head_bytes;      /* of the current request's head so far */
     int started;            /* some byte of the current request came */
     int in_value;           /* last header callback was a value */
+    int headers_done;       /* later header lines are trailers (ignored) */
     buf url;
     struct http_parser *parser;    /* not in this header: http_parser.h
                                       and http.h share type names */

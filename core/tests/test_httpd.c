@@ -582,6 +582,7 @@ static const struct {
     { "NUL escape", "GET /v1/echo?a=x%00y HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400" },
     { "space in target", "GET /v1/ec ho HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400" },
     { "header without colon", "GET /v1/echo HTTP/1.1\r\nHost\r\n\r\n", "HTTP/1.1 400" },
+    { "control byte in a value", "GET /v1/echo HTTP/1.1\r\nX: a\001b\r\n\r\n", "HTTP/1.1 400" },
     { "CR inside a value", "GET /v1/echo HTTP/1.1\r\nX: a\rb\r\n\r\n", "HTTP/1.1 400" },
     { "bad length", "POST /v1/echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "HTTP/1.1 400" },
     { "two lengths",
