@@ -19,6 +19,12 @@
 #define HTTPD_INBUF_MAX ((size_t)64 * 1024)
 #define HTTPD_BACKLOG 128
 #define HTTPD_READ_CHUNK 65536
+/* Lingering close: after a last response (an error while the client may
+ * still be sending, or Connection: close), the write side is shut and
+ * what comes is read and dropped, so the client reads the answer instead
+ * of a reset; at most this long and this much. */
+#define HTTPD_LINGER_MS 2000
+#define HTTPD_LINGER_MAX ((size_t)4 * 1024 * 1024)
 
 typedef struct httpd_conn httpd_conn;
 
@@ -50,6 +56,9 @@ struct httpd_conn {
     int eof;
     int close_after;           /* close once the response is written */
     int in_process;
+    int draining;              /* lingering close: input is dropped */
+    size_t drained;
+    uv_shutdown_t shut;
     buf in;                    /* bytes not yet given to the parser */
     httpreq req;
     httpd_res res;
@@ -158,6 +167,37 @@ static void httpd_conn_arm(httpd_conn *c)
     uv_timer_start(&c->timer, httpd_conn_idle, c->srv->o.idle_timeout_ms, 0);
 }
 
+static void httpd_conn_shut(uv_shutdown_t *req, int status)
+{
+    httpd_conn *c = req->data;
+    if (status < 0 && !c->closing) {
+        httpd_conn_close(c);
+    }
+}
+
+/* The last response is out: shut the write side, drop what still comes
+ * until the client closes (see HTTPD_LINGER_MS). */
+static void httpd_conn_linger(httpd_conn *c)
+{
+    if (!c->served || c->eof) {
+        httpd_conn_close(c);
+        return;
+    }
+    c->draining = 1;
+    buf_reset(&c->in);
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->pipe, httpd_conn_shut) != 0) {
+        httpd_conn_close(c);
+        return;
+    }
+    if (!c->reading) {
+        httpd_conn_read_start(c);
+    }
+    unsigned ms = c->srv->o.idle_timeout_ms < HTTPD_LINGER_MS ? c->srv->o.idle_timeout_ms
+                                                                : HTTPD_LINGER_MS;
+    uv_timer_start(&c->timer, httpd_conn_idle, ms, 0);
+}
+
 /* The response is over: tell the handler, then read the next request. */
 static void httpd_res_finish(httpd_conn *c)
 {
@@ -175,7 +215,7 @@ static void httpd_res_finish(httpd_conn *c)
     c->busy = 0;
     httpreq_next(&c->req);
     if (c->close_after) {
-        httpd_conn_close(c);
+        httpd_conn_linger(c);
         return;
     }
     httpd_conn_arm(c);
@@ -500,6 +540,12 @@ static void httpd_conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
     httpd_conn *c = st->data;
     if (n == 0 || c->closing) {
+        return;
+    }
+    if (c->draining) {
+        if (n < 0 || (c->drained += (size_t)n) > HTTPD_LINGER_MAX) {
+            httpd_conn_close(c);
+        }
         return;
     }
     if (n < 0) {
