@@ -822,6 +822,34 @@ TEST(stream_to_slow_reader_bounded_by_backpressure)
     free(f);
 }
 
+/* HTTP/1.0 has no chunks: the stream's body ends with the connection */
+static void c_stream_http10(fixture *f)
+{
+    buf out = BUF_INIT;
+    const char *req = "GET /v1/stream HTTP/1.0\r\n\r\n";
+    raw_exchange(f->path, req, strlen(req), &out);
+    const char *s = buf_str(&out);
+    const char *body = strstr(s, "\r\n\r\n");
+    int ok = strncmp(s, "HTTP/1.1 200", 12) == 0 && body != NULL &&
+             strstr(s, "Transfer-Encoding") == NULL && strcmp(body + 4, "aaaaabbbbbccccc") == 0;
+    CHECK(ok, "HTTP/1.0 stream: \"%s\"", s);
+    buf_free(&out);
+    f->ok = 1;
+}
+
+TEST(stream_to_http10_client_ends_with_close)
+{
+    fixture *f = fixture_new();
+    f->nchunks = 3;
+    f->chunk_len = 5;
+    if (!fixture_run(f, c_stream_http10, NULL)) {
+        TEST_FAIL_("%s", f->msg);
+    }
+    ASSERT_INT_EQ(0, atomic_load(&f->aborted));
+    ASSERT_INT_EQ(1, atomic_load(&f->closed));
+    free(f);
+}
+
 static void c_never_reads(fixture *f)
 {
     int fd = raw_connect(f->path);
@@ -1126,6 +1154,7 @@ int main(void)
     RUN(connections_over_max_conns_get_503);
     RUN(idle_and_slow_connections_closed);
     RUN(stream_to_slow_reader_bounded_by_backpressure);
+    RUN(stream_to_http10_client_ends_with_close);
     RUN(client_that_never_reads_is_cut_off);
     RUN(client_leaving_mid_stream_tells_the_handler);
     RUN(closing_the_server_closes_every_connection);
