@@ -220,6 +220,13 @@ static int httpreq_on_headers(http_parser *p)
     r->path = drv_xmalloc(plen + 1);
     memcpy(r->path, u, plen);
     r->path[plen] = '\0';
+    for (const char *seg = r->path; seg != NULL; seg = strchr(seg + 1, '/')) {
+        size_t n = strcspn(seg + 1, "/");
+        if ((n == 1 && seg[1] == '.') || (n == 2 && seg[1] == '.' && seg[2] == '.')) {
+            httpreq_fail(r, 400, "dot segment in the request path");
+            return -1;
+        }
+    }
     if (u[plen] == '?') {
         size_t qlen = strcspn(u + plen + 1, "#");
         r->query = drv_xmalloc(qlen + 1);

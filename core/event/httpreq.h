@@ -4,7 +4,8 @@
  * request line and headers together at most `max_head` bytes (431 beyond),
  * the body at most `max_body` (413, told from Content-Length before any of
  * the body is read, or counted for a chunked body). The target must be in
- * origin form ("/path?query"); the query is split into percent-decoded
+ * origin form ("/path?query") with no "." or ".." segment (the path is
+ * handed over raw, not percent-decoded); the query is split into percent-decoded
  * parameters ('+' is a space; a bad escape or a decoded NUL is a 400).
  *
  * Pipelining: httpreq_feed stops right after a complete request, so the

@@ -586,6 +586,8 @@ static const struct {
 } bad[] = {
     { "garbage", "HELLO THERE\r\n\r\n", "HTTP/1.1 400" },
     { "absolute target", "GET http://x/v1/echo HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400" },
+    { "dot-dot segment", "GET /v1/items/../echo HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400" },
+    { "dot segment at the end", "GET /v1/items/. HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400" },
     { "bad escape", "GET /v1/echo?a=%zz HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400" },
     { "NUL escape", "GET /v1/echo?a=x%00y HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400" },
     { "space in target", "GET /v1/ec ho HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400" },

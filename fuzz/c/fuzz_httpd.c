@@ -8,7 +8,7 @@
  * pieces, with small bounds (head 512 bytes, body 1024): both reads must
  * see the same requests (method, path, decoded parameters, headers, body)
  * and both end in an error or neither (which status may differ: bytes both
- * malformed and over a bound are told by whichever shows first). Every request read has an origin-form path, stays
+ * malformed and over a bound are told by whichever shows first). Every request read has an origin-form path with no dot segment, stays
  * within the bounds, and an error is 400, 413 or 431.
  */
 #include <stdint.h>
@@ -62,6 +62,11 @@ static void httpd_fz_read(const char *in, size_t n, size_t step, buf *out)
             r.body.len > FZ_BODY || r.nheaders > HTTPREQ_MAX_HEADERS ||
             r.head_bytes > FZ_HEAD) {
             abort();
+        }
+        if (strstr(r.path, "/../") || strstr(r.path, "/./") ||
+            (strlen(r.path) >= 2 && strcmp(r.path + strlen(r.path) - 2, "/.") == 0) ||
+            (strlen(r.path) >= 3 && strcmp(r.path + strlen(r.path) - 3, "/..") == 0)) {
+            abort();    /* no dot segment reaches a handler */
         }
         buf_appendf(out, "%s %s ? %s ka=%d\n", r.method, r.path, r.query, r.keep_alive);
         for (size_t i = 0; i < r.nparams; i++) {
