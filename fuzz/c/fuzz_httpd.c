@@ -8,8 +8,9 @@
  * pieces, with small bounds (head 512 bytes, body 1024): both reads must
  * see the same requests (method, path, decoded parameters, headers, body)
  * and both end in an error or neither (which status may differ: bytes both
- * malformed and over a bound are told by whichever shows first). Every request read has an origin-form path with no dot segment, stays
- * within the bounds, and an error is 400, 413 or 431.
+ * malformed and over a bound are told by whichever shows first). Every
+ * request read has an origin-form path with no dot segment, stays within
+ * the bounds, and an error is 400, 413 or 431.
  */
 #include <stdint.h>
 #include <stdlib.h>
