@@ -55,7 +55,7 @@ DRV_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARNFLAGS) $(SANFLAGS) $(DEP_CFLAGS
              -I$(BUILD) $(CORE_INC) -MMD -MP
 ALL_CFLAGS = $(DRV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
-LIBS       = $(DEP_LIBS) -lm -ldl -lpthread
+LIBS       = $(DEP_LIBS) -lhttp_parser -lm -ldl -lpthread
 
 BUILD      = build
 BIN       ?= drvctl
@@ -200,11 +200,11 @@ clean:
 #                              run each for FUZZ_SECONDS, then the Lua fuzzer
 #   make fuzz-build            build only
 #   make fuzz-c | fuzz-lua     one half
-# Variables: FUZZ_SECONDS=60, FUZZ_TARGETS="frame lines artifact logs json",
+# Variables: FUZZ_SECONDS=60, FUZZ_TARGETS="frame lines artifact logs json httpd",
 # FUZZ_LUA_GROUPS="hcl expr", FUZZ_CC=clang.
 FUZZ_CC       ?= clang
 FUZZ_SECONDS  ?= 60
-FUZZ_TARGETS  ?= frame lines artifact logs json
+FUZZ_TARGETS  ?= frame lines artifact logs json httpd
 FUZZ_LUA_GROUPS ?= hcl expr
 FUZZ_DIR       = $(BUILD)/fuzz
 FUZZ_CFLAGS    = -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
@@ -254,6 +254,7 @@ $(BUILD)/libcore-test.a: $(CORE_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/test_fuzz_seeds: core/tests/test_fuzz_seeds.c fuzz/c/fuzz_frame.c fuzz/c/fuzz_lines.c \
-		fuzz/c/fuzz_artifact.c fuzz/c/fuzz_logs.c fuzz/c/fuzz_json.c $(BUILD)/libcore-test.a | $(BUILD)/tests
+		fuzz/c/fuzz_artifact.c fuzz/c/fuzz_logs.c fuzz/c/fuzz_json.c fuzz/c/fuzz_httpd.c \
+		$(BUILD)/libcore-test.a | $(BUILD)/tests
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcore-test.a $(LIBS)

@@ -28,6 +28,9 @@
 #define FUZZ_ENTRY fuzz_json_one
 #include "../../fuzz/c/fuzz_json.c"
 #undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_httpd_one
+#include "../../fuzz/c/fuzz_httpd.c"
+#undef FUZZ_ENTRY
 
 #include "test.h"
 
@@ -73,6 +76,7 @@ TEST(lines_corpus) { ASSERT(replay("lines", fuzz_lines_one) > 0); }
 TEST(artifact_corpus) { ASSERT(replay("artifact", fuzz_artifact_one) > 0); }
 TEST(logs_corpus) { ASSERT(replay("logs", fuzz_logs_one) > 0); }
 TEST(json_corpus) { ASSERT(replay("json", fuzz_json_one) > 0); }
+TEST(httpd_corpus) { ASSERT(replay("httpd", fuzz_httpd_one) > 0); }
 
 int main(void)
 {
@@ -81,5 +85,6 @@ int main(void)
     RUN(artifact_corpus);
     RUN(logs_corpus);
     RUN(json_corpus);
+    RUN(httpd_corpus);
     return test_summary();
 }
