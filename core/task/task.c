@@ -78,6 +78,8 @@ struct task {
     uv_timer_t drain_timer;    /* log stream drain after exit */
     uv_timer_t guard_timer;    /* stop with create/start in flight */
     uv_timer_t step_timer;     /* auth/pull ended: continue from the loop */
+    uv_timer_t oom_timer;      /* exit 137 not (yet) marked OOMKilled: look again */
+    int oom_checks;
     int timers_open;           /* closes still to come before the free */
 
     FILE *load_file;
@@ -124,6 +126,7 @@ static void stop_timers(task *t)
     uv_timer_stop(&t->kill_timer);
     uv_timer_stop(&t->drain_timer);
     uv_timer_stop(&t->guard_timer);
+    uv_timer_stop(&t->oom_timer);
 }
 
 /* Tells the owner (ctx.on_state) before a step that changes Docker's state,
@@ -1199,6 +1202,22 @@ static void on_start(task *t, int rc, long status, const buf *body, const drv_er
     }
 }
 
+static void inspect_exited(task *t);
+
+/* Docker marks State.OOMKilled from the kernel's OOM event, which may
+ * arrive a moment after the exit: a SIGKILL exit (137) not marked yet is
+ * looked at again a few times before it is reported as a plain kill. */
+#define OOM_RECHECKS 3
+#define OOM_RECHECK_MS 100
+
+static void on_oom_timer(uv_timer_t *timer)
+{
+    task *t = timer->data;
+    if (t->state == ST_RUNNING) {
+        inspect_exited(t);
+    }
+}
+
 static void on_container_inspect(task *t, int rc, long status, const buf *body, const drv_err *err)
 {
     (void)err;
@@ -1211,9 +1230,25 @@ static void on_container_inspect(task *t, int rc, long status, const buf *body, 
             t->oom_killed = d.oom_killed;
             decoded_free(&d);
         }
+        if (!t->oom_killed && t->ran && t->exit_code == 137 && !t->stopping &&
+            t->oom_checks < OOM_RECHECKS) {
+            t->oom_checks++;
+            uv_timer_start(&t->oom_timer, on_oom_timer, OOM_RECHECK_MS, 0);
+            return;
+        }
     }
     t->state = ST_EXITED;
     advance(t);
+}
+
+/* After the exit: inspect for State.OOMKilled, then on to removal. */
+static void inspect_exited(task *t)
+{
+    call_ctx *c = call_new(t, &t->main_req, NULL, NULL, on_container_inspect, 0);
+    if (c == NULL || call_end(c, docker_container_inspect(t->ctx.docker, t->id, &c->cb, &c->r, &c->err)) < 0) {
+        t->state = ST_EXITED;
+        advance(t);
+    }
 }
 
 static void on_wait(task *t, int rc, long status, const buf *body, const drv_err *err)
@@ -1238,13 +1273,12 @@ static void on_wait(task *t, int rc, long status, const buf *body, const drv_err
     }
     /* a task that exited 0 was not ended by the OOM killer: only a failure
      * needs the inspect that says whether it was (one round trip less) */
-    call_ctx *c = t->ran && t->exit_code == 0
-                      ? NULL
-                      : call_new(t, &t->main_req, NULL, NULL, on_container_inspect, 0);
-    if (c == NULL || call_end(c, docker_container_inspect(t->ctx.docker, t->id, &c->cb, &c->r, &c->err)) < 0) {
+    if (t->ran && t->exit_code == 0) {
         t->state = ST_EXITED;
         advance(t);
+        return;
     }
+    inspect_exited(t);
 }
 
 static void on_drain_timeout(uv_timer_t *timer)
@@ -1539,7 +1573,7 @@ int task_new(task **out, const task_ctx *ctx, const plan_task *pt,
     t->state = ST_NEW;
     t->load_fd = -1;
     uv_timer_t *timers[] = { &t->hop_timer, &t->kill_timer, &t->drain_timer, &t->guard_timer,
-                             &t->step_timer };
+                             &t->step_timer, &t->oom_timer };
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         uv_timer_init(ctx->loop, timers[i]);
         timers[i]->data = t;
@@ -1700,5 +1734,6 @@ void task_free(task *t)
         uv_close((uv_handle_t *)&t->drain_timer, on_timer_closed);
         uv_close((uv_handle_t *)&t->guard_timer, on_timer_closed);
         uv_close((uv_handle_t *)&t->step_timer, on_timer_closed);
+        uv_close((uv_handle_t *)&t->oom_timer, on_timer_closed);
     }
 }

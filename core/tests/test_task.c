@@ -887,6 +887,48 @@ TEST(recover_running_container_attaches_and_waits)
     run_free(&r);
 }
 
+TEST(a_kill_marked_oom_late_is_reported_oom)
+{
+    /* Docker sets State.OOMKilled from the kernel's event, which can come
+     * after the exit: the first inspect of a 137 exit may not say it yet */
+    static const fd_step s[] = {
+        CREATE_OK, ATTACH_OK, START_OK,
+        FD("POST", "/containers/c1/wait", 200, "{\"StatusCode\":137}", .end_streams = 1),
+        FD("GET", "/containers/c1/json", 200, "{\"Id\":\"c1\",\"State\":{\"OOMKilled\":false}}"),
+        FD("GET", "/containers/c1/json", 200, "{\"Id\":\"c1\",\"State\":{\"OOMKilled\":true}}"),
+        REMOVE_OK, END };
+    run r;
+    memset(&r, 0, sizeof r);
+    spec_init(&r.spec);
+    ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+    ASSERT_INT_EQ(0, r.fd.unexpected);
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&r.fd));
+    ASSERT_INT_EQ(137, task_exit_code(r.t));
+    ASSERT_INT_EQ(1, task_oom_killed(r.t));
+    run_free(&r);
+}
+
+TEST(a_plain_kill_is_looked_at_a_few_times_then_not_oom)
+{
+    static const fd_step s[] = {
+        CREATE_OK, ATTACH_OK, START_OK,
+        FD("POST", "/containers/c1/wait", 200, "{\"StatusCode\":137}", .end_streams = 1),
+        FD("GET", "/containers/c1/json", 200, "{\"Id\":\"c1\",\"State\":{\"OOMKilled\":false}}"),
+        FD("GET", "/containers/c1/json", 200, "{\"Id\":\"c1\",\"State\":{\"OOMKilled\":false}}"),
+        FD("GET", "/containers/c1/json", 200, "{\"Id\":\"c1\",\"State\":{\"OOMKilled\":false}}"),
+        FD("GET", "/containers/c1/json", 200, "{\"Id\":\"c1\",\"State\":{\"OOMKilled\":false}}"),
+        REMOVE_OK, END };
+    run r;
+    memset(&r, 0, sizeof r);
+    spec_init(&r.spec);
+    ASSERT_INT_EQ(0, run_task(&r, s, NULL));
+    ASSERT_INT_EQ(0, r.fd.unexpected);
+    ASSERT_INT_EQ(0, fake_dockerd_unused(&r.fd));
+    ASSERT_INT_EQ(137, task_exit_code(r.t));
+    ASSERT_INT_EQ(0, task_oom_killed(r.t));
+    run_free(&r);
+}
+
 TEST(recover_exited_container_collects_its_exit_code)
 {
     static const fd_step s[] = {
@@ -1043,6 +1085,8 @@ int main(void)
     RUN(allow_private_registries_pulls_from_a_loopback_registry);
     RUN(stop_during_the_registry_check_sends_nothing);
     RUN(recover_running_container_attaches_and_waits);
+    RUN(a_kill_marked_oom_late_is_reported_oom);
+    RUN(a_plain_kill_is_looked_at_a_few_times_then_not_oom);
     RUN(recover_exited_container_collects_its_exit_code);
     RUN(recover_gone_or_never_started);
     RUN(recover_stopped_while_inspecting_signals_the_running_container);
