@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "log.h"
 
 static int takes_value(const char *name)
 {
@@ -57,6 +58,10 @@ int cmd_parse_flags(const char *cmd, int argc, char **argv, const char *allowed,
         name[len] = '\0';
         if (strcmp(name, "h") == 0 || strcmp(name, "help") == 0) {
             f->help = 1;
+            continue;
+        }
+        if (strcmp(name, "log-json") == 0 && eq == NULL) {
+            log_set_json(1); /* global: every command takes it */
             continue;
         }
         if (!allowed_flag(allowed, name)) {

@@ -23,6 +23,7 @@
 #include "fingerprint.h"
 #include "node.h"
 #include "script.h"
+#include "log.h"
 
 static void usage(void)
 {
@@ -170,7 +171,7 @@ int cmd_fingerprint(int argc, char **argv)
         uv_run(&loop, UV_RUN_DEFAULT);
     }
     if (rc < 0 && err.msg[0] != '\0') {
-        fprintf(stderr, "drvctl: %s\n", err.msg);
+        log_text(LOG_ERROR, err.msg);
     }
     uv_run(&loop, UV_RUN_DEFAULT);   /* close callbacks */
     uv_loop_close(&loop);

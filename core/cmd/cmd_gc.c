@@ -28,6 +28,7 @@
 #include "http.h"
 #include "imagerefs.h"
 #include "script.h"
+#include "log.h"
 
 static void usage(void)
 {
@@ -295,7 +296,7 @@ int cmd_gc(int argc, char **argv)
     fflush(stdout);
     if (rc < 0 && g.err.msg[0] != '\0') {
         buf b = BUF_INIT;
-        fprintf(stderr, "drvctl: %s\n", esc_msg(&b, g.err.msg));
+        log_text(LOG_ERROR, esc_msg(&b, g.err.msg));
         buf_free(&b);
     }
     allocgc_containers_free(g.cs, g.ncs);

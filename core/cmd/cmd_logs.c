@@ -29,6 +29,7 @@
 #include "fs.h"
 #include "logread.h"
 #include "script.h"
+#include "log.h"
 
 /* An escaped partial line longer than this is printed as it is. */
 #define PARTIAL_MAX ((size_t)64 * 1024)
@@ -374,7 +375,7 @@ static int run_logs(const cmd_flags *f, const char *data_dir, long tail)
         (void)uv_loop_close(&loop);
         if (o.rc < 0) {
             buf b = BUF_INIT;
-            fprintf(stderr, "drvctl: %s\n", esc_msg(&b, o.err.msg));
+            log_text(LOG_ERROR, esc_msg(&b, o.err.msg));
             buf_free(&b);
             rc = drv_err_exit_code(o.rc);
         } else if (o.write_failed) {
@@ -453,7 +454,7 @@ int cmd_logs(int argc, char **argv)
     if (rc < 0) {
         if (err.msg[0] != '\0') {
             buf b = BUF_INIT;
-            fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
+            log_text(LOG_ERROR, esc_msg(&b, err.msg));
             buf_free(&b);
         }
         conf_free(&c);

@@ -4,6 +4,7 @@
 
 #include "cmd.h"
 #include "planner.h"
+#include "log.h"
 
 static void usage(void)
 {
@@ -48,7 +49,7 @@ int cmd_plan(int argc, char **argv)
         if (j.problems.n > 0) {
             problems_print(&j.problems);
         } else {
-            fprintf(stderr, "drvctl: %s\n", err.msg);
+            log_text(LOG_ERROR, err.msg);
         }
         planned_free(&j);
         return drv_err_exit_code(rc);
@@ -59,7 +60,7 @@ int cmd_plan(int argc, char **argv)
                 (int)len, j.docker_warning);
     }
     for (size_t i = 0; i < j.plan.nwarnings; i++) {
-        fprintf(stderr, "drvctl: warning: %s\n", j.plan.warnings[i]);
+        log_text(LOG_WARN, j.plan.warnings[i]);
     }
     fputs(j.plan.json, stdout);
     fputc('\n', stdout);

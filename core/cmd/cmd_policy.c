@@ -6,6 +6,7 @@
 #include "cmd.h"
 #include "conf.h"
 #include "policyset.h"
+#include "log.h"
 
 static void usage(void)
 {
@@ -78,11 +79,11 @@ int cmd_policy(int argc, char **argv)
         printf("%zu policies valid\n", ps.n);
     } else if (probs.n > 0) {
         for (size_t i = 0; i < probs.n; i++) {
-            fprintf(stderr, "drvctl: %s\n", probs.messages[i]);
+            log_text(LOG_ERROR, probs.messages[i]);
         }
         rc = DRV_ECONFIG;
     } else {
-        fprintf(stderr, "drvctl: %s\n", err.msg);
+        log_text(LOG_ERROR, err.msg);
     }
     problem_list_free(&probs);
     script_close(s);

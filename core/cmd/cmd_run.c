@@ -181,7 +181,7 @@ static void report(const task *t, const plan_task *pt)
     const drv_err *e = task_error(t);
     buf b = BUF_INIT;
     if (e != NULL) {
-        fprintf(stderr, "drvctl: %s\n", esc_msg(&b, e->msg));
+        log_text(LOG_ERROR, esc_msg(&b, e->msg));
     } else if (!task_container_exit(t, NULL) && task_container_id(t) == NULL) {
         fprintf(stderr, "drvctl: task \"%s\" (alloc %s): stopped before it started\n",
                 esc_str(&b, pt->task), pt->alloc_id);
@@ -403,7 +403,7 @@ int cmd_run(int argc, char **argv)
             problems_print(&r.job.problems);
         } else {
             buf b = BUF_INIT;
-            fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
+            log_text(LOG_ERROR, esc_msg(&b, err.msg));
             buf_free(&b);
         }
         planned_free(&r.job);
@@ -421,7 +421,7 @@ int cmd_run(int argc, char **argv)
     rc = drv_loop_init(&r.lp, &r.loop, on_signal, &r, &err);
     if (rc < 0) {
         buf b = BUF_INIT;
-        fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
+        log_text(LOG_ERROR, esc_msg(&b, err.msg));
         buf_free(&b);
         planned_free(&r.job);
         return drv_err_exit_code(rc);
@@ -452,7 +452,7 @@ int cmd_run(int argc, char **argv)
     }
     if (rc < 0) {
         buf b = BUF_INIT;
-        fprintf(stderr, "drvctl: %s\n", esc_msg(&b, err.msg));
+        log_text(LOG_ERROR, esc_msg(&b, err.msg));
         buf_free(&b);
         puller_close(r.puller);
         r.puller = NULL;

@@ -48,8 +48,11 @@ static void print_help(void)
            "  -data-dir DIR   where alloc dirs and state live (default /var/lib/drvctl as root)\n"
            "  -lua-dir DIR    Lua modules (default: next to the binary, else the install path;\n"
            "                  also DRVCTL_LUA_PATH)\n"
+           "  -log-json       diagnostics on stderr as one JSON object per line\n"
+           "                  (ts, level, msg); also DRVCTL_LOG_FORMAT=json\n"
            "\nEnvironment: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH (when no endpoint\n"
-           "is configured), DRVCTL_LOG=debug for verbose diagnostics.\n"
+           "is configured), DRVCTL_LOG=debug for verbose diagnostics, DRVCTL_LOG_FORMAT=json\n"
+           "for JSON diagnostics.\n"
            "\n`drvctl help COMMAND` or `drvctl COMMAND -h` shows one command.\n");
     cmd_print_exit_codes();
 }
@@ -77,6 +80,10 @@ int main(int argc, char **argv)
     const char *lvl = getenv("DRVCTL_LOG");
     if (lvl != NULL && strcmp(lvl, "debug") == 0) {
         log_set_level(LOG_DEBUG);
+    }
+    const char *fmt = getenv("DRVCTL_LOG_FORMAT");
+    if (fmt != NULL && strcmp(fmt, "json") == 0) {
+        log_set_json(1);
     }
     if (argc < 2) {
         print_help();
