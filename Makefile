@@ -11,6 +11,7 @@
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 DATADIR    ?= $(PREFIX)/share/drvctl
+MANDIR     ?= $(PREFIX)/share/man
 LUADIR     ?= $(DATADIR)/lua
 POLICYDIR  ?= $(DATADIR)/policies
 DESTDIR    ?=
@@ -86,7 +87,12 @@ endif
 
 .PHONY: FORCE all run test test-c test-unit test-cli test-docker bootstrap install uninstall clean bench lint
 
-all: $(BIN) $(LUA_BC) $(POLICY_BC)
+all: $(BIN) $(LUA_BC) $(POLICY_BC) $(BUILD)/drvctl.1
+
+# drvctl(1), from the text of --help and `drvctl help COMMAND`
+$(BUILD)/drvctl.1: $(BIN) scripts/manpage | $(BUILD)
+	@echo "  MAN     $@"
+	$(Q)$(LUA) scripts/manpage $(BIN) $@ '$(DATADIR)'
 
 $(BIN): $(MAIN_OBJ) $(CORE_OBJ)
 	@echo "  LINK    $@"
@@ -176,9 +182,10 @@ bench: drvctl
 	$(Q)bench/plan
 	$(Q)$(LUA) bench/policy_limits.lua
 
-install: $(BIN) $(LUA_BC) $(POLICY_BC) $(POLICY_BC)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUADIR)/drv $(DESTDIR)$(POLICYDIR)
+install: $(BIN) $(LUA_BC) $(POLICY_BC) $(POLICY_BC) $(BUILD)/drvctl.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUADIR)/drv $(DESTDIR)$(POLICYDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/drvctl
+	install -m 0644 $(BUILD)/drvctl.1 $(DESTDIR)$(MANDIR)/man1/drvctl.1
 	install -m 0644 $(LUA_BC) $(DESTDIR)$(LUADIR)/drv/
 	if ls policies/*.lua >/dev/null 2>&1; then install -m 0644 policies/*.lua $(DESTDIR)$(POLICYDIR)/; fi
 	if ls policies/*.lua >/dev/null 2>&1; then \
@@ -187,6 +194,7 @@ install: $(BIN) $(LUA_BC) $(POLICY_BC) $(POLICY_BC)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/drvctl
+	rm -f $(DESTDIR)$(MANDIR)/man1/drvctl.1
 	rm -rf $(DESTDIR)$(LUADIR) $(DESTDIR)$(POLICYDIR)
 	rm -f $(DESTDIR)$(DATADIR)/policies.bc
 

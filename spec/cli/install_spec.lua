@@ -24,6 +24,22 @@ describe("make install", function()
     assert.is_true(drv.exists(prefix .. "/share/drvctl/policies/capabilities.lua"))
   end)
 
+  it("installs the man page, and uninstall removes it", function()
+    local page = prefix .. "/share/man/man1/drvctl.1"
+    assert.is_true(drv.exists(page))
+    local stage = tmp .. "/uninst"
+    local mk = "make -s BUILD=%s BIN=%s PREFIX=/usr DESTDIR=%s %s"
+    local r = drv.sh(string.format(mk, drv.quote(tmp .. "/build"), drv.quote(tmp .. "/build/drvctl"),
+      drv.quote(stage), "install"), { timeout = 300 })
+    assert.equal(0, r.code, r.output)
+    assert.is_true(drv.exists(stage .. "/usr/share/man/man1/drvctl.1"))
+    r = drv.sh(string.format(mk, drv.quote(tmp .. "/build"), drv.quote(tmp .. "/build/drvctl"),
+      drv.quote(stage), "uninstall"), { timeout = 300 })
+    assert.equal(0, r.code, r.output)
+    assert.is_false(drv.exists(stage .. "/usr/share/man/man1/drvctl.1"))
+    assert.is_false(drv.exists(stage .. "/usr/bin/drvctl"))
+  end)
+
   it("installs the Lua modules precompiled and the policies as text", function()
     assert.equal("\27Lua", drv.read(prefix .. "/share/drvctl/lua/drv/driver.lua"):sub(1, 4))
     assert.matches("^%-%-", drv.read(prefix .. "/share/drvctl/policies/capabilities.lua"))
@@ -51,6 +67,7 @@ describe("make install", function()
     assert.equal(0, r.code, r.output)
     assert.is_true(drv.exists(stage .. "/opt/drvctl/bin/drvctl"))
     assert.is_true(drv.exists(stage .. "/opt/drvctl/share/drvctl/lua/drv/hcl.lua"))
+    assert.is_true(drv.exists(stage .. "/opt/drvctl/share/man/man1/drvctl.1"))
     assert.is_false(drv.exists("/opt/drvctl"))
   end)
 end)
