@@ -107,7 +107,10 @@ static void on_facts(void *ud, fingerprint *fp, int rc, const drv_err *err)
         /* first line only: the rest is advice on starting a daemon */
         const char *nl = strchr(err->msg, '\n');
         int len = nl ? (int)(nl - err->msg) : (int)strlen(err->msg);
-        fprintf(stderr, "drvctl: warning: docker driver not detected: %.*s\n", len, err->msg);
+        buf w = BUF_INIT;
+        buf_appendf(&w, "docker driver not detected: %.*s", len, err->msg);
+        log_text(LOG_WARN, buf_str(&w));
+        buf_free(&w);
     }
     if (agent->cpu_total_compute > 0) {
         char v[32];

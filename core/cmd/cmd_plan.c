@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
 #include "cmd.h"
 #include "planner.h"
 #include "log.h"
@@ -56,8 +57,11 @@ int cmd_plan(int argc, char **argv)
     }
     if (j.docker_warning != NULL) {
         size_t len = strcspn(j.docker_warning, "\n");
-        fprintf(stderr, "drvctl: warning: %.*s; planning without driver.docker.* facts\n",
-                (int)len, j.docker_warning);
+        buf w = BUF_INIT;
+        buf_appendf(&w, "%.*s; planning without driver.docker.* facts", (int)len,
+                    j.docker_warning);
+        log_text(LOG_WARN, buf_str(&w));
+        buf_free(&w);
     }
     for (size_t i = 0; i < j.plan.nwarnings; i++) {
         log_text(LOG_WARN, j.plan.warnings[i]);
