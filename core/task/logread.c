@@ -23,12 +23,12 @@
 
 #include "buf.h"
 #include "fs.h"
+#include "logs.h"
 
 #define CHUNK ((size_t)64 * 1024)
 #define PUMP_CHUNKS 16          /* chunks per loop turn, then yield */
 #define POLL_MS_DEFAULT 250U
 #define END_CHECKS 2            /* idle + unlocked this many ticks in a row */
-#define MAX_INDEX 999999999UL   /* as logs.c */
 
 int logread_name_ok(const char *name)
 {
@@ -47,40 +47,6 @@ int logread_name_ok(const char *name)
 }
 
 /* "<task>.<stream>.<idx>"; 0, or -1 when it does not fit. */
-static int file_name(char *out, size_t n, const char *task, const char *stream,
-                     unsigned long idx)
-{
-    int w = snprintf(out, n, "%s.%s.%lu", task, stream, idx);
-    return w < 0 || (size_t)w >= n ? -1 : 0;
-}
-
-/* logs.c's rule: decimal, no leading zero, at most MAX_INDEX. */
-static int parse_index(const char *name, const char *task, const char *stream,
-                       unsigned long *idx)
-{
-    size_t tl = strlen(task), sl = strlen(stream);
-    if (strncmp(name, task, tl) != 0 || name[tl] != '.' ||
-        strncmp(name + tl + 1, stream, sl) != 0 || name[tl + 1 + sl] != '.') {
-        return 0;
-    }
-    const char *d = name + tl + sl + 2;
-    if (d[0] == '\0' || (d[0] == '0' && d[1] != '\0')) {
-        return 0;
-    }
-    unsigned long v = 0;
-    for (; *d != '\0'; d++) {
-        if (*d < '0' || *d > '9') {
-            return 0;
-        }
-        v = v * 10 + (unsigned long)(*d - '0');
-        if (v > MAX_INDEX) {
-            return 0;
-        }
-    }
-    *idx = v;
-    return 1;
-}
-
 static int cmp_ulong(const void *a, const void *b)
 {
     unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
@@ -106,7 +72,7 @@ int logread_list(int dirfd, const char *task, const char *stream, unsigned long 
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         unsigned long idx;
-        if (parse_index(e->d_name, task, stream, &idx)) {
+        if (logs_parse_name(e->d_name, task, stream, &idx)) {
             buf_append(&b, &idx, sizeof idx);
         }
     }
@@ -126,7 +92,7 @@ int logread_open_file(int dirfd, const char *task, const char *stream, unsigned 
     char name[512];
     struct stat st;
 
-    if (file_name(name, sizeof name, task, stream, idx) < 0) {
+    if (logs_file_name(name, sizeof name, task, stream, idx) < 0) {
         return drv_err_set(err, DRV_EINVALID, "logs: task name too long: \"%s\"", task);
     }
     int pfd = fs_openat2(dirfd, name, O_PATH, 0);
@@ -373,10 +339,10 @@ static int newer_exists(logread *r)
 {
     char name[512];
     struct stat st;
-    if (r->idx >= MAX_INDEX) {
+    if (r->idx >= LOGS_MAX_INDEX) {
         return 0;
     }
-    if (file_name(name, sizeof name, r->task, r->stream, r->idx + 1) == 0 &&
+    if (logs_file_name(name, sizeof name, r->task, r->stream, r->idx + 1) == 0 &&
         fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         return 1;
     }

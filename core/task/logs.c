@@ -65,19 +65,18 @@ static void file_path(const logs *l, const logs_stream *s, unsigned long idx,
 static void file_name(const logs *l, const logs_stream *s, unsigned long idx,
                       char *out, size_t n)
 {
-    snprintf(out, n, "%s.%s.%lu", l->task, s->name, idx);
+    (void)logs_file_name(out, n, l->task, s->name, idx);
 }
 
-/* Largest index accepted: far beyond any real rotation count, and small
- * enough that index + max_files never wraps. */
-#define LOGS_MAX_INDEX 999999999UL
+int logs_file_name(char *out, size_t n, const char *task, const char *stream,
+                   unsigned long idx)
+{
+    int w = snprintf(out, n, "%s.%s.%lu", task, stream, idx);
+    return w < 0 || (size_t)w >= n ? -1 : 0;
+}
 
-/* Parses "<task>.<stream>.<index>"; returns 1 and sets *idx on a match. Only
- * canonical indexes match: decimal digits, no leading zero (except "0"),
- * at most LOGS_MAX_INDEX. Other names ("t.stdout.007", a huge number) are
- * not ours: never counted, never deleted. */
-static int parse_index(const char *name, const char *task, const char *stream,
-                       unsigned long *idx)
+int logs_parse_name(const char *name, const char *task, const char *stream,
+                    unsigned long *idx)
 {
     size_t tl = strlen(task), sl = strlen(stream);
     if (strncmp(name, task, tl) != 0 || name[tl] != '.' ||
@@ -135,7 +134,7 @@ static int scan_dir(logs *l, drv_err *err)
     while ((e = readdir(d)) != NULL) {
         for (int i = 0; i < 2; i++) {
             unsigned long idx;
-            if (parse_index(e->d_name, l->task, l->s[i].name, &idx) &&
+            if (logs_parse_name(e->d_name, l->task, l->s[i].name, &idx) &&
                 (!found[i] || idx > l->s[i].idx)) {
                 l->s[i].idx = idx;
                 found[i] = 1;
@@ -146,7 +145,7 @@ static int scan_dir(logs *l, drv_err *err)
     while ((e = readdir(d)) != NULL) {
         for (int i = 0; i < 2; i++) {
             unsigned long idx;
-            if (parse_index(e->d_name, l->task, l->s[i].name, &idx) &&
+            if (logs_parse_name(e->d_name, l->task, l->s[i].name, &idx) &&
                 idx + (unsigned long)l->max_files <= l->s[i].idx) {
                 delete_index(l, &l->s[i], idx);
             }

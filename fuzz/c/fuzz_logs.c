@@ -1,6 +1,6 @@
 /*
  * fuzz_logs.c: libFuzzer harness for the log file index parser of
- * core/task/logs.c (parse_index, static, so the file is included), which decides
+ * core/task/logs.c (logs_parse_name; the file is included for its private helpers), which decides
  * which files of a log directory the driver appends to and deletes.
  *
  * Input: "<file name>\0<task>\0<stream>". A match must be exactly
@@ -38,7 +38,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
     char *stream = logs_part(&p, end);
     unsigned long idx = 0;
 
-    if (parse_index(name, task, stream, &idx)) {
+    if (logs_parse_name(name, task, stream, &idx)) {
         size_t tl = strlen(task), sl = strlen(stream);
         const char *d = name + tl + sl + 2;
         if (strncmp(name, task, tl) != 0 || name[tl] != '.' ||
